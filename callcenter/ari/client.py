@@ -1,0 +1,182 @@
+"""REST half of the ARI client: one aiohttp session, errors mapped to classes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from callcenter.ari.errors import AriNotFound, AriUnavailable, http_error
+
+
+@dataclass(frozen=True, slots=True)
+class AriSettings:
+    """Where Asterisk's ARI is and who we are to it."""
+
+    url: str  # e.g. http://127.0.0.1:8088
+    username: str
+    password: str
+    app: str
+    request_timeout: float = 10.0
+    reconnect_min_delay: float = 0.2
+    reconnect_max_delay: float = 5.0
+    # Below Asterisk's 15 s idle limit, so an idle link is never cut.
+    heartbeat: float = 10.0
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+class AriClient:
+    """REST calls to ARI. Open with ``async with`` (or ``start``/``close``)."""
+
+    def __init__(self, settings: AriSettings) -> None:
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                auth=aiohttp.BasicAuth(self.settings.username, self.settings.password),
+                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
+                # Keep-alive shorter than Asterisk's own session timeout.
+                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=10),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> AriClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("AriClient used before start()")
+        return self._session
+
+    def events_url(self) -> str:
+        base = self.settings.url.rstrip("/").replace("http", "ws", 1)
+        return f"{base}/ari/events?app={_q(self.settings.app)}&subscribeAll=false"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request; return decoded JSON (or None); raise by status."""
+        url = f"{self.settings.url.rstrip('/')}/ari{path}"
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self.session.request(method, url, params=clean, json=json) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise http_error(resp.status, method, path, _error_message(body))
+                if not body:
+                    return None
+                return await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            raise AriUnavailable(f"{method} {path}: {exc!r}") from exc
+
+    # Channels -------------------------------------------------------------
+    async def list_channels(self) -> list[dict[str, Any]]:
+        return await self.request("GET", "/channels")
+
+    async def get_channel(self, channel_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/channels/{_q(channel_id)}")
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{_q(channel_id)}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{_q(channel_id)}", params={"reason": reason})
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str | None = None, extension: str | None = None,
+        priority: int | None = None, label: str | None = None,
+    ) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_q(channel_id)}/continue",
+            params={"context": context, "extension": extension, "priority": priority,
+                    "label": label},
+        )
+
+    async def play(
+        self, channel_id: str, playback_id: str, media: str | list[str], lang: str | None = None
+    ) -> dict[str, Any]:
+        """Start a playback whose id we chose, so its events can be matched."""
+        media_param = media if isinstance(media, str) else ",".join(media)
+        return await self.request(
+            "POST",
+            f"/channels/{_q(channel_id)}/play/{_q(playback_id)}",
+            params={"media": media_param, "lang": lang},
+        )
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{_q(playback_id)}")
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request(
+            "POST", f"/channels/{_q(channel_id)}/variable", params={"variable": name, "value": value}
+        )
+
+    async def get_variable(self, channel_id: str, name: str) -> str | None:
+        """The variable's value, or None when unset."""
+        try:
+            data = await self.request(
+                "GET", f"/channels/{_q(channel_id)}/variable", params={"variable": name}
+            )
+        except AriNotFound as exc:
+            # 404 means either "no such channel" or "no such variable".
+            if "channel" in exc.message.lower():
+                raise
+            return None
+        return (data or {}).get("value")
+
+    # Bridges --------------------------------------------------------------
+    async def list_bridges(self) -> list[dict[str, Any]]:
+        return await self.request("GET", "/bridges")
+
+    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing",
+                            name: str | None = None) -> dict[str, Any]:
+        return await self.request(
+            "POST", f"/bridges/{_q(bridge_id)}", params={"type": bridge_type, "name": name}
+        )
+
+    async def delete_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
+
+    # Asterisk -------------------------------------------------------------
+    async def asterisk_info(self) -> dict[str, Any]:
+        return await self.request("GET", "/asterisk/info")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _error_message(body: bytes) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and "message" in data:
+            return str(data["message"])
+    except ValueError:
+        pass
+    return text[:200]

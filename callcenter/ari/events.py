@@ -1,0 +1,331 @@
+"""Typed ARI events.
+
+Only the fields call code relies on are typed; every event keeps its raw JSON
+so nothing Asterisk sends is lost. Event types this module does not know are
+passed through as :class:`UnknownEvent`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def parse_timestamp(value: str | None) -> datetime:
+    """Parse Asterisk's ``2026-11-28T19:40:00.123+0000``; now() when absent."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    name: str
+    state: str
+    caller_number: str
+    caller_name: str
+    exten: str
+    context: str
+    linkedid: str
+    language: str
+    creationtime: datetime | None
+    app_name: str  # the dialplan application the channel is in ("Stasis" while ours)
+    app_data: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> Channel:
+        caller = data.get("caller") or {}
+        dialplan = data.get("dialplan") or {}
+        return cls(
+            id=data.get("id", ""),
+            name=data.get("name", ""),
+            state=data.get("state", ""),
+            caller_number=caller.get("number", ""),
+            caller_name=caller.get("name", ""),
+            exten=dialplan.get("exten", ""),
+            context=dialplan.get("context", ""),
+            # linkedid was added to the model in Asterisk 16; older ones lack it.
+            linkedid=data.get("linkedid") or data.get("id", ""),
+            language=data.get("language", ""),
+            creationtime=parse_timestamp(data["creationtime"]) if data.get("creationtime") else None,
+            app_name=dialplan.get("app_name", ""),
+            app_data=dialplan.get("app_data", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    id: str
+    media_uri: str
+    target_uri: str
+    state: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> Playback:
+        return cls(
+            id=data.get("id", ""),
+            media_uri=data.get("media_uri", ""),
+            target_uri=data.get("target_uri", ""),
+            state=data.get("state", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRecording:
+    name: str
+    format: str
+    target_uri: str
+    state: str
+    duration: int | None
+    cause: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> LiveRecording:
+        return cls(
+            name=data.get("name", ""),
+            format=data.get("format", ""),
+            target_uri=data.get("target_uri", ""),
+            state=data.get("state", ""),
+            duration=data.get("duration"),
+            cause=data.get("cause", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    id: str
+    bridge_type: str
+    channels: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Json) -> Bridge:
+        return cls(
+            id=data.get("id", ""),
+            bridge_type=data.get("bridge_type", ""),
+            channels=tuple(data.get("channels", ())),
+        )
+
+
+def _target_key(uri: str) -> tuple[str, ...]:
+    """``channel:ID`` / ``bridge:ID`` as used in playback and recording targets."""
+    return (uri,) if uri.startswith(("channel:", "bridge:")) else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events; ``raw`` is the JSON exactly as received."""
+
+    type: str
+    application: str
+    timestamp: datetime
+    raw: Json = field(repr=False, compare=False)
+
+    def route_keys(self) -> tuple[str, ...]:
+        """The ``channel:ID`` / ``bridge:ID`` keys this event is delivered to."""
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEvent(Event):
+    channel: Channel
+
+    def route_keys(self) -> tuple[str, ...]:
+        return (f"channel:{self.channel.id}",)
+
+
+@dataclass(frozen=True, slots=True)
+class StasisStart(ChannelEvent):
+    args: tuple[str, ...] = ()
+    replace_channel: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StasisEnd(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStateChange(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDtmfReceived(ChannelEvent):
+    digit: str = ""
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHangupRequest(ChannelEvent):
+    cause: int | None = None
+    soft: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDestroyed(ChannelEvent):
+    cause: int | None = None
+    cause_txt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelVarset(ChannelEvent):
+    variable: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackEvent(Event):
+    playback: Playback
+
+    def route_keys(self) -> tuple[str, ...]:
+        return _target_key(self.playback.target_uri)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStarted(PlaybackEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished(PlaybackEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingEvent(Event):
+    recording: LiveRecording
+
+    def route_keys(self) -> tuple[str, ...]:
+        return _target_key(self.recording.target_uri)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStarted(RecordingEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFinished(RecordingEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFailed(RecordingEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeChannelEvent(Event):
+    bridge: Bridge
+    channel: Channel
+
+    def route_keys(self) -> tuple[str, ...]:
+        return (f"channel:{self.channel.id}", f"bridge:{self.bridge.id}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEnteredBridge(BridgeChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLeftBridge(BridgeChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent(Event):
+    """An event type this module has no class for; read ``raw``."""
+
+    def route_keys(self) -> tuple[str, ...]:
+        keys = []
+        if isinstance(self.raw.get("channel"), dict) and "id" in self.raw["channel"]:
+            keys.append(f"channel:{self.raw['channel']['id']}")
+        if isinstance(self.raw.get("bridge"), dict) and "id" in self.raw["bridge"]:
+            keys.append(f"bridge:{self.raw['bridge']['id']}")
+        return tuple(keys)
+
+
+def _common(data: Json) -> Json:
+    return {
+        "type": data.get("type", ""),
+        "application": data.get("application", ""),
+        "timestamp": parse_timestamp(data.get("timestamp")),
+        "raw": data,
+    }
+
+
+def _channel(data: Json) -> Json:
+    return {"channel": Channel.from_json(data.get("channel") or {})}
+
+
+def _stasis_start(d: Json) -> Event:
+    replace = d.get("replace_channel")
+    return StasisStart(
+        **_common(d),
+        **_channel(d),
+        args=tuple(d.get("args", ())),
+        replace_channel=Channel.from_json(replace) if replace else None,
+    )
+
+
+def _varset(d: Json) -> Event:
+    if not d.get("channel"):
+        return UnknownEvent(**_common(d))  # a global variable: no channel to route to
+    return ChannelVarset(
+        **_common(d), **_channel(d), variable=d.get("variable", ""), value=d.get("value", "")
+    )
+
+
+def _plain_channel(cls: type[ChannelEvent]) -> Callable[[Json], Event]:
+    return lambda d: cls(**_common(d), **_channel(d))
+
+
+def _playback(cls: type[PlaybackEvent]) -> Callable[[Json], Event]:
+    return lambda d: cls(**_common(d), playback=Playback.from_json(d.get("playback") or {}))
+
+
+def _recording(cls: type[RecordingEvent]) -> Callable[[Json], Event]:
+    return lambda d: cls(**_common(d), recording=LiveRecording.from_json(d.get("recording") or {}))
+
+
+def _bridge_channel(cls: type[BridgeChannelEvent]) -> Callable[[Json], Event]:
+    return lambda d: cls(**_common(d), **_channel(d), bridge=Bridge.from_json(d.get("bridge") or {}))
+
+
+_PARSERS: dict[str, Callable[[Json], Event]] = {
+    "StasisStart": _stasis_start,
+    "StasisEnd": _plain_channel(StasisEnd),
+    "ChannelStateChange": _plain_channel(ChannelStateChange),
+    "ChannelDtmfReceived": lambda d: ChannelDtmfReceived(
+        **_common(d), **_channel(d), digit=d.get("digit", ""), duration_ms=d.get("duration_ms", 0)
+    ),
+    "ChannelHangupRequest": lambda d: ChannelHangupRequest(
+        **_common(d), **_channel(d), cause=d.get("cause"), soft=bool(d.get("soft", False))
+    ),
+    "ChannelDestroyed": lambda d: ChannelDestroyed(
+        **_common(d), **_channel(d), cause=d.get("cause"), cause_txt=d.get("cause_txt", "")
+    ),
+    "ChannelVarset": _varset,
+    "PlaybackStarted": _playback(PlaybackStarted),
+    "PlaybackFinished": _playback(PlaybackFinished),
+    "RecordingStarted": _recording(RecordingStarted),
+    "RecordingFinished": _recording(RecordingFinished),
+    "RecordingFailed": _recording(RecordingFailed),
+    "ChannelEnteredBridge": _bridge_channel(ChannelEnteredBridge),
+    "ChannelLeftBridge": _bridge_channel(ChannelLeftBridge),
+}
+
+
+def parse_event(data: Json) -> Event:
+    """Build the typed event for one decoded WebSocket message."""
+    parser = _PARSERS.get(data.get("type", ""))
+    return parser(data) if parser else UnknownEvent(**_common(data))

@@ -1,0 +1,204 @@
+"""The single writer of call records.
+
+Calls hand it small operations (open, event, answered, close) that it applies
+in order, batched into one transaction per round, so hundreds of calls a second
+cost a few transactions, and one call's rows always land in the order they
+happened. If PostgreSQL is unreachable it keeps the operations and retries:
+a record is delayed, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from callcenter.db.models import Call, CallEvent, Disposition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class OpenCall:
+    call_id: uuid.UUID
+    channel_id: str
+    linkedid: str
+    channel_name: str
+    caller_number: str
+    caller_name: str
+    dialled_number: str
+    started_at: datetime
+
+
+@dataclass(slots=True)
+class AddEvent:
+    call_id: uuid.UUID
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MarkAnswered:
+    call_id: uuid.UUID
+    at: datetime
+
+
+@dataclass(slots=True)
+class CloseCall:
+    call_id: uuid.UUID
+    ended_at: datetime
+    disposition: Disposition
+    hangup_cause: int | None
+    hangup_cause_text: str | None
+    last_stage: str | None
+    done: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class CloseLost:
+    """Close every open record whose channel is not in ``live_channels``."""
+
+    live_channels: frozenset[str]
+    ended_at: datetime
+    done: asyncio.Future[int] | None = field(default=None, repr=False)
+
+
+Op = OpenCall | AddEvent | MarkAnswered | CloseCall | CloseLost
+
+
+class CallRecorder:
+    def __init__(self, engine: AsyncEngine, batch_size: int = 500) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self._queue: asyncio.Queue[Op] = asyncio.Queue()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.healthy = True
+        self.written = 0
+
+    # Producers ----------------------------------------------------------------
+    def submit(self, op: Op) -> None:
+        self._idle.clear()
+        self._queue.put_nowait(op)
+
+    async def close_call(self, op: CloseCall) -> None:
+        """Queue the close and wait until it is committed."""
+        op.done = asyncio.get_running_loop().create_future()
+        self.submit(op)
+        await op.done
+
+    async def close_lost(self, live_channels: set[str], ended_at: datetime) -> int:
+        op = CloseLost(frozenset(live_channels), ended_at,
+                       asyncio.get_running_loop().create_future())
+        self.submit(op)
+        return await op.done  # type: ignore[misc]
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    async def wait_idle(self) -> None:
+        """Return once everything submitted so far is committed (drain mode)."""
+        await self._idle.wait()
+
+    # The writer task ----------------------------------------------------------
+    async def run(self) -> None:
+        delay = 0.2
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            while True:
+                try:
+                    await self._write(batch)
+                    self.healthy = True
+                    delay = 0.2
+                    break
+                except (OperationalError, OSError, ConnectionError) as exc:
+                    self.healthy = False
+                    log.warning("database unavailable, %d records waiting: %r", len(batch), exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                except DBAPIError:
+                    log.exception("batch rejected; writing its %d operations one by one", len(batch))
+                    await self._write_one_by_one(batch)
+                    break
+            if self._queue.empty():
+                self._idle.set()
+
+    async def _write_one_by_one(self, batch: list[Op]) -> None:
+        for op in batch:
+            try:
+                await self._write([op])
+            except DBAPIError:
+                log.exception("call record operation dropped: %r", op)
+                _resolve(op)
+
+    async def _write(self, batch: list[Op]) -> None:
+        async with self.engine.begin() as conn:
+            events: list[dict[str, Any]] = []
+            for op in batch:
+                if isinstance(op, AddEvent):
+                    events.append({"call_id": op.call_id, "at": op.at, "kind": op.kind,
+                                   "detail": op.detail})
+                    continue
+                if events:
+                    await conn.execute(insert(CallEvent), events)
+                    events = []
+                await _apply(conn, op)
+            if events:
+                await conn.execute(insert(CallEvent), events)
+        self.written += len(batch)
+        for op in batch:
+            _resolve(op)
+
+
+async def _apply(conn: AsyncConnection, op: Op) -> None:
+    if isinstance(op, OpenCall):
+        await conn.execute(
+            pg_insert(Call)
+            .values(id=op.call_id, channel_id=op.channel_id, linkedid=op.linkedid,
+                    channel_name=op.channel_name, caller_number=op.caller_number,
+                    caller_name=op.caller_name, dialled_number=op.dialled_number,
+                    started_at=op.started_at)
+            .on_conflict_do_nothing(index_elements=["channel_id"])
+        )
+    elif isinstance(op, MarkAnswered):
+        await conn.execute(
+            update(Call).where(Call.id == op.call_id, Call.answered_at.is_(None))
+            .values(answered_at=op.at)
+        )
+    elif isinstance(op, CloseCall):
+        await conn.execute(
+            update(Call).where(Call.id == op.call_id, Call.ended_at.is_(None))
+            .values(ended_at=op.ended_at, disposition=op.disposition,
+                    hangup_cause=op.hangup_cause, hangup_cause_text=op.hangup_cause_text,
+                    last_stage=op.last_stage)
+        )
+    elif isinstance(op, CloseLost):
+        result = await conn.execute(
+            update(Call)
+            .where(Call.ended_at.is_(None), Call.channel_id.not_in(op.live_channels))
+            .values(ended_at=op.ended_at, disposition=Disposition.LOST)
+        )
+        if op.done is not None and not op.done.done():
+            op.done.set_result(result.rowcount)
+
+
+def _resolve(op: Op) -> None:
+    """Wake whoever waits for ``op``; a dropped operation wakes them too."""
+    done = getattr(op, "done", None)
+    if done is not None and not done.done():
+        if isinstance(op, CloseLost):
+            done.set_result(0)
+        else:
+            done.set_result(None)
+

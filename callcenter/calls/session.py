@@ -1,0 +1,268 @@
+"""One call from StasisStart to its closed record.
+
+Until the IVR engine lands the flow is fixed: answer, play the welcome prompt,
+hang up. Whatever happens (the caller hangs up at any moment, Asterisk
+restarts, the service shuts down) the call's record is closed exactly once
+with a disposition and the stage it reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
+from callcenter.ari.causes import NORMAL_CLEARING, cause_text
+from callcenter.ari.events import (
+    Channel,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    ChannelVarset,
+    Event,
+    PlaybackEvent,
+    PlaybackFinished,
+    StasisEnd,
+)
+from callcenter.calls.metrics import CallMetrics
+from callcenter.calls.recorder import AddEvent, CallRecorder, CloseCall, MarkAnswered, OpenCall
+from callcenter.calls.state import CallState, check_transition
+from callcenter.config import CallsConfig
+from callcenter.db.models import Disposition
+
+log = logging.getLogger(__name__)
+
+# Channel variables that let a restarted service recognise the call.
+CALL_ID_VAR = "HOTLINE_CALL_ID"
+STAGE_VAR = "HOTLINE_STAGE"
+
+# How long to wait for the channel to leave Stasis once we hung up or handed it back.
+END_WAIT_SECONDS = 5.0
+# A prompt longer than this is stuck, not playing.
+PLAYBACK_LIMIT_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallDeps:
+    """Everything a call needs, passed as one typed object."""
+
+    ari: AriClient
+    recorder: CallRecorder
+    config: CallsConfig
+    metrics: CallMetrics
+
+
+class CallSession:
+    def __init__(
+        self,
+        deps: CallDeps,
+        channel: Channel,
+        inbox: Inbox,
+        *,
+        arrived_at: datetime,
+        call_id: uuid.UUID | None = None,
+        overflow: bool = False,
+    ) -> None:
+        self.deps = deps
+        self.channel = channel
+        self.inbox = inbox
+        self.call_id = call_id or uuid.uuid4()
+        self.adopted = call_id is not None
+        self.started_at = channel.creationtime or arrived_at
+        self.arrived_at = arrived_at
+        self.overflow = overflow  # hand the call back to the dialplan instead of serving it
+        self.state = CallState.NEW if channel.state != "Up" else CallState.ANSWERED
+        self.stage = "start"
+        self.disposition: Disposition | None = None
+        self.hangup_cause: int | None = None
+        self.hangup_cause_text: str | None = None
+        self.ended_at: datetime | None = None
+        inbox.observer = self._observe
+
+    # Timeline -------------------------------------------------------------------
+    def _event(self, kind: str, at: datetime | None = None, **detail: Any) -> None:
+        self.deps.recorder.submit(
+            AddEvent(self.call_id, at or datetime.now(UTC), kind, detail)
+        )
+
+    def _observe(self, event: Event) -> None:
+        """Every event the call consumes: into the timeline, and into the record."""
+        if isinstance(event, ChannelVarset):
+            return  # our own bookkeeping echoed back: noise in a timeline
+        self._event(event.type, event.timestamp, **_event_detail(event))
+        if isinstance(event, ChannelStateChange) and event.channel.state == "Up":
+            self.deps.recorder.submit(MarkAnswered(self.call_id, event.timestamp))
+        elif isinstance(event, ChannelHangupRequest) and not event.soft:
+            # The far end hung up; a plain BYE carries no cause: normal clearing.
+            self.hangup_cause = event.cause or NORMAL_CLEARING
+        elif isinstance(event, ChannelDestroyed):
+            self.hangup_cause = event.cause
+            self.hangup_cause_text = event.cause_txt or None
+            self.ended_at = event.timestamp
+        elif isinstance(event, StasisEnd) and self.ended_at is None:
+            self.ended_at = event.timestamp
+
+    def _move(self, state: CallState) -> None:
+        self.state = check_transition(self.state, state)
+
+    # Lifecycle ------------------------------------------------------------------
+    async def run(self) -> None:
+        self.deps.metrics.calls_started.inc()
+        self.deps.metrics.calls_active.inc()
+        try:
+            await self._serve()
+            await self._await_end()
+        except asyncio.CancelledError:
+            await asyncio.shield(self._shutdown())
+            raise
+        finally:
+            await asyncio.shield(self._close_record())
+            self.deps.metrics.calls_active.dec()
+
+    async def _serve(self) -> None:
+        """The flow, with every way it can end mapped to a disposition."""
+        try:
+            await self._open_record()
+            if self.overflow:
+                await self._hand_back()
+                return
+            await self._answer()
+            await self._enter_stage("welcome")
+            await self._play(self.deps.config.welcome_media)
+            self.disposition = Disposition.COMPLETED
+            await self._hangup()
+        except ChannelGone as gone:
+            self._ended_by_caller(lost=gone.event is None)
+        except AriNotFound:
+            self._ended_by_caller()
+        except AriError as exc:
+            log.warning("call %s: ARI failed in stage %s: %s", self.call_id, self.stage, exc)
+            self.disposition = self.disposition or Disposition.LOST
+        except Exception:
+            log.exception("call %s failed in stage %s", self.call_id, self.stage)
+            self.disposition = self.disposition or Disposition.FAILED
+            self._event("error", stage=self.stage)
+            await self._hangup_quietly()
+
+    def _ended_by_caller(self, lost: bool = False) -> None:
+        if self.disposition is None:
+            self.disposition = Disposition.LOST if lost else Disposition.ABANDONED
+        self._event("caller_left" if not lost else "channel_lost", stage=self.stage)
+
+    async def _open_record(self) -> None:
+        ch = self.channel
+        self.deps.recorder.submit(OpenCall(
+            call_id=self.call_id, channel_id=ch.id, linkedid=ch.linkedid,
+            channel_name=ch.name, caller_number=ch.caller_number, caller_name=ch.caller_name,
+            dialled_number=ch.exten, started_at=self.started_at,
+        ))
+        self._event("adopted" if self.adopted else "StasisStart", self.arrived_at,
+                    channel=ch.name, caller=ch.caller_number, exten=ch.exten, state=ch.state)
+        if self.state is CallState.ANSWERED:
+            self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
+        await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
+
+    async def _enter_stage(self, stage: str) -> None:
+        self.stage = stage
+        self._event("stage", stage=stage)
+        await self.deps.ari.set_variable(self.channel.id, STAGE_VAR, stage)
+
+    async def _answer(self) -> None:
+        if self.state is CallState.NEW:
+            await self.deps.ari.answer(self.channel.id)
+            self._move(CallState.ANSWERED)
+
+    async def _play(self, media: list[str]) -> None:
+        playback_id = f"pb-{uuid.uuid4().hex}"
+        await self.deps.ari.play(self.channel.id, playback_id, media)
+        await self.inbox.wait_for(
+            lambda e: isinstance(e, PlaybackFinished) and e.playback.id == playback_id,
+            timeout=PLAYBACK_LIMIT_SECONDS,
+        )
+
+    async def _hangup(self) -> None:
+        self._move(CallState.HANGING_UP)
+        try:
+            await self.deps.ari.hangup(self.channel.id, reason="normal")
+            if self.hangup_cause is None:
+                self.hangup_cause = NORMAL_CLEARING  # what our BYE carries
+        except AriNotFound:
+            pass  # the caller beat us to it
+
+    async def _hangup_quietly(self) -> None:
+        if self.state in (CallState.HANGING_UP, CallState.ENDED):
+            return
+        try:
+            await self._hangup()
+        except AriError as exc:
+            log.warning("call %s: hangup failed: %s", self.call_id, exc)
+
+    async def _hand_back(self) -> None:
+        """Send the call to the dialplan's fallback (apology / overflow)."""
+        self.stage = "overflow"
+        self.disposition = Disposition.OVERFLOW
+        self._move(CallState.HANGING_UP)
+        self._event("overflow", context=self.deps.config.fallback_context)
+        await self.deps.ari.continue_in_dialplan(
+            self.channel.id, context=self.deps.config.fallback_context, extension="s", priority=1
+        )
+
+    async def _await_end(self) -> None:
+        """Consume the channel's last events, up to StasisEnd, for end time and cause.
+
+        Once the channel leaves Stasis the application is unsubscribed from it,
+        so StasisEnd is the last event a call can count on.
+        """
+        try:
+            async with asyncio.timeout(END_WAIT_SECONDS):
+                while self.inbox.ended is None:
+                    await self.inbox.get()
+        except (TimeoutError, ChannelGone):
+            pass
+        except AriError as exc:
+            log.warning("call %s: %s while waiting for its end", self.call_id, exc)
+
+    async def _shutdown(self) -> None:
+        """Grace period over: hang up cleanly so the record can close."""
+        if self.disposition is None:
+            self.disposition = Disposition.SHUTDOWN
+            self._event("shutdown_hangup", stage=self.stage)
+        await self._hangup_quietly()
+        await self._await_end()
+
+    async def _close_record(self) -> None:
+        if self.state is not CallState.ENDED:
+            self._move(CallState.ENDED)
+        disposition = self.disposition or Disposition.FAILED
+        ended_at = self.ended_at or datetime.now(UTC)
+        await self.deps.recorder.close_call(CloseCall(
+            call_id=self.call_id, ended_at=ended_at, disposition=disposition,
+            hangup_cause=self.hangup_cause,
+            hangup_cause_text=self.hangup_cause_text or cause_text(self.hangup_cause),
+            last_stage=self.stage,
+        ))
+        self.deps.metrics.calls_ended.labels(disposition.value).inc()
+        self.deps.metrics.call_duration.observe(
+            max(0.0, (ended_at - self.started_at).total_seconds())
+        )
+
+
+def _event_detail(event: Event) -> dict[str, Any]:
+    """The part of an event worth keeping in the timeline."""
+    if isinstance(event, ChannelDtmfReceived):
+        return {"digit": event.digit, "duration_ms": event.duration_ms}
+    if isinstance(event, ChannelHangupRequest):
+        return {"cause": event.cause, "soft": event.soft}
+    if isinstance(event, ChannelDestroyed):
+        return {"cause": event.cause, "cause_txt": event.cause_txt}
+    if isinstance(event, ChannelStateChange):
+        return {"state": event.channel.state}
+    if isinstance(event, PlaybackEvent):
+        return {"playback": event.playback.id, "media": event.playback.media_uri,
+                "state": event.playback.state}
+    return {}

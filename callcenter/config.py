@@ -1,0 +1,129 @@
+"""Service configuration: ``config/hotline.yaml`` validated once, at the edge.
+
+Environment variables override the file for what differs per machine:
+``DATABASE_URL``, ``ARI_URL``, ``ARI_USERNAME``, ``ARI_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from callcenter.ari import AriSettings
+from callcenter.errors import ConfigError
+from callcenter.yamlfile import YamlDocument, load_yaml, validate_document
+
+DEFAULT_CONFIG = Path("config/hotline.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AriConfig(_Strict):
+    url: str = "http://127.0.0.1:8088"
+    app: str = "hotline"
+    username: str = "hotline"
+    password: str | None = None
+    password_file: Path | None = None
+    request_timeout: float = Field(10.0, gt=0)
+    reconnect_max_delay: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class DatabaseConfig(_Strict):
+    url: str = "postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline"
+
+    @field_validator("url")
+    @classmethod
+    def _asyncpg(cls, v: str) -> str:
+        if not v.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a SQLAlchemy URL with the asyncpg driver "
+                             "(postgresql+asyncpg://user:password@host:port/db)")
+        return v
+
+
+class HttpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class CallsConfig(_Strict):
+    # Played to every call until the IVR engine takes over.
+    welcome_media: list[str] = Field(default_factory=lambda: ["sound:hello-world"], min_length=1)
+    # On SIGTERM, calls in progress get this long to finish before being hung up.
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    # Where calls are sent in the dialplan when the service cannot take them.
+    fallback_context: str = "hotline-fallback"
+    inbox_size: int = Field(1000, ge=10)
+
+
+class Settings(_Strict):
+    ari: AriConfig = AriConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    http: HttpConfig = HttpConfig()
+    calls: CallsConfig = CallsConfig()
+    log_level: str = "INFO"
+
+    def ari_settings(self) -> AriSettings:
+        password = self.ari.password
+        if password is None and self.ari.password_file is not None:
+            try:
+                password = self.ari.password_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"ari.password_file {self.ari.password_file}: {exc.strerror} "
+                    "(run `make setup` to generate the ARI credentials)"
+                ) from exc
+        if not password:
+            raise ConfigError("ari.password or ari.password_file (or ARI_PASSWORD) is required")
+        return AriSettings(
+            url=self.ari.url,
+            username=self.ari.username,
+            password=password,
+            app=self.ari.app,
+            request_timeout=self.ari.request_timeout,
+            reconnect_max_delay=self.ari.reconnect_max_delay,
+        )
+
+
+_ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "ARI_URL": ("ari", "url"),
+    "ARI_USERNAME": ("ari", "username"),
+    "ARI_PASSWORD": ("ari", "password"),
+    "HOTLINE_HTTP_PORT": ("http", "port"),
+}
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the YAML file (if it exists), apply env overrides, validate."""
+    path = path or Path(os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG))
+    environ = dict(os.environ) if environ is None else environ
+    if path.exists():
+        doc = load_yaml(path)
+        data: Any = doc.data or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}:1:1: expected a mapping at the top level")
+    else:
+        doc = YamlDocument(path=path, data={}, root=None)
+        data = {}
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for var, (section, key) in _ENV_OVERRIDES.items():
+        if environ.get(var):
+            data.setdefault(section, {})
+            if isinstance(data[section], dict):
+                data[section][key] = environ[var]
+    if isinstance(data.get("ari"), dict) and data["ari"].get("password_file"):
+        pf = Path(data["ari"]["password_file"])
+        data["ari"]["password_file"] = pf if pf.is_absolute() else path.parent / pf
+    return validate_document(doc, Settings, data)

@@ -1,0 +1,1 @@
+"""Database: SQLAlchemy models and Alembic migrations (the only way the schema changes)."""

@@ -1,0 +1,78 @@
+"""SQLAlchemy 2 models. The schema itself is created only by migrations."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Disposition(enum.StrEnum):
+    """How a call ended, from the hotline's point of view."""
+
+    COMPLETED = "completed"  # the service finished with the caller and hung up
+    ABANDONED = "abandoned"  # the caller hung up before the service was done
+    OVERFLOW = "overflow"  # handed back to the dialplan (service draining or unable)
+    SHUTDOWN = "shutdown"  # hung up by the service when its shutdown grace ran out
+    FAILED = "failed"  # an error in the service ended the call
+    LOST = "lost"  # the channel vanished without an end event (Asterisk restarted)
+
+
+class Call(Base):
+    """One row per channel that entered Stasis: the call record."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), unique=True)  # Asterisk uniqueid
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    channel_name: Mapped[str] = mapped_column(String(128), default="")
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(128), default="")
+    dialled_number: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
+    disposition: Mapped[Disposition | None] = mapped_column(
+        Enum(Disposition, name="call_disposition", native_enum=False, length=16,
+             values_callable=lambda e: [m.value for m in e])
+    )
+    # Where the call was (e.g. "welcome") when it ended: where callers leave.
+    last_stage: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    events: Mapped[list[CallEvent]] = relationship(
+        back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
+        Index("ix_calls_open", "ended_at", postgresql_where="ended_at IS NULL"),
+    )
+
+
+class CallEvent(Base):
+    """The call's timeline, append-only."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+    call: Mapped[Call] = relationship(back_populates="events")

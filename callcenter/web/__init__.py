@@ -1,0 +1,1 @@
+"""The HTTP door: REST API, health, metrics and the OpenAPI document."""

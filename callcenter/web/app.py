@@ -1,0 +1,92 @@
+"""Assemble the service: cleanup contexts open in order and close in reverse.
+
+database → ARI client → calls (which owns the events reader). On shutdown the
+calls drain first while events still flow, then the reader stops, the ARI
+client closes and the record writer flushes before the engine is disposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge
+
+from callcenter.ari import AriClient, EventRouter, EventStream
+from callcenter.calls.metrics import CallMetrics
+from callcenter.calls.recorder import CallRecorder
+from callcenter.calls.service import CallService
+from callcenter.calls.session import CallDeps
+from callcenter.config import Settings
+from callcenter.db.engine import make_engine
+from callcenter.web import health, openapi
+from callcenter.web.keys import ARI, CALLS, ENGINE, EVENTS, RECORDER, REGISTRY, SETTINGS
+from callcenter.web.problems import problem_middleware
+
+log = logging.getLogger(__name__)
+
+# How long the record writer may take to flush at shutdown before giving up.
+RECORDER_FLUSH_SECONDS = 30.0
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = make_engine(app[SETTINGS].database.url)
+    recorder = CallRecorder(engine)
+    app[ENGINE] = engine
+    app[RECORDER] = recorder
+    writer = asyncio.create_task(recorder.run(), name="call-recorder")
+    Gauge("hotline_record_backlog", "Call record operations not yet committed",
+          registry=app[REGISTRY]).set_function(recorder.backlog)
+    yield
+    try:
+        async with asyncio.timeout(RECORDER_FLUSH_SECONDS):
+            await recorder.wait_idle()
+    except TimeoutError:
+        log.error("record writer could not flush %d operations", recorder.backlog())
+    await _stop(writer)
+    await engine.dispose()
+
+
+async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with AriClient(app[SETTINGS].ari_settings()) as client:
+        app[ARI] = client
+        yield
+
+
+async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    deps = CallDeps(ari=app[ARI], recorder=app[RECORDER], config=settings.calls,
+                    metrics=CallMetrics.create(app[REGISTRY]))
+    router = EventRouter()
+    calls = CallService(deps, router, app=settings.ari.app)
+    stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
+    app[CALLS] = calls
+    app[EVENTS] = stream
+    Gauge("hotline_ari_connected", "1 while the ARI events socket is open",
+          registry=app[REGISTRY]).set_function(lambda: float(stream.connected.is_set()))
+    Gauge("hotline_ari_events_received", "ARI events read since start",
+          registry=app[REGISTRY]).set_function(lambda: stream.events_received)
+    reader = asyncio.create_task(stream.run(), name="ari-events")
+    yield
+    await calls.drain(settings.calls.shutdown_grace_seconds)
+    await _stop(reader)
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware])
+    app[SETTINGS] = settings
+    app[REGISTRY] = CollectorRegistry()
+    app.cleanup_ctx.extend([database_ctx, ari_ctx, calls_ctx])
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/api/openapi.json", openapi.openapi_handler)
+    return app

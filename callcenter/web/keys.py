@@ -1,0 +1,18 @@
+"""Typed application state keys (never string keys)."""
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callcenter.ari import AriClient, EventStream
+from callcenter.calls.recorder import CallRecorder
+from callcenter.calls.service import CallService
+from callcenter.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+ENGINE = web.AppKey("engine", AsyncEngine)
+RECORDER = web.AppKey("recorder", CallRecorder)
+ARI = web.AppKey("ari", AriClient)
+EVENTS = web.AppKey("events", EventStream)
+CALLS = web.AppKey("calls", CallService)

@@ -1,0 +1,58 @@
+"""Errors become ``application/problem+json`` here, once, by class hierarchy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from callcenter.ari.errors import AriError, AriNotFound, AriUnavailable
+from callcenter.errors import CallCenterError, ConfigError
+
+log = logging.getLogger(__name__)
+
+# Most specific first.
+_STATUS: list[tuple[type[CallCenterError], int]] = [
+    (AriNotFound, 404),
+    (AriUnavailable, 503),
+    (AriError, 502),
+    (ConfigError, 400),
+    (CallCenterError, 400),
+]
+
+
+def problem(status: int, title: str, detail: str | None = None,
+            instance: str | None = None) -> web.Response:
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+def status_for(exc: CallCenterError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(exc.status, exc.reason, exc.text if exc.text != exc.reason else None,
+                       request.path)
+    except CallCenterError as exc:
+        return problem(status_for(exc), exc.title, str(exc), request.path)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "Internal Server Error", None, request.path)

@@ -1,0 +1,82 @@
+"""Load YAML so that validation errors can name file, line and column.
+
+PyYAML's composed node tree keeps each value's position; pydantic reports
+error locations as key paths. :func:`locate` joins the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from callcenter.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def locate(self, loc: tuple[int | str, ...]) -> tuple[int, int]:
+        """1-based (line, column) of the deepest node found along ``loc``."""
+        node = self.root
+        if node is None:
+            return (1, 1)
+        for part in loc:
+            child = _child(node, part)
+            if child is None:
+                break
+            node = child
+        return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return value
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Read and parse one YAML file; syntax errors become ConfigError with file:line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {exc.problem}") from exc
+    return YamlDocument(path=path, data=data, root=root)
+
+
+def format_validation_error(doc: YamlDocument, exc: ValidationError) -> str:
+    """One line per problem: ``file:line:col: field.path: message``."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        line, col = doc.locate(loc)
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        lines.append(f"{doc.path}:{line}:{col}: {field}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def validate_document(doc: YamlDocument, model: type[M], data: Any = None) -> M:
+    """Validate ``doc`` (or ``data`` derived from it) into ``model``."""
+    try:
+        return model.model_validate(doc.data if data is None else data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(doc, exc)) from exc
