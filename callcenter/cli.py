@@ -67,6 +67,13 @@ def upgrade(config: Path | None, revision: str) -> None:
 
 @db.command()
 @config_option
+def url(config: Path | None) -> None:
+    """Print the database URL in effect (after DATABASE_URL overrides the file)."""
+    click.echo(_settings(config).database.url)
+
+
+@db.command()
+@config_option
 @click.argument("revision")
 def downgrade(config: Path | None, revision: str) -> None:
     """Migrate the database down to REVISION."""

@@ -3,9 +3,12 @@
 # Usage: asterisk.sh start|stop|restart|status|cli "COMMAND"
 source "$(dirname "$0")/lib.sh"
 
-STATE="$RUN_DIR/asterisk"          # seen inside the root as /hotline/state
+# The run folder is bind-mounted into the root as /hotline/run: Asterisk's
+# configuration, state and logs live there, beside the service's.
+STATE="$RUN_DIR/asterisk"
+LOGS="$RUN_DIR/logs"
 IN_ROOT=/hotline
-CONF="$IN_ROOT/state/etc/asterisk.conf"
+CONF="$IN_ROOT/run/asterisk/etc/asterisk.conf"
 
 ast() { chroot "$ASTERISK_ROOT" /usr/sbin/asterisk -C "$CONF" "$@"; }
 
@@ -20,13 +23,13 @@ mounts_up() {
         || die "cannot mount /proc into the root"
     mountpoint -q "$ASTERISK_ROOT/dev" || mount --bind /dev "$ASTERISK_ROOT/dev" \
         || die "cannot mount /dev into the root"
-    mount_bind "$STATE" "$IN_ROOT/state"
+    mount_bind "$RUN_DIR" "$IN_ROOT/run"
     mount_bind "$PROJECT_ROOT/recordings" "$IN_ROOT/recordings"
     mount_bind "$PROJECT_ROOT/ivr_flows/prompts" "$IN_ROOT/prompts"
 }
 
 mounts_down() {
-    for m in "$IN_ROOT/prompts" "$IN_ROOT/recordings" "$IN_ROOT/state" /dev /proc; do
+    for m in "$IN_ROOT/prompts" "$IN_ROOT/recordings" "$IN_ROOT/run" /dev /proc; do
         mountpoint -q "$ASTERISK_ROOT$m" && umount "$ASTERISK_ROOT$m" 2>/dev/null || true
     done
 }
@@ -37,12 +40,12 @@ render() {
     local moddir
     moddir=$(cd "$ASTERISK_ROOT" && ls -d usr/lib/*/asterisk/modules 2>/dev/null | head -n1)
     [ -n "$moddir" ] || die "no Asterisk modules folder in $ASTERISK_ROOT"
-    mkdir -p "$STATE"/{etc,lib,spool,run,log} "$PROJECT_ROOT/recordings"
+    mkdir -p "$STATE"/{etc,lib,spool,run} "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
     "$VENV/bin/python" "$PROJECT_ROOT/scripts/render_asterisk_conf.py" \
-        "$STATE/etc" "/$moddir" "$IN_ROOT/state" || die "rendering Asterisk configuration failed"
+        "$STATE/etc" "/$moddir" "$IN_ROOT/run" || die "rendering Asterisk configuration failed"
     ln -sfn "$IN_ROOT/recordings" "$STATE/spool/recording"
     local uid; uid=$(asterisk_uid)
-    chown -R "$uid:$uid" "$STATE" "$PROJECT_ROOT/recordings"
+    chown -R "$uid:$uid" "$STATE" "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
 }
 
 pid() { cat "$STATE/run/asterisk.pid" 2>/dev/null || true; }
@@ -55,8 +58,8 @@ start() {
     mounts_up
     step "starting Asterisk 22 (chroot $ASTERISK_ROOT)"
     rm -f "$STATE/run/asterisk.ctl" "$STATE/run/asterisk.pid"
-    ast -U asterisk -G asterisk -n >>"$RUN_DIR/asterisk-console.log" 2>&1 \
-        || die "Asterisk failed to start; see $STATE/log/messages.log"
+    ast -U asterisk -G asterisk -n >>"$LOGS/asterisk/console.log" 2>&1 \
+        || die "Asterisk failed to start; see $LOGS/asterisk/messages.log"
     for _ in $(seq 1 100); do
         if ast -rx "core waitfullybooted" >/dev/null 2>&1; then
             # ARI answers once res_ari is loaded; wait for HTTP too.
@@ -68,7 +71,7 @@ start() {
         fi
         sleep 0.1
     done
-    die "Asterisk did not finish booting; see $STATE/log/messages.log"
+    die "Asterisk did not finish booting; see $LOGS/asterisk/messages.log"
 }
 
 stop() {

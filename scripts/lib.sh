@@ -23,12 +23,14 @@ apt_install() {
     [ ${#missing[@]} -eq 0 ] && return 0
     need_root "installing ${missing[*]}"
     step "apt-get install ${missing[*]}"
+    mkdir -p "$CACHE_DIR"
+    local log="$CACHE_DIR/apt.log"
     if [ ! -f "$CACHE_DIR/.apt-updated" ] || [ -n "$(find "$CACHE_DIR/.apt-updated" -mmin +1440 2>/dev/null)" ]; then
-        apt-get update -q || die "apt-get update failed"
-        mkdir -p "$CACHE_DIR" && touch "$CACHE_DIR/.apt-updated"
+        apt-get update -q >>"$log" 2>&1 || die "apt-get update failed; see $log"
+        touch "$CACHE_DIR/.apt-updated"
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
-        || die "apt-get install ${missing[*]} failed"
+        >>"$log" 2>&1 || die "apt-get install ${missing[*]} failed; see $log"
 }
 
 host_debian_mirror() {

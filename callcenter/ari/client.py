@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ class AriClient:
     async def start(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                auth=aiohttp.BasicAuth(self.settings.username, self.settings.password),
+                headers={"Authorization": _basic_auth(self.settings.username,
+                                                      self.settings.password)},
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
                 # Keep-alive shorter than Asterisk's own session timeout.
                 connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=10),
@@ -163,6 +165,11 @@ class AriClient:
     # Asterisk -------------------------------------------------------------
     async def asterisk_info(self) -> dict[str, Any]:
         return await self.request("GET", "/asterisk/info")
+
+
+def _basic_auth(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def _param(value: Any) -> str:

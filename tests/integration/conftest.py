@@ -1,0 +1,103 @@
+"""Fixtures for the real stack: Asterisk 22 (chroot), the service, PostgreSQL, SIPp.
+
+The stack is started by the tests themselves (through the project's scripts),
+so `make test` works on a fresh machine. Every test ends by asserting that
+Asterisk holds no channel or bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from callcenter.ari import AriClient, AriSettings
+from tests.integration.stack import ROOT, Service, asterisk
+
+DEFAULT_TEST_DB = "postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline_test"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        url = DEFAULT_TEST_DB
+        subprocess.run([str(ROOT / "scripts" / "postgres.sh"), url], check=True,
+                       stdout=subprocess.DEVNULL)
+    return url
+
+
+@pytest.fixture(scope="session")
+def asterisk_running() -> Iterator[None]:
+    if os.geteuid() != 0:
+        pytest.fail("integration tests run Asterisk in a chroot and need root (see README)")
+    if shutil.which("sipp") is None:
+        pytest.fail("sipp not found: run `make setup` (installs sip-tester)")
+    asterisk("start")
+    yield
+    asterisk("stop")
+
+
+@pytest.fixture(scope="session")
+async def service_process(asterisk_running: None, database_url: str,
+                          tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+    service = Service(database_url, tmp_path_factory.mktemp("config"))
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+async def service(service_process: Service) -> Service:
+    """The running service (restarted if an earlier test stopped it)."""
+    await service_process.start()
+    return service_process
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def ari(asterisk_running: None) -> AsyncIterator[AriClient]:
+    password = (ROOT / "run" / "secrets" / "ari-password").read_text().strip()
+    async with AriClient(AriSettings("http://127.0.0.1:8088", "hotline", password,
+                                     app="hotline-tests")) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
+    """After every integration test: no channel and no bridge left in Asterisk."""
+    yield
+    channels: list = []
+    bridges: list = []
+    for _ in range(50):  # hangups settle within a moment of the test's end
+        channels = await ari.list_channels()
+        bridges = await ari.list_bridges()
+        if not channels and not bridges:
+            return
+        await asyncio.sleep(0.2)
+    pytest.fail(f"leaked in Asterisk: channels {[c['name'] for c in channels]}, "
+                f"bridges {[b['id'] for b in bridges]}")
+
+
+@pytest.fixture
+def caller_prefix() -> str:
+    """A number prefix unique to the test, to find its calls in the database."""
+    return "13" + "".join(secrets.choice("0123456789") for _ in range(7))
+

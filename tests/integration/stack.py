@@ -1,0 +1,168 @@
+"""Drive the real stack from tests: Asterisk via the project's scripts, the
+service as a subprocess, SIPp callers, and the test database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SIPP_DIR = ROOT / "tests" / "sipp"
+LOGS = ROOT / "run" / "logs"
+PCAP = Path("/usr/share/sip-tester/g711a.pcap")
+HTTP = "http://127.0.0.1:8080"
+
+
+def asterisk(command: str) -> None:
+    """scripts/asterisk.sh start|stop|restart — the same path `make up` takes."""
+    subprocess.run([str(ROOT / "scripts" / "asterisk.sh"), command], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+
+
+async def sipp(scenario: str, caller_prefix: str, *, calls: int = 1, rate: int = 10,
+               hangup_after_ms: int = 1000, timeout_s: int = 90) -> SippResult:
+    """Place ``calls`` SIPp calls to 12345 from the citizen trunk (127.0.0.1)."""
+    sip_port, media_port = free_udp_port(), free_udp_port()
+    args = [
+        "sipp", "127.0.0.1:5060", "-sf", str(SIPP_DIR / scenario), "-s", "12345",
+        "-i", "127.0.0.1", "-p", str(sip_port), "-mp", str(media_port),
+        "-key", "caller_prefix", caller_prefix, "-key", "pcap", str(PCAP),
+        "-m", str(calls), "-l", str(calls), "-r", str(rate), "-d", str(hangup_after_ms),
+        "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin", "-max_recv_loops", "1000",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=str(LOGS),
+    )
+    out, _ = await proc.communicate()
+    return SippResult(proc.returncode or 0, out.decode(errors="replace")[-3000:])
+
+
+class Service:
+    """``callcenter serve`` as a subprocess on the test database."""
+
+    def __init__(self, database_url: str, config_dir: Path) -> None:
+        self.database_url = database_url
+        self.config_dir = config_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, grace: float) -> Path:
+        base = yaml.safe_load((ROOT / "config" / "hotline.yaml").read_text())
+        base["ari"]["password_file"] = str(ROOT / "run" / "secrets" / "ari-password")
+        base["ari"]["reconnect_max_delay"] = 1.0
+        base["calls"]["shutdown_grace_seconds"] = grace
+        path = self.config_dir / f"hotline-grace{grace:g}.yaml"
+        path.write_text(yaml.safe_dump(base, allow_unicode=True))
+        return path
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def start(self, grace: float = 30.0) -> None:
+        if self.running:
+            return
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = open(LOGS / "test-callcenter.log", "ab")  # noqa: SIM115 - owned by the child
+        env = {**os.environ, "DATABASE_URL": self.database_url}
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "callcenter"), "serve", "-c",
+             str(self.write_config(grace))],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        await self.wait_healthy()
+
+    async def wait_healthy(self, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise AssertionError(f"service exited with {self.proc.returncode}; "
+                                         f"see {LOGS / 'test-callcenter.log'}")
+                try:
+                    async with http.get(f"{HTTP}/healthz") as resp:
+                        if resp.status == 200:
+                            return await resp.json()
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError("service did not become healthy")
+
+    def terminate(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+
+    async def wait_exit(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("service did not exit")
+            await asyncio.sleep(0.1)
+        return self.proc.returncode
+
+    async def stop(self) -> int | None:
+        if not self.running:
+            return None
+        self.terminate()
+        return await self.wait_exit()
+
+    def kill(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def closed_calls(db, caller_prefix: str, expected: int,
+                       timeout: float = 30.0) -> list[dict]:
+    """The test's call rows once ``expected`` of them are closed (ended_at set)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + timeout
+    rows: list[dict] = []
+    while time.monotonic() < deadline:
+        async with db.connect() as conn:
+            result = await conn.execute(
+                text("SELECT * FROM calls WHERE caller_number LIKE :p ORDER BY caller_number"),
+                {"p": caller_prefix + "%"},
+            )
+            rows = [dict(r._mapping) for r in result]
+        if sum(r["ended_at"] is not None for r in rows) >= expected:
+            return rows
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"expected {expected} closed calls for {caller_prefix}, got {rows}")
+
+
+async def timeline(db, call_id) -> list[tuple[str, dict]]:
+    from sqlalchemy import text
+
+    async with db.connect() as conn:
+        result = await conn.execute(
+            text("SELECT kind, detail FROM call_events WHERE call_id = :c ORDER BY id"),
+            {"c": call_id},
+        )
+        return [(r.kind, r.detail) for r in result]
