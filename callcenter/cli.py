@@ -21,7 +21,10 @@ def _settings(config: Path | None) -> Settings:
 
 
 config_option = click.option(
-    "--config", "-c", type=click.Path(path_type=Path), default=None,
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Service configuration (default: $HOTLINE_CONFIG or config/hotline.yaml).",
 )
 

@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callcenter.ari import AriSettings
 from callcenter.errors import ConfigError
-from callcenter.yamlfile import YamlDocument, load_yaml, validate_document
+from callcenter.yamlfile import YamlDocument, format_error_line, load_yaml
 
 DEFAULT_CONFIG = Path("config/hotline.yaml")
 
@@ -47,8 +47,10 @@ class DatabaseConfig(_Strict):
     @classmethod
     def _asyncpg(cls, v: str) -> str:
         if not v.startswith("postgresql+asyncpg://"):
-            raise ValueError("must be a SQLAlchemy URL with the asyncpg driver "
-                             "(postgresql+asyncpg://user:password@host:port/db)")
+            raise ValueError(
+                "must be a SQLAlchemy URL with the asyncpg driver "
+                "(postgresql+asyncpg://user:password@host:port/db)"
+            )
         return v
 
 
@@ -117,13 +119,32 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     else:
         doc = YamlDocument(path=path, data={}, root=None)
         data = {}
-    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    # An empty section (``database:`` with nothing under it) means "defaults".
+    data = {
+        k: (dict(v) if isinstance(v, dict) else {} if v is None else v) for k, v in data.items()
+    }
+    from_env: dict[tuple[str, str], str] = {}
     for var, (section, key) in _ENV_OVERRIDES.items():
-        if environ.get(var):
-            data.setdefault(section, {})
-            if isinstance(data[section], dict):
-                data[section][key] = environ[var]
+        if environ.get(var) and isinstance(data.setdefault(section, {}), dict):
+            data[section][key] = environ[var]
+            from_env[(section, key)] = var
     if isinstance(data.get("ari"), dict) and data["ari"].get("password_file"):
         pf = Path(data["ari"]["password_file"])
         data["ari"]["password_file"] = pf if pf.is_absolute() else path.parent / pf
-    return validate_document(doc, Settings, data)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(doc, exc, from_env)) from exc
+
+
+def _explain(doc: YamlDocument, exc: ValidationError, from_env: dict[tuple[str, str], str]) -> str:
+    """Name the environment variable for values that came from it, else file:line."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        var = from_env.get(loc[:2]) if len(loc) >= 2 else None
+        if var is not None:
+            lines.append(f"environment variable {var} ({'.'.join(loc)}): {err['msg']}")
+        else:
+            lines.append(format_error_line(doc, err))
+    return "\n".join(lines)

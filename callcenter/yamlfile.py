@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from callcenter.errors import ConfigError
 
@@ -63,15 +64,17 @@ def load_yaml(path: Path) -> YamlDocument:
     return YamlDocument(path=path, data=data, root=root)
 
 
+def format_error_line(doc: YamlDocument, err: ErrorDetails) -> str:
+    """``file:line:col: field.path: message`` for one pydantic error."""
+    loc = tuple(err["loc"])
+    where = f"{doc.path}:{':'.join(map(str, doc.locate(loc)))}" if doc.root else str(doc.path)
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    return f"{where}: {field}: {err['msg']}"
+
+
 def format_validation_error(doc: YamlDocument, exc: ValidationError) -> str:
-    """One line per problem: ``file:line:col: field.path: message``."""
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        line, col = doc.locate(loc)
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        lines.append(f"{doc.path}:{line}:{col}: {field}: {err['msg']}")
-    return "\n".join(lines)
+    """One line per problem."""
+    return "\n".join(format_error_line(doc, err) for err in exc.errors())
 
 
 def validate_document(doc: YamlDocument, model: type[M], data: Any = None) -> M:

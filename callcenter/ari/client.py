@@ -42,8 +42,9 @@ class AriClient:
     async def start(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                headers={"Authorization": _basic_auth(self.settings.username,
-                                                      self.settings.password)},
+                headers={
+                    "Authorization": _basic_auth(self.settings.username, self.settings.password)
+                },
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
                 # Keep-alive shorter than Asterisk's own session timeout.
                 connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=10),
@@ -107,14 +108,22 @@ class AriClient:
         await self.request("DELETE", f"/channels/{_q(channel_id)}", params={"reason": reason})
 
     async def continue_in_dialplan(
-        self, channel_id: str, context: str | None = None, extension: str | None = None,
-        priority: int | None = None, label: str | None = None,
+        self,
+        channel_id: str,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
     ) -> None:
         await self.request(
             "POST",
             f"/channels/{_q(channel_id)}/continue",
-            params={"context": context, "extension": extension, "priority": priority,
-                    "label": label},
+            params={
+                "context": context,
+                "extension": extension,
+                "priority": priority,
+                "label": label,
+            },
         )
 
     async def play(
@@ -133,7 +142,9 @@ class AriClient:
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self.request(
-            "POST", f"/channels/{_q(channel_id)}/variable", params={"variable": name, "value": value}
+            "POST",
+            f"/channels/{_q(channel_id)}/variable",
+            params={"variable": name, "value": value},
         )
 
     async def get_variable(self, channel_id: str, name: str) -> str | None:
@@ -153,8 +164,9 @@ class AriClient:
     async def list_bridges(self) -> list[dict[str, Any]]:
         return await self.request("GET", "/bridges")
 
-    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing",
-                            name: str | None = None) -> dict[str, Any]:
+    async def create_bridge(
+        self, bridge_id: str, bridge_type: str = "mixing", name: str | None = None
+    ) -> dict[str, Any]:
         return await self.request(
             "POST", f"/bridges/{_q(bridge_id)}", params={"type": bridge_type, "name": name}
         )

@@ -55,7 +55,9 @@ class Channel:
             # linkedid was added to the model in Asterisk 16; older ones lack it.
             linkedid=data.get("linkedid") or data.get("id", ""),
             language=data.get("language", ""),
-            creationtime=parse_timestamp(data["creationtime"]) if data.get("creationtime") else None,
+            creationtime=parse_timestamp(data["creationtime"])
+            if data.get("creationtime")
+            else None,
             app_name=dialplan.get("app_name", ""),
             app_data=dialplan.get("app_data", ""),
         )
@@ -298,7 +300,9 @@ def _recording(cls: type[RecordingEvent]) -> Callable[[Json], Event]:
 
 
 def _bridge_channel(cls: type[BridgeChannelEvent]) -> Callable[[Json], Event]:
-    return lambda d: cls(**_common(d), **_channel(d), bridge=Bridge.from_json(d.get("bridge") or {}))
+    return lambda d: cls(
+        **_common(d), **_channel(d), bridge=Bridge.from_json(d.get("bridge") or {})
+    )
 
 
 _PARSERS: dict[str, Callable[[Json], Event]] = {

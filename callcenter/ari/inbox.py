@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 
@@ -21,6 +22,8 @@ class ChannelGone(AriError):
 class InboxOverflow(AriError):
     """The call fell too far behind its events; it cannot be trusted any more."""
 
+
+log = logging.getLogger(__name__)
 
 Observer = Callable[[Event], None]
 
@@ -64,16 +67,22 @@ class Inbox:
         async with asyncio.timeout(timeout):
             while not self._events:
                 if self._overflowed:
-                    raise InboxOverflow(f"{self.key}: more than {self.maxsize} events pending")
+                    break
                 if self._lost:
                     raise ChannelGone(None)
                 self._ready.clear()
                 await self._ready.wait()
+        if self._overflowed:
+            # An event was dropped: nothing after it can be trusted, so stop at once.
+            raise InboxOverflow(f"{self.key}: more than {self.maxsize} events pending")
         event = self._events.popleft()
         if isinstance(event, StasisEnd | ChannelDestroyed) and self.ended is None:
             self.ended = event
         if self.observer is not None:
-            self.observer(event)
+            try:
+                self.observer(event)
+            except Exception:  # bookkeeping must not cost the call its event
+                log.exception("%s: observer failed on %s", self.key, event.type)
         return event
 
     async def wait_for(

@@ -97,8 +97,9 @@ class CallRecorder:
         await op.done
 
     async def close_lost(self, live_channels: set[str], ended_at: datetime) -> int:
-        op = CloseLost(frozenset(live_channels), ended_at,
-                       asyncio.get_running_loop().create_future())
+        op = CloseLost(
+            frozenset(live_channels), ended_at, asyncio.get_running_loop().create_future()
+        )
         self.submit(op)
         return await op.done  # type: ignore[misc]
 
@@ -128,7 +129,9 @@ class CallRecorder:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                 except DBAPIError:
-                    log.exception("batch rejected; writing its %d operations one by one", len(batch))
+                    log.exception(
+                        "batch rejected; writing its %d operations one by one", len(batch)
+                    )
                     await self._write_one_by_one(batch)
                     break
             if self._queue.empty():
@@ -147,8 +150,9 @@ class CallRecorder:
             events: list[dict[str, Any]] = []
             for op in batch:
                 if isinstance(op, AddEvent):
-                    events.append({"call_id": op.call_id, "at": op.at, "kind": op.kind,
-                                   "detail": op.detail})
+                    events.append(
+                        {"call_id": op.call_id, "at": op.at, "kind": op.kind, "detail": op.detail}
+                    )
                     continue
                 if events:
                     await conn.execute(insert(CallEvent), events)
@@ -165,23 +169,35 @@ async def _apply(conn: AsyncConnection, op: Op) -> None:
     if isinstance(op, OpenCall):
         await conn.execute(
             pg_insert(Call)
-            .values(id=op.call_id, channel_id=op.channel_id, linkedid=op.linkedid,
-                    channel_name=op.channel_name, caller_number=op.caller_number,
-                    caller_name=op.caller_name, dialled_number=op.dialled_number,
-                    started_at=op.started_at)
+            .values(
+                id=op.call_id,
+                channel_id=op.channel_id,
+                linkedid=op.linkedid,
+                channel_name=op.channel_name,
+                caller_number=op.caller_number,
+                caller_name=op.caller_name,
+                dialled_number=op.dialled_number,
+                started_at=op.started_at,
+            )
             .on_conflict_do_nothing(index_elements=["channel_id"])
         )
     elif isinstance(op, MarkAnswered):
         await conn.execute(
-            update(Call).where(Call.id == op.call_id, Call.answered_at.is_(None))
+            update(Call)
+            .where(Call.id == op.call_id, Call.answered_at.is_(None))
             .values(answered_at=op.at)
         )
     elif isinstance(op, CloseCall):
         await conn.execute(
-            update(Call).where(Call.id == op.call_id, Call.ended_at.is_(None))
-            .values(ended_at=op.ended_at, disposition=op.disposition,
-                    hangup_cause=op.hangup_cause, hangup_cause_text=op.hangup_cause_text,
-                    last_stage=op.last_stage)
+            update(Call)
+            .where(Call.id == op.call_id, Call.ended_at.is_(None))
+            .values(
+                ended_at=op.ended_at,
+                disposition=op.disposition,
+                hangup_cause=op.hangup_cause,
+                hangup_cause_text=op.hangup_cause_text,
+                last_stage=op.last_stage,
+            )
         )
     elif isinstance(op, CloseLost):
         result = await conn.execute(
@@ -201,4 +217,3 @@ def _resolve(op: Op) -> None:
             done.set_result(0)
         else:
             done.set_result(None)
-

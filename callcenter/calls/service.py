@@ -20,8 +20,9 @@ BRIDGE_PREFIX = "hotline-"
 
 
 class CallService:
-    def __init__(self, deps: CallDeps, router: EventRouter, app: str,
-                 max_calls: int = 2000) -> None:
+    def __init__(
+        self, deps: CallDeps, router: EventRouter, app: str, max_calls: int = 2000
+    ) -> None:
         self.deps = deps
         self.router = router
         self.app = app
@@ -44,14 +45,16 @@ class CallService:
                 return
             self._start(event.channel, event.timestamp)
 
-    def _start(self, channel: Channel, arrived_at: datetime,
-               call_id: uuid.UUID | None = None) -> None:
+    def _start(
+        self, channel: Channel, arrived_at: datetime, call_id: uuid.UUID | None = None
+    ) -> None:
         inbox = self.router.register(
             Inbox(f"channel:{channel.id}", maxsize=self.deps.config.inbox_size)
         )
         overflow = self.draining or len(self._tasks) >= self.max_calls
-        session = CallSession(self.deps, channel, inbox, arrived_at=arrived_at,
-                              call_id=call_id, overflow=overflow)
+        session = CallSession(
+            self.deps, channel, inbox, arrived_at=arrived_at, call_id=call_id, overflow=overflow
+        )
         task = asyncio.create_task(session.run(), name=f"call-{channel.id}")
         self._sessions[channel.id] = session
         self._tasks[channel.id] = task
@@ -86,8 +89,12 @@ class CallService:
             adopted += 1
         closed = await self.deps.recorder.close_lost(live, datetime.now(UTC))
         await self._delete_empty_bridges()
-        log.info("reconciled: %d live channels, %d adopted, %d stale records closed",
-                 len(live), adopted, closed)
+        log.info(
+            "reconciled: %d live channels, %d adopted, %d stale records closed",
+            len(live),
+            adopted,
+            closed,
+        )
 
     def _is_ours(self, channel: Channel) -> bool:
         return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app

@@ -86,9 +86,7 @@ class CallSession:
 
     # Timeline -------------------------------------------------------------------
     def _event(self, kind: str, at: datetime | None = None, **detail: Any) -> None:
-        self.deps.recorder.submit(
-            AddEvent(self.call_id, at or datetime.now(UTC), kind, detail)
-        )
+        self.deps.recorder.submit(AddEvent(self.call_id, at or datetime.now(UTC), kind, detail))
 
     def _observe(self, event: Event) -> None:
         """Every event the call consumes: into the timeline, and into the record."""
@@ -137,7 +135,14 @@ class CallSession:
             self.disposition = Disposition.COMPLETED
             await self._hangup()
         except ChannelGone as gone:
-            self._ended_by_caller(lost=gone.event is None)
+            if gone.event is None or (
+                isinstance(gone.event, ChannelHangupRequest) and gone.event.soft
+            ):
+                # Not the caller: Asterisk itself ended the channel (shutdown,
+                # restart, an operator) or it vanished while we were disconnected.
+                self._ended_by_caller(lost=True)
+            else:
+                self._ended_by_caller()
         except AriNotFound:
             self._ended_by_caller()
         except AriError as exc:
@@ -150,19 +155,33 @@ class CallSession:
             await self._hangup_quietly()
 
     def _ended_by_caller(self, lost: bool = False) -> None:
+        """The call ended before the service was done: the caller left, or it was lost."""
         if self.disposition is None:
             self.disposition = Disposition.LOST if lost else Disposition.ABANDONED
-        self._event("caller_left" if not lost else "channel_lost", stage=self.stage)
+        self._event("channel_lost" if lost else "caller_left", stage=self.stage)
 
     async def _open_record(self) -> None:
         ch = self.channel
-        self.deps.recorder.submit(OpenCall(
-            call_id=self.call_id, channel_id=ch.id, linkedid=ch.linkedid,
-            channel_name=ch.name, caller_number=ch.caller_number, caller_name=ch.caller_name,
-            dialled_number=ch.exten, started_at=self.started_at,
-        ))
-        self._event("adopted" if self.adopted else "StasisStart", self.arrived_at,
-                    channel=ch.name, caller=ch.caller_number, exten=ch.exten, state=ch.state)
+        self.deps.recorder.submit(
+            OpenCall(
+                call_id=self.call_id,
+                channel_id=ch.id,
+                linkedid=ch.linkedid,
+                channel_name=ch.name,
+                caller_number=ch.caller_number,
+                caller_name=ch.caller_name,
+                dialled_number=ch.exten,
+                started_at=self.started_at,
+            )
+        )
+        self._event(
+            "adopted" if self.adopted else "StasisStart",
+            self.arrived_at,
+            channel=ch.name,
+            caller=ch.caller_number,
+            exten=ch.exten,
+            state=ch.state,
+        )
         if self.state is CallState.ANSWERED:
             self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
         await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
@@ -240,12 +259,16 @@ class CallSession:
             self._move(CallState.ENDED)
         disposition = self.disposition or Disposition.FAILED
         ended_at = self.ended_at or datetime.now(UTC)
-        await self.deps.recorder.close_call(CloseCall(
-            call_id=self.call_id, ended_at=ended_at, disposition=disposition,
-            hangup_cause=self.hangup_cause,
-            hangup_cause_text=self.hangup_cause_text or cause_text(self.hangup_cause),
-            last_stage=self.stage,
-        ))
+        await self.deps.recorder.close_call(
+            CloseCall(
+                call_id=self.call_id,
+                ended_at=ended_at,
+                disposition=disposition,
+                hangup_cause=self.hangup_cause,
+                hangup_cause_text=self.hangup_cause_text or cause_text(self.hangup_cause),
+                last_stage=self.stage,
+            )
+        )
         self.deps.metrics.calls_ended.labels(disposition.value).inc()
         self.deps.metrics.call_duration.observe(
             max(0.0, (ended_at - self.started_at).total_seconds())
@@ -263,6 +286,9 @@ def _event_detail(event: Event) -> dict[str, Any]:
     if isinstance(event, ChannelStateChange):
         return {"state": event.channel.state}
     if isinstance(event, PlaybackEvent):
-        return {"playback": event.playback.id, "media": event.playback.media_uri,
-                "state": event.playback.state}
+        return {
+            "playback": event.playback.id,
+            "media": event.playback.media_uri,
+            "state": event.playback.state,
+        }
     return {}

@@ -45,8 +45,13 @@ class Call(Base):
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
     disposition: Mapped[Disposition | None] = mapped_column(
-        Enum(Disposition, name="call_disposition", native_enum=False, length=16,
-             values_callable=lambda e: [m.value for m in e])
+        Enum(
+            Disposition,
+            name="call_disposition",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
     )
     # Where the call was (e.g. "welcome") when it ended: where callers leave.
     last_stage: Mapped[str | None] = mapped_column(String(64))

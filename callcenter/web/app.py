@@ -44,8 +44,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[RECORDER] = recorder
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
-    Gauge("hotline_record_backlog", "Call record operations not yet committed",
-          registry=app[REGISTRY]).set_function(recorder.backlog)
+    Gauge(
+        "hotline_record_backlog", "Call record operations not yet committed", registry=app[REGISTRY]
+    ).set_function(recorder.backlog)
     yield
     try:
         async with asyncio.timeout(RECORDER_FLUSH_SECONDS):
@@ -64,17 +65,23 @@ async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    deps = CallDeps(ari=app[ARI], recorder=app[RECORDER], config=settings.calls,
-                    metrics=CallMetrics.create(app[REGISTRY]))
+    deps = CallDeps(
+        ari=app[ARI],
+        recorder=app[RECORDER],
+        config=settings.calls,
+        metrics=CallMetrics.create(app[REGISTRY]),
+    )
     router = EventRouter()
     calls = CallService(deps, router, app=settings.ari.app)
     stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
     app[CALLS] = calls
     app[EVENTS] = stream
-    Gauge("hotline_ari_connected", "1 while the ARI events socket is open",
-          registry=app[REGISTRY]).set_function(lambda: float(stream.connected.is_set()))
-    Gauge("hotline_ari_events_received", "ARI events read since start",
-          registry=app[REGISTRY]).set_function(lambda: stream.events_received)
+    Gauge(
+        "hotline_ari_connected", "1 while the ARI events socket is open", registry=app[REGISTRY]
+    ).set_function(lambda: float(stream.connected.is_set()))
+    Gauge(
+        "hotline_ari_events_received", "ARI events read since start", registry=app[REGISTRY]
+    ).set_function(lambda: stream.events_received)
     reader = asyncio.create_task(stream.run(), name="ari-events")
     yield
     await calls.drain(settings.calls.shutdown_grace_seconds)

@@ -27,8 +27,9 @@ async def _database_ok(request: web.Request) -> bool:
         return False
 
 
-@documented("Service health: ARI connection and database", tags=("meta",),
-            responses=HEALTH_RESPONSES)
+@documented(
+    "Service health: ARI connection and database", tags=("meta",), responses=HEALTH_RESPONSES
+)
 async def healthz(request: web.Request) -> web.Response:
     events = request.app[EVENTS]
     ari_ok = events.connected.is_set()

@@ -17,16 +17,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__openapi__"
 
 
-def documented(summary: str, *, tags: tuple[str, ...] = (), responses: dict[str, Any] | None = None,
-               request_body: dict[str, Any] | None = None, public: bool = True) -> Callable[[F], F]:
+def documented(
+    summary: str,
+    *,
+    tags: tuple[str, ...] = (),
+    responses: dict[str, Any] | None = None,
+    request_body: dict[str, Any] | None = None,
+    public: bool = True,
+) -> Callable[[F], F]:
     def wrap(handler: F) -> F:
-        setattr(handler, _ATTR, {
-            "summary": summary, "tags": list(tags),
-            "responses": responses or {"200": {"description": "OK"}},
-            **({"requestBody": request_body} if request_body else {}),
-            **({} if public else {"security": [{"bearer": []}]}),
-        })
+        setattr(
+            handler,
+            _ATTR,
+            {
+                "summary": summary,
+                "tags": list(tags),
+                "responses": responses or {"200": {"description": "OK"}},
+                **({"requestBody": request_body} if request_body else {}),
+                **({} if public else {"security": [{"bearer": []}]}),
+            },
+        )
         return handler
+
     return wrap
 
 
@@ -45,12 +57,18 @@ def build_document(app: web.Application) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Problem": {
-                "type": "object",
-                "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                               "status": {"type": "integer"}, "detail": {"type": "string"},
-                               "instance": {"type": "string"}},
-            }},
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                    },
+                }
+            },
         },
     }
 

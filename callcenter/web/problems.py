@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from callcenter.ari.errors import AriError, AriNotFound, AriUnavailable
+from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavailable
+from callcenter.ari.inbox import ChannelGone
+from callcenter.calls.state import IllegalTransition
 from callcenter.errors import CallCenterError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -15,6 +17,9 @@ log = logging.getLogger(__name__)
 # Most specific first.
 _STATUS: list[tuple[type[CallCenterError], int]] = [
     (AriNotFound, 404),
+    (AriConflict, 409),
+    (ChannelGone, 409),
+    (IllegalTransition, 409),
     (AriUnavailable, 503),
     (AriError, 502),
     (ConfigError, 400),
@@ -22,8 +27,9 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str | None = None,
-            instance: str | None = None) -> web.Response:
+def problem(
+    status: int, title: str, detail: str | None = None, instance: str | None = None
+) -> web.Response:
     body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -49,8 +55,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem(exc.status, exc.reason, exc.text if exc.text != exc.reason else None,
-                       request.path)
+        return problem(
+            exc.status, exc.reason, exc.text if exc.text != exc.reason else None, request.path
+        )
     except CallCenterError as exc:
         return problem(status_for(exc), exc.title, str(exc), request.path)
     except Exception:

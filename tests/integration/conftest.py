@@ -34,8 +34,9 @@ def database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         url = DEFAULT_TEST_DB
-        subprocess.run([str(ROOT / "scripts" / "postgres.sh"), url], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(ROOT / "scripts" / "postgres.sh"), url], check=True, stdout=subprocess.DEVNULL
+        )
     return url
 
 
@@ -51,8 +52,9 @@ def asterisk_running() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-async def service_process(asterisk_running: None, database_url: str,
-                          tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+async def service_process(
+    asterisk_running: None, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Service]:
     service = Service(database_url, tmp_path_factory.mktemp("config"))
     yield service
     await service.stop()
@@ -75,8 +77,9 @@ async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 async def ari(asterisk_running: None) -> AsyncIterator[AriClient]:
     password = (ROOT / "run" / "secrets" / "ari-password").read_text().strip()
-    async with AriClient(AriSettings("http://127.0.0.1:8088", "hotline", password,
-                                     app="hotline-tests")) as client:
+    async with AriClient(
+        AriSettings("http://127.0.0.1:8088", "hotline", password, app="hotline-tests")
+    ) as client:
         yield client
 
 
@@ -92,12 +95,13 @@ async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
         if not channels and not bridges:
             return
         await asyncio.sleep(0.2)
-    pytest.fail(f"leaked in Asterisk: channels {[c['name'] for c in channels]}, "
-                f"bridges {[b['id'] for b in bridges]}")
+    pytest.fail(
+        f"leaked in Asterisk: channels {[c['name'] for c in channels]}, "
+        f"bridges {[b['id'] for b in bridges]}"
+    )
 
 
 @pytest.fixture
 def caller_prefix() -> str:
     """A number prefix unique to the test, to find its calls in the database."""
     return "13" + "".join(secrets.choice("0123456789") for _ in range(7))
-

@@ -24,8 +24,9 @@ HTTP = "http://127.0.0.1:8080"
 
 def asterisk(command: str) -> None:
     """scripts/asterisk.sh start|stop|restart — the same path `make up` takes."""
-    subprocess.run([str(ROOT / "scripts" / "asterisk.sh"), command], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / "scripts" / "asterisk.sh"), command], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def free_udp_port() -> int:
@@ -40,19 +41,55 @@ class SippResult:
     output: str
 
 
-async def sipp(scenario: str, caller_prefix: str, *, calls: int = 1, rate: int = 10,
-               hangup_after_ms: int = 1000, timeout_s: int = 90) -> SippResult:
+async def sipp(
+    scenario: str,
+    caller_prefix: str,
+    *,
+    calls: int = 1,
+    rate: int = 10,
+    hangup_after_ms: int = 1000,
+    timeout_s: int = 90,
+) -> SippResult:
     """Place ``calls`` SIPp calls to 12345 from the citizen trunk (127.0.0.1)."""
     sip_port, media_port = free_udp_port(), free_udp_port()
     args = [
-        "sipp", "127.0.0.1:5060", "-sf", str(SIPP_DIR / scenario), "-s", "12345",
-        "-i", "127.0.0.1", "-p", str(sip_port), "-mp", str(media_port),
-        "-key", "caller_prefix", caller_prefix, "-key", "pcap", str(PCAP),
-        "-m", str(calls), "-l", str(calls), "-r", str(rate), "-d", str(hangup_after_ms),
-        "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin", "-max_recv_loops", "1000",
+        "sipp",
+        "127.0.0.1:5060",
+        "-sf",
+        str(SIPP_DIR / scenario),
+        "-s",
+        "12345",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(sip_port),
+        "-mp",
+        str(media_port),
+        "-key",
+        "caller_prefix",
+        caller_prefix,
+        "-key",
+        "pcap",
+        str(PCAP),
+        "-m",
+        str(calls),
+        "-l",
+        str(calls),
+        "-r",
+        str(rate),
+        "-d",
+        str(hangup_after_ms),
+        "-timeout",
+        f"{timeout_s}s",
+        "-timeout_error",
+        "-nostdin",
+        "-max_recv_loops",
+        "1000",
     ]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         cwd=str(LOGS),
     )
     out, _ = await proc.communicate()
@@ -80,18 +117,26 @@ class Service:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    async def start(self, grace: float = 30.0) -> None:
-        if self.running:
-            return
+    def _spawn(self, grace: float) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
-        log = open(LOGS / "test-callcenter.log", "ab")  # noqa: SIM115 - owned by the child
         env = {**os.environ, "DATABASE_URL": self.database_url}
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "callcenter"), "serve", "-c",
-             str(self.write_config(grace))],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(LOGS / "test-callcenter.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(ROOT / ".venv" / "bin" / "callcenter"),
+                    "serve",
+                    "-c",
+                    str(self.write_config(grace)),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def start(self, grace: float = 30.0) -> None:
+        if not self.running:
+            self._spawn(grace)
         await self.wait_healthy()
 
     async def wait_healthy(self, timeout: float = 30.0) -> dict:
@@ -99,8 +144,10 @@ class Service:
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise AssertionError(f"service exited with {self.proc.returncode}; "
-                                         f"see {LOGS / 'test-callcenter.log'}")
+                    raise AssertionError(
+                        f"service exited with {self.proc.returncode}; "
+                        f"see {LOGS / 'test-callcenter.log'}"
+                    )
                 try:
                     async with http.get(f"{HTTP}/healthz") as resp:
                         if resp.status == 200:
@@ -137,8 +184,7 @@ class Service:
             self.proc.wait()
 
 
-async def closed_calls(db, caller_prefix: str, expected: int,
-                       timeout: float = 30.0) -> list[dict]:
+async def closed_calls(db, caller_prefix: str, expected: int, timeout: float = 30.0) -> list[dict]:
     """The test's call rows once ``expected`` of them are closed (ended_at set)."""
     from sqlalchemy import text
 

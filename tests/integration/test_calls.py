@@ -86,4 +86,3 @@ async def test_health_metrics_and_openapi(service):
     assert "hotline_ari_connected 1.0" in metrics
     assert "hotline_calls_started_total" in metrics
     assert {"/healthz", "/metrics", "/api/openapi.json"} <= set(doc["paths"])
-

@@ -63,11 +63,16 @@ def channel_event(event_type: str, channel_id: str = "1732822800.42", **fields: 
 
 
 def playback_event(event_type: str, target_uri: str, playback_id: str = "pb-1") -> Event:
-    return parse_event(message(event_type, playback={
-        "id": playback_id,
-        "media_uri": "sound:hello-world",
-        "next_media_uri": "",
-        "target_uri": target_uri,
-        "language": "zh",
-        "state": "playing" if event_type == "PlaybackStarted" else "done",
-    }))
+    return parse_event(
+        message(
+            event_type,
+            playback={
+                "id": playback_id,
+                "media_uri": "sound:hello-world",
+                "next_media_uri": "",
+                "target_uri": target_uri,
+                "language": "zh",
+                "state": "playing" if event_type == "PlaybackStarted" else "done",
+            },
+        )
+    )

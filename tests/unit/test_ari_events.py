@@ -134,16 +134,23 @@ def test_plain_channel_events(event_type, cls):
 
 
 def test_channel_dtmf_received():
-    event = parse_event(message("ChannelDtmfReceived", digit="#", duration_ms=120,
-                                channel=channel_json(CHAN, state="Up")))
+    event = parse_event(
+        message(
+            "ChannelDtmfReceived",
+            digit="#",
+            duration_ms=120,
+            channel=channel_json(CHAN, state="Up"),
+        )
+    )
     assert isinstance(event, ChannelDtmfReceived)
     assert (event.digit, event.duration_ms) == ("#", 120)
     assert event.route_keys() == (f"channel:{CHAN}",)
 
 
 def test_channel_hangup_request():
-    event = parse_event(message("ChannelHangupRequest", cause=16, soft=True,
-                                channel=channel_json(CHAN)))
+    event = parse_event(
+        message("ChannelHangupRequest", cause=16, soft=True, channel=channel_json(CHAN))
+    )
     assert isinstance(event, ChannelHangupRequest)
     assert (event.cause, event.soft) == (16, True)
     assert event.route_keys() == (f"channel:{CHAN}",)
@@ -156,16 +163,23 @@ def test_channel_hangup_request_without_cause_is_hard():
 
 
 def test_channel_destroyed():
-    event = parse_event(message("ChannelDestroyed", cause=17, cause_txt="User busy",
-                                channel=channel_json(CHAN, state="Down")))
+    event = parse_event(
+        message(
+            "ChannelDestroyed",
+            cause=17,
+            cause_txt="User busy",
+            channel=channel_json(CHAN, state="Down"),
+        )
+    )
     assert isinstance(event, ChannelDestroyed)
     assert (event.cause, event.cause_txt) == (17, "User busy")
     assert event.route_keys() == (f"channel:{CHAN}",)
 
 
 def test_channel_varset_with_channel():
-    event = parse_event(message("ChannelVarset", variable="RECORD_ID", value="9001",
-                                channel=channel_json(CHAN)))
+    event = parse_event(
+        message("ChannelVarset", variable="RECORD_ID", value="9001", channel=channel_json(CHAN))
+    )
     assert isinstance(event, ChannelVarset)
     assert (event.variable, event.value) == ("RECORD_ID", "9001")
     assert event.route_keys() == (f"channel:{CHAN}",)
@@ -183,9 +197,10 @@ def test_global_varset_without_channel_is_unknown_and_unrouted():
 # --- playback and recording ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event_type", "cls"),
-                         [("PlaybackStarted", PlaybackStarted),
-                          ("PlaybackFinished", PlaybackFinished)])
+@pytest.mark.parametrize(
+    ("event_type", "cls"),
+    [("PlaybackStarted", PlaybackStarted), ("PlaybackFinished", PlaybackFinished)],
+)
 def test_playback_events_route_to_their_target(event_type, cls):
     event = playback_event(event_type, f"channel:{CHAN}")
     assert type(event) is cls
@@ -205,8 +220,13 @@ def test_playback_on_other_targets_is_unrouted(target):
 
 
 def _recording(event_type, **fields):
-    rec = {"name": "call-1732822800.42", "format": "wav", "target_uri": f"channel:{CHAN}",
-           "state": "recording", **fields}
+    rec = {
+        "name": "call-1732822800.42",
+        "format": "wav",
+        "target_uri": f"channel:{CHAN}",
+        "state": "recording",
+        **fields,
+    }
     return parse_event(message(event_type, recording=rec))
 
 
@@ -219,15 +239,17 @@ def test_recording_started():
 
 
 def test_recording_finished_carries_duration():
-    event = _recording("RecordingFinished", state="done", duration=42,
-                       talking_duration=30, silence_duration=12)
+    event = _recording(
+        "RecordingFinished", state="done", duration=42, talking_duration=30, silence_duration=12
+    )
     assert isinstance(event, RecordingFinished)
     assert (event.recording.state, event.recording.duration) == ("done", 42)
 
 
 def test_recording_failed_carries_cause_and_routes_to_bridge():
-    event = _recording("RecordingFailed", state="failed", cause="Unable to open file",
-                       target_uri="bridge:b-7f3a")
+    event = _recording(
+        "RecordingFailed", state="failed", cause="Unable to open file", target_uri="bridge:b-7f3a"
+    )
     assert isinstance(event, RecordingFailed)
     assert event.recording.cause == "Unable to open file"
     assert event.route_keys() == ("bridge:b-7f3a",)
@@ -236,12 +258,18 @@ def test_recording_failed_carries_cause_and_routes_to_bridge():
 # --- bridges ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event_type", "cls"),
-                         [("ChannelEnteredBridge", ChannelEnteredBridge),
-                          ("ChannelLeftBridge", ChannelLeftBridge)])
+@pytest.mark.parametrize(
+    ("event_type", "cls"),
+    [("ChannelEnteredBridge", ChannelEnteredBridge), ("ChannelLeftBridge", ChannelLeftBridge)],
+)
 def test_bridge_channel_events_route_to_channel_and_bridge(event_type, cls):
-    event = parse_event(message(event_type, bridge=bridge_json("b-7f3a", (CHAN, "1732822801.7")),
-                                channel=channel_json(CHAN, state="Up")))
+    event = parse_event(
+        message(
+            event_type,
+            bridge=bridge_json("b-7f3a", (CHAN, "1732822801.7")),
+            channel=channel_json(CHAN, state="Up"),
+        )
+    )
     assert type(event) is cls
     assert event.bridge.id == "b-7f3a"
     assert event.bridge.bridge_type == "mixing"
@@ -269,8 +297,9 @@ def test_unknown_event_routes_by_bridge():
 
 
 def test_unknown_event_without_channel_or_bridge_is_unrouted():
-    event = parse_event(message("DeviceStateChanged",
-                                device_state={"name": "Stasis:agent-1001", "state": "INUSE"}))
+    event = parse_event(
+        message("DeviceStateChanged", device_state={"name": "Stasis:agent-1001", "state": "INUSE"})
+    )
     assert isinstance(event, UnknownEvent)
     assert event.route_keys() == ()
 
@@ -287,4 +316,3 @@ def test_events_compare_without_raw():
     c = parse_event(message("StasisEnd", channel=channel_json("other")))
     assert a == b
     assert a != c
-

@@ -19,8 +19,9 @@ LEGAL = {
 ILLEGAL = sorted(set(itertools.product(S, S)) - LEGAL, key=lambda p: (p[0].value, p[1].value))
 
 
-@pytest.mark.parametrize(("current", "new"), sorted(LEGAL, key=lambda p: (p[0].value, p[1].value)),
-                         ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    ("current", "new"), sorted(LEGAL, key=lambda p: (p[0].value, p[1].value)), ids=lambda s: s.value
+)
 def test_legal_transition_returns_new_state(current, new):
     assert check_transition(current, new) is new
 

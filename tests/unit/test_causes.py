@@ -7,8 +7,14 @@ from callcenter.ari.causes import NORMAL_CLEARING, cause_text
 
 @pytest.mark.parametrize(
     ("cause", "text"),
-    [(16, "Normal Clearing"), (17, "User busy"), (19, "No answer"), (21, "Call rejected"),
-     (0, "Unknown"), (127, "Interworking, unspecified")],
+    [
+        (16, "Normal Clearing"),
+        (17, "User busy"),
+        (19, "No answer"),
+        (21, "Call rejected"),
+        (0, "Unknown"),
+        (127, "Interworking, unspecified"),
+    ],
 )
 def test_known_causes(cause, text):
     assert cause_text(cause) == text

@@ -32,16 +32,19 @@ def test_empty_file_gives_defaults(tmp_path: Path):
 
 
 def test_file_values_override_defaults_and_keep_other_defaults(tmp_path: Path):
-    cfg = write(tmp_path / "hotline.yaml", (
-        "ari:\n"
-        "  url: http://pbx.example:8088/\n"
-        "  username: callcenter\n"
-        "http:\n"
-        "  port: 9000\n"
-        "calls:\n"
-        "  welcome_media: [sound:/hotline/prompts/zh/welcome]\n"
-        "  shutdown_grace_seconds: 5\n"
-    ))
+    cfg = write(
+        tmp_path / "hotline.yaml",
+        (
+            "ari:\n"
+            "  url: http://pbx.example:8088/\n"
+            "  username: callcenter\n"
+            "http:\n"
+            "  port: 9000\n"
+            "calls:\n"
+            "  welcome_media: [sound:/hotline/prompts/zh/welcome]\n"
+            "  shutdown_grace_seconds: 5\n"
+        ),
+    )
     settings = load_settings(cfg, environ={})
     assert settings.ari.url == "http://pbx.example:8088"  # trailing slash removed
     assert settings.ari.username == "callcenter"
@@ -53,15 +56,20 @@ def test_file_values_override_defaults_and_keep_other_defaults(tmp_path: Path):
 
 
 def test_environment_overrides_file(tmp_path: Path):
-    cfg = write(tmp_path / "hotline.yaml",
-                "database:\n  url: postgresql+asyncpg://a:b@localhost/x\nhttp:\n  port: 9000\n")
-    settings = load_settings(cfg, environ={
-        "DATABASE_URL": ASYNCPG_URL,
-        "ARI_PASSWORD": "from-env",
-        "ARI_URL": "https://pbx.example:8089",
-        "ARI_USERNAME": "ops",
-        "HOTLINE_HTTP_PORT": "8181",
-    })
+    cfg = write(
+        tmp_path / "hotline.yaml",
+        "database:\n  url: postgresql+asyncpg://a:b@localhost/x\nhttp:\n  port: 9000\n",
+    )
+    settings = load_settings(
+        cfg,
+        environ={
+            "DATABASE_URL": ASYNCPG_URL,
+            "ARI_PASSWORD": "from-env",
+            "ARI_URL": "https://pbx.example:8089",
+            "ARI_USERNAME": "ops",
+            "HOTLINE_HTTP_PORT": "8181",
+        },
+    )
     assert settings.database.url == ASYNCPG_URL
     assert settings.ari.password == "from-env"
     assert settings.ari.url == "https://pbx.example:8089"
@@ -84,8 +92,9 @@ def test_explicit_environ_replaces_process_environment(tmp_path, monkeypatch):
 
 def test_password_file_is_relative_to_config_file(tmp_path, monkeypatch):
     write(tmp_path / "run" / "secrets" / "ari-password", "  s3cret-pass\n")
-    cfg = write(tmp_path / "config" / "hotline.yaml",
-                "ari:\n  password_file: ../run/secrets/ari-password\n")
+    cfg = write(
+        tmp_path / "config" / "hotline.yaml", "ari:\n  password_file: ../run/secrets/ari-password\n"
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -137,8 +146,9 @@ def test_empty_password_file_is_config_error(tmp_path: Path, content):
 
 
 def test_yaml_syntax_error_names_file_line_and_column(tmp_path: Path):
-    cfg = write(tmp_path / "hotline.yaml",
-                "ari:\n  url: http://x\nhttp:\n  port: [8080\n  host: x\n")
+    cfg = write(
+        tmp_path / "hotline.yaml", "ari:\n  url: http://x\nhttp:\n  port: [8080\n  host: x\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(cfg, environ={})
     assert str(info.value).startswith(f"{cfg}:5:7: YAML syntax error")
@@ -175,8 +185,10 @@ def test_top_level_must_be_a_mapping(tmp_path: Path):
 
 
 def test_non_asyncpg_database_url_in_file_is_rejected(tmp_path: Path):
-    cfg = write(tmp_path / "hotline.yaml",
-                "database:\n  url: postgresql://hotline:hotline@127.0.0.1/hotline\n")
+    cfg = write(
+        tmp_path / "hotline.yaml",
+        "database:\n  url: postgresql://hotline:hotline@127.0.0.1/hotline\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(cfg, environ={})
     assert str(info.value).startswith(f"{cfg}:2:8: database.url:")
@@ -184,9 +196,13 @@ def test_non_asyncpg_database_url_in_file_is_rejected(tmp_path: Path):
 
 
 def test_non_asyncpg_database_url_from_environment_is_rejected(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"database\.url: .*asyncpg"):
-        load_settings(tmp_path / "absent.yaml",
-                      environ={"DATABASE_URL": "postgresql://hotline@127.0.0.1/hotline"})
+    with pytest.raises(
+        ConfigError, match=r"environment variable DATABASE_URL \(database\.url\): .*asyncpg"
+    ):
+        load_settings(
+            tmp_path / "absent.yaml",
+            environ={"DATABASE_URL": "postgresql://hotline@127.0.0.1/hotline"},
+        )
 
 
 def test_ari_url_must_be_http(tmp_path: Path):
@@ -200,3 +216,12 @@ def test_unreadable_config_path_is_config_error(tmp_path: Path):
     folder.mkdir()
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(folder, environ={})
+
+
+def test_error_in_a_list_item_points_at_that_item(tmp_path: Path):
+    cfg = write(
+        tmp_path / "hotline.yaml", "calls:\n  welcome_media:\n    - sound:hello-world\n    - 42\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value).startswith(f"{cfg}:4:7: calls.welcome_media.1:")

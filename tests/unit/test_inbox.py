@@ -75,9 +75,11 @@ async def test_wait_for_times_out_even_while_non_matching_events_flow():
 
 @pytest.mark.parametrize(
     ("event_type", "fields"),
-    [("StasisEnd", {}),
-     ("ChannelDestroyed", {"cause": 16, "cause_txt": "Normal Clearing"}),
-     ("ChannelHangupRequest", {"cause": 16})],
+    [
+        ("StasisEnd", {}),
+        ("ChannelDestroyed", {"cause": 16, "cause_txt": "Normal Clearing"}),
+        ("ChannelHangupRequest", {"cause": 16}),
+    ],
 )
 async def test_wait_for_raises_channel_gone_on_terminal_event(event_type, fields):
     inbox = Inbox(KEY)
@@ -135,14 +137,12 @@ async def test_observer_sees_the_terminal_event_that_raised():
     assert seen == [end]
 
 
-async def test_overflow_drops_new_events_and_then_raises():
+async def test_overflow_raises_at_once_so_no_event_after_a_dropped_one_is_used():
     inbox = Inbox(KEY, maxsize=2)
     first, second = dtmf("1"), dtmf("2")
     for e in (first, second, dtmf("3"), dtmf("4")):
         inbox.put(e)
     assert inbox.pending() == 2
-    assert await inbox.get() is first
-    assert await inbox.get() is second
     with pytest.raises(InboxOverflow, match=KEY):
         await inbox.get(timeout=1)
     with pytest.raises(InboxOverflow):  # and keeps failing: the call cannot be trusted
@@ -210,4 +210,3 @@ async def test_ended_is_set_by_channel_destroyed_but_not_by_hangup_request():
     inbox.put(destroyed)
     await inbox.get()
     assert inbox.ended is destroyed
-

@@ -19,8 +19,13 @@ async def consumed(inbox: Inbox) -> list[Event]:
 
 
 def entered_bridge(channel_id: str) -> Event:
-    return parse_event(message("ChannelEnteredBridge", bridge=bridge_json(BRIDGE, (channel_id,)),
-                               channel=channel_json(channel_id)))
+    return parse_event(
+        message(
+            "ChannelEnteredBridge",
+            bridge=bridge_json(BRIDGE, (channel_id,)),
+            channel=channel_json(channel_id),
+        )
+    )
 
 
 async def test_dispatch_delivers_only_to_the_channels_inbox():

@@ -34,14 +34,21 @@ def upgrade() -> None:
         sa.Column("hangup_cause_text", sa.String(64)),
         sa.Column(
             "disposition",
-            sa.Enum(*DISPOSITIONS, name="call_disposition", native_enum=False, length=16,
-                    create_constraint=True),
+            sa.Enum(
+                *DISPOSITIONS,
+                name="call_disposition",
+                native_enum=False,
+                length=16,
+                create_constraint=True,
+            ),
         ),
         sa.Column("last_stage", sa.String(64)),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
-        sa.CheckConstraint("ended_at IS NULL OR disposition IS NOT NULL",
-                           name="ck_calls_closed_has_disposition"),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.CheckConstraint(
+            "ended_at IS NULL OR disposition IS NOT NULL", name="ck_calls_closed_has_disposition"
+        ),
     )
     op.create_index("ix_calls_linkedid", "calls", ["linkedid"])
     op.create_index("ix_calls_caller_number_started_at", "calls", ["caller_number", "started_at"])
@@ -49,8 +56,12 @@ def upgrade() -> None:
     op.create_table(
         "call_events",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("call_id", postgresql.UUID(as_uuid=True),
-                  sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "call_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("calls.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("detail", postgresql.JSONB, nullable=False, server_default="{}"),

@@ -1,0 +1,101 @@
+"""Restarts and shutdowns halfway through calls: no call without a closed record."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.integration.stack import asterisk, closed_calls, sipp, timeline
+
+
+async def test_service_reconnects_after_asterisk_restart_and_closes_lost_calls(
+    service, db, caller_prefix
+):
+    before = await service.wait_healthy()
+    # A call is in its welcome prompt when Asterisk goes away.
+    in_flight = asyncio.create_task(
+        sipp("caller_hangs_up.xml", caller_prefix + "0", hangup_after_ms=30000, timeout_s=40)
+    )
+    await closed_calls_or_open(db, caller_prefix + "0")
+    await asyncio.to_thread(asterisk, "restart")
+
+    after = await service.wait_healthy()
+    assert after["ari"]["connections"] > before["ari"]["connections"]
+    [lost] = await closed_calls(db, caller_prefix + "0", 1)
+    assert lost["disposition"] == "lost"
+    assert lost["ended_at"] is not None
+    in_flight.cancel()
+
+    # And the next call is answered as usual.
+    result = await sipp("caller_until_bye.xml", caller_prefix + "1")
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix + "1", 1)
+    assert call["disposition"] == "completed"
+
+
+async def closed_calls_or_open(db, prefix: str, timeout: float = 10.0) -> None:
+    """Wait until the call's record exists (open): the call is being served."""
+    from sqlalchemy import text
+
+    async with asyncio.timeout(timeout):
+        while True:
+            async with db.connect() as conn:
+                n = await conn.scalar(
+                    text("SELECT count(*) FROM calls WHERE caller_number LIKE :p"),
+                    {"p": prefix + "%"},
+                )
+            if n:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_dialplan_apologises_when_the_service_is_down(service, db, caller_prefix):
+    await service.stop()
+    # No application registered: Stasis() fails and the dialplan's fallback
+    # answers, plays the apology and hangs up (the SIPp caller gets its BYE).
+    result = await sipp("caller_until_bye.xml", caller_prefix)
+    assert result.returncode == 0, result.output
+    await service.start()
+
+
+async def test_sigterm_lets_calls_in_progress_finish(service, db, caller_prefix):
+    await service.stop()
+    await service.start(grace=30)
+    call = asyncio.create_task(sipp("caller_until_bye.xml", caller_prefix))
+    await closed_calls_or_open(db, caller_prefix)
+    service.terminate()
+    result = await call
+    assert result.returncode == 0, result.output
+    assert await service.wait_exit() == 0
+    [record] = await closed_calls(db, caller_prefix, 1)
+    assert record["disposition"] == "completed"  # the welcome was played to the end
+
+
+async def test_sigterm_hangs_up_cleanly_after_the_grace_period(service, db, caller_prefix):
+    await service.stop()
+    await service.start(grace=1)
+    call = asyncio.create_task(sipp("caller_until_bye.xml", caller_prefix))
+    await closed_calls_or_open(db, caller_prefix)
+    service.terminate()
+    result = await call
+    assert result.returncode == 0, result.output  # the caller got a proper BYE
+    assert await service.wait_exit() == 0
+    [record] = await closed_calls(db, caller_prefix, 1)
+    assert record["disposition"] == "shutdown"
+    assert record["last_stage"] == "welcome"
+    kinds = [kind for kind, _ in await timeline(db, record["id"])]
+    assert "shutdown_hangup" in kinds
+    await service.start()
+
+
+async def test_killed_service_adopts_the_call_on_restart(service, db, caller_prefix):
+    call = asyncio.create_task(sipp("caller_until_bye.xml", caller_prefix))
+    await closed_calls_or_open(db, caller_prefix)
+    service.kill()  # no chance to clean up: the channel stays in Stasis
+    await service.start()
+    result = await call
+    assert result.returncode == 0, result.output  # the restarted service finished the call
+    [record] = await closed_calls(db, caller_prefix, 1)
+    assert record["disposition"] == "completed"
+    kinds = [kind for kind, _ in await timeline(db, record["id"])]
+    assert kinds.count("StasisStart") == 1
+    assert "adopted" in kinds
