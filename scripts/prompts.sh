@@ -15,7 +15,7 @@ for txt in "$PROJECT_ROOT"/ivr_flows/prompts/*/*.txt; do
     voice="${VOICE[$lang]:-$lang}"
     tmp=$(mktemp --suffix=.wav)
     espeak-ng -v "$voice" -s 150 -w "$tmp" -f "$txt" || die "espeak-ng failed on $txt"
-    sox "$tmp" -r 8000 -c 1 -b 16 "$wav" || die "sox failed on $txt"
+    sox -q "$tmp" -r 8000 -c 1 -b 16 "$wav" gain -n -3 || die "sox failed on $txt"
     rm -f "$tmp"
     count=$((count + 1))
 done
