@@ -24,8 +24,8 @@ from callcenter.calls.recorder import (
     CallRecorder,
     CloseCall,
     MarkAnswered,
-    OpenCall,
     Op,
+    OpenCall,
     _apply,
 )
 from callcenter.db.engine import make_engine
