@@ -69,7 +69,8 @@ case "${1:-}" in
         trap 'true' INT TERM  # the service gets the signal too and drains its calls
         step "callcenter serve in the foreground (Ctrl-C stops everything; logs in $LOGS)"
         cd "$PROJECT_ROOT"
-        "$VENV/bin/callcenter" serve 2>&1 | tee -a "$LOGS/callcenter.log" || true
+        # tee ignores Ctrl-C so the service's last words (its drain) still reach the screen.
+        "$VENV/bin/callcenter" serve 2>&1 | (trap '' INT; tee -a "$LOGS/callcenter.log") || true
         ;;
     *) die "usage: $0 up|down|status|run" ;;
 esac
