@@ -15,12 +15,12 @@ PY
 ) || die "DATABASE_URL is not a valid SQLAlchemy URL: $URL"
 
 apt_install postgresql-client
-can_login() { PGPASSWORD="$DB_PASS" psql -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME" -Atqc 'select 1' >/dev/null 2>&1; }
+can_login() { PGPASSWORD="$DB_PASS" psql -w -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME" -Atqc 'select 1' >/dev/null 2>&1; }
 server_up() { pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; }
 
 # Run SQL as a superuser: trust over TCP as postgres, else the local postgres account.
 admin_sql() {
-    psql -h "$DB_HOST" -p "$DB_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc "$1" 2>/dev/null \
+    psql -w -h "$DB_HOST" -p "$DB_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc "$1" 2>/dev/null \
         || runuser -u postgres -- psql -p "$DB_PORT" -d postgres -v ON_ERROR_STOP=1 -Atqc "$1"
 }
 

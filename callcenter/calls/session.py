@@ -140,21 +140,22 @@ class CallSession:
             ):
                 # Not the caller: Asterisk itself ended the channel (shutdown,
                 # restart, an operator) or it vanished while we were disconnected.
-                self._ended_by_caller(lost=True)
+                self._ended_early(lost=True)
             else:
-                self._ended_by_caller()
+                self._ended_early()
         except AriNotFound:
-            self._ended_by_caller()
+            self._ended_early()
         except AriError as exc:
             log.warning("call %s: ARI failed in stage %s: %s", self.call_id, self.stage, exc)
             self.disposition = self.disposition or Disposition.LOST
+            await self._hangup_quietly()  # never leave a caller stranded in Stasis
         except Exception:
             log.exception("call %s failed in stage %s", self.call_id, self.stage)
             self.disposition = self.disposition or Disposition.FAILED
             self._event("error", stage=self.stage)
             await self._hangup_quietly()
 
-    def _ended_by_caller(self, lost: bool = False) -> None:
+    def _ended_early(self, lost: bool = False) -> None:
         """The call ended before the service was done: the caller left, or it was lost."""
         if self.disposition is None:
             self.disposition = Disposition.LOST if lost else Disposition.ABANDONED
