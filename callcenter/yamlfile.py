@@ -43,8 +43,8 @@ def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                 return value
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]
+    if isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
+        return node.value[int(part)]
     return None
 
 
@@ -61,7 +61,28 @@ def load_yaml(path: Path) -> YamlDocument:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: YAML syntax error: {exc.problem}") from exc
+    if root is not None:
+        _refuse_duplicate_keys(path, root)
     return YamlDocument(path=path, data=data, root=root)
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.Node) -> None:
+    """PyYAML keeps the last of two equal keys silently; a menu with two "1:" is a bug."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    first = seen[key.value].start_mark.line + 1
+                    raise ConfigError(
+                        f"{path}:{key.start_mark.line + 1}:{key.start_mark.column + 1}: "
+                        f"duplicate key {key.value!r} (first at line {first})"
+                    )
+                seen[key.value] = key
+            _refuse_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item)
 
 
 def format_error_line(doc: YamlDocument, err: ErrorDetails) -> str:

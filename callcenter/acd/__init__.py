@@ -1,0 +1,1 @@
+"""Queues, agents and routing (automatic call distribution)."""

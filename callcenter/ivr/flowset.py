@@ -1,0 +1,126 @@
+"""Load every flow file together into one immutable, versioned FlowSet.
+
+A set is all-or-nothing: any error in any file rejects the whole set, and
+the caller keeps serving the set it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from pydantic import ValidationError
+
+from callcenter.errors import ConfigError
+from callcenter.ivr.schema import Flow
+from callcenter.yamlfile import YamlDocument, load_yaml
+
+
+@dataclass(frozen=True, slots=True)
+class FlowError:
+    path: Path
+    line: int
+    column: int
+    field: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class FlowSetInvalid(ConfigError):
+    title = "Invalid IVR flows"
+
+    def __init__(self, errors: list[FlowError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSet:
+    flows: Mapping[str, Flow]
+    docs: Mapping[str, YamlDocument] = field(repr=False)
+    version: str
+    prompts_dir: Path
+
+    def entry_for(self, number: str) -> str | None:
+        """The flow that answers calls to ``number``."""
+        for name, flow in self.flows.items():
+            if number in flow.numbers:
+                return name
+        return None
+
+    def error(self, flow: str, loc: tuple[str | int, ...], message: str, hint: str = "") -> FlowError:
+        doc = self.docs[flow]
+        line, column = doc.locate(loc)
+        return FlowError(doc.path, line, column, ".".join(map(str, loc)), message, hint)
+
+
+def flow_files(paths: Iterable[Path]) -> list[Path]:
+    """A directory stands for its ``*.yaml`` files; a file for itself."""
+    out: list[Path] = []
+    for path in paths:
+        out.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+    return out
+
+
+def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet, list[FlowError]]:
+    """Parse and type-check each file; cross-file checks are validate.check's job."""
+    errors: list[FlowError] = []
+    flows: dict[str, Flow] = {}
+    docs: dict[str, YamlDocument] = {}
+    digest = hashlib.sha256()
+    files = flow_files(paths)
+    if not files:
+        errors.append(FlowError(Path(", ".join(map(str, paths))), 1, 1, "(files)",
+                                "no flow files (*.yaml) found"))
+    for path in files:
+        name = path.stem
+        try:
+            raw = path.read_bytes()
+            doc = load_yaml(path)
+        except (OSError, ConfigError) as exc:
+            errors.append(_file_error(path, str(exc)))
+            continue
+        digest.update(f"{path.name}\0".encode() + raw + b"\0")
+        if name in flows:
+            errors.append(FlowError(path, 1, 1, "(file)", f"flow {name!r} is defined twice"))
+            continue
+        try:
+            flows[name] = Flow.model_validate(doc.data)
+            docs[name] = doc
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                line, column = doc.locate(loc)
+                errors.append(FlowError(path, line, column, ".".join(map(str, loc)) or "(top)",
+                                        err["msg"], _hint_for(err["type"], loc)))
+    flow_set = FlowSet(MappingProxyType(flows), MappingProxyType(docs),
+                       digest.hexdigest()[:12], prompts_dir)
+    return flow_set, errors
+
+
+def _file_error(path: Path, message: str) -> FlowError:
+    # load_yaml's messages already start with "path:line:col: ".
+    prefix = f"{path}:"
+    if message.startswith(prefix):
+        line, column, rest = (message[len(prefix):].split(":", 2) + ["", ""])[:3]
+        if line.isdigit() and column.isdigit():
+            return FlowError(path, int(line), int(column), "(yaml)", rest.strip())
+    return FlowError(path, 1, 1, "(file)", message)
+
+
+def _hint_for(error_type: str, loc: tuple[str | int, ...]) -> str:
+    if error_type == "union_tag_invalid":
+        return ("type is one of play, menu, collect, branch, goto, subflow, return, queue, "
+                "voicemail, lookup, transfer, survey, set, hangup")
+    if error_type == "extra_forbidden":
+        return "misspelt field? see ivr_flows/README.md for each node's fields"
+    if error_type == "string_pattern_mismatch" and loc and loc[-1] in ("next", "goto", "target"):
+        return "node ids are letters, digits and _"
+    return ""

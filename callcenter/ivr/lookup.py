@@ -1,0 +1,47 @@
+"""Ticket status by query code, from a small YAML fixture.
+
+Stands in for the work-order database until the tickets issue lands; it
+implements the same TicketLookup interface the lookup node uses.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.ivr.port import TicketStatus
+from callcenter.yamlfile import load_yaml, validate_document
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: str = Field(pattern=r"^[a-z_]+$")
+    updated: date | None = None
+
+
+class _Fixture(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tickets: dict[str, _Entry] = Field(default_factory=dict)
+
+
+class FixtureLookup:
+    def __init__(self, entries: dict[str, _Entry]) -> None:
+        self._entries = entries
+
+    @classmethod
+    def load(cls, path: Path) -> FixtureLookup:
+        if not path.exists():
+            return cls({})
+        doc = load_yaml(path)
+        fixture = validate_document(doc, _Fixture, doc.data or {})
+        return cls({str(k): v for k, v in fixture.tickets.items()})
+
+    async def status(self, query_code: str) -> TicketStatus | None:
+        entry = self._entries.get(query_code)
+        if entry is None:
+            return None
+        return TicketStatus(query_code, entry.status, entry.updated)

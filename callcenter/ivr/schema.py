@@ -1,0 +1,271 @@
+"""The flow language: one pydantic model per node type.
+
+A flow file is ``ivr_flows/NAME.yaml``; ``ivr_flows/README.md`` documents the
+language with examples. Node references (``next``, ``choices``, ``goto``, ...)
+name nodes of the same flow; ``subflow`` names another flow.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DIGIT_KEYS = "0123456789*#"
+NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
+LANGUAGE = r"^[a-z]{2,3}(_[A-Z]{2})?$"
+
+Prompts = Annotated[list[str], Field(min_length=1)]
+OptionalPrompts = list[str]
+NodeRef = Annotated[str, Field(pattern=NODE_ID)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Node(_Model):
+    # Shown in `ivr validate` and the simulator; free text for ops staff.
+    description: str = ""
+
+
+class PlayNode(_Node):
+    type: Literal["play"]
+    prompts: Prompts
+    # A key pressed during an interruptible prompt stops it and is kept for the
+    # next menu or collect (type-ahead); otherwise keys are ignored.
+    interruptible: bool = True
+    next: NodeRef | None = None
+
+
+class MenuNode(_Node):
+    type: Literal["menu"]
+    prompts: Prompts
+    choices: dict[str, NodeRef] = Field(min_length=1)
+    timeout: float = Field(5.0, gt=0, le=60)
+    max_retries: int = Field(3, ge=1, le=10)
+    invalid_prompts: OptionalPrompts = Field(default_factory=lambda: ["invalid"])
+    timeout_prompts: OptionalPrompts = Field(default_factory=lambda: ["no_input"])
+    # Where to go after the last retry; none: say goodbye and hang up.
+    on_fail: NodeRef | None = None
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _keys_as_text(cls, v: Any) -> Any:
+        # YAML reads `1: human` with an integer key; keys are what the caller presses.
+        if isinstance(v, dict):
+            return {str(k): target for k, target in v.items()}
+        return v
+
+    @field_validator("choices")
+    @classmethod
+    def _single_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in v if len(k) != 1 or k not in DIGIT_KEYS]
+        if bad:
+            raise ValueError(
+                f"menu keys must be single phone keys (0-9, *, #), not {', '.join(map(repr, bad))}"
+            )
+        return v
+
+
+class CollectNode(_Node):
+    type: Literal["collect"]
+    prompts: Prompts
+    var: Annotated[str, Field(pattern=NODE_ID)]
+    min_digits: int = Field(1, ge=1, le=64)
+    max_digits: int = Field(20, ge=1, le=64)
+    terminator: Literal["#", "*"] | None = "#"
+    first_digit_timeout: float = Field(8.0, gt=0, le=60)
+    inter_digit_timeout: float = Field(4.0, gt=0, le=60)
+    pattern: str | None = None
+    max_retries: int = Field(3, ge=1, le=10)
+    invalid_prompts: OptionalPrompts = Field(default_factory=lambda: ["invalid"])
+    timeout_prompts: OptionalPrompts = Field(default_factory=lambda: ["no_input"])
+    next: NodeRef | None = None
+    on_fail: NodeRef | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CollectNode:
+        if self.min_digits > self.max_digits:
+            raise ValueError("min_digits is larger than max_digits")
+        return self
+
+
+class VarCondition(_Model):
+    name: Annotated[str, Field(pattern=NODE_ID)]
+    equals: str | None = None
+    matches: str | None = None
+    set: bool | None = None
+
+
+class Condition(_Model):
+    """All the fields given must hold (AND); give at least one."""
+
+    business_hours: bool | None = None
+    holiday: bool | None = None
+    workday: bool | None = None
+    caller: str | None = None  # a regular expression on the caller's number
+    language: Annotated[str, Field(pattern=LANGUAGE)] | None = None
+    var: VarCondition | None = None
+
+    @field_validator("caller")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        if all(getattr(self, f) is None for f in type(self).model_fields):
+            raise ValueError("a condition needs at least one of: " + ", ".join(type(self).model_fields))
+        return self
+
+
+class Case(_Model):
+    when: Condition
+    goto: NodeRef
+
+
+class BranchNode(_Node):
+    type: Literal["branch"]
+    cases: list[Case] = Field(min_length=1)
+    default: NodeRef
+
+
+class GotoNode(_Node):
+    type: Literal["goto"]
+    target: NodeRef
+
+
+class SubflowNode(_Node):
+    type: Literal["subflow"]
+    flow: Annotated[str, Field(pattern=NODE_ID)]
+    next: NodeRef | None = None
+
+
+class ReturnNode(_Node):
+    type: Literal["return"]
+
+
+class QueueNode(_Node):
+    type: Literal["queue"]
+    queue: str
+    priority: int = Field(0, ge=0, le=10)
+    skills: list[str] = Field(default_factory=list)
+    # Until queues and agents land: what the caller hears, then `next`.
+    busy_prompts: OptionalPrompts = Field(default_factory=lambda: ["all_busy"])
+    next: NodeRef | None = None
+
+
+class VoicemailNode(_Node):
+    type: Literal["voicemail"]
+    prompts: Prompts
+    max_seconds: int = Field(120, ge=5, le=600)
+    beep: bool = True
+    terminator: Literal["#", "*"] | None = "#"
+    thanks_prompts: OptionalPrompts = Field(default_factory=lambda: ["message_saved"])
+    next: NodeRef | None = None
+
+
+class LookupNode(_Node):
+    type: Literal["lookup"]
+    var: Annotated[str, Field(pattern=NODE_ID)]
+    intro_prompts: OptionalPrompts = Field(default_factory=lambda: ["lookup_intro"])
+    not_found_prompts: OptionalPrompts = Field(default_factory=lambda: ["lookup_not_found"])
+    next: NodeRef | None = None
+
+
+class TransferNode(_Node):
+    type: Literal["transfer"]
+    number: Annotated[str, Field(pattern=r"^\+?[0-9*#]{1,32}$")]
+    timeout: int = Field(30, ge=5, le=120)
+    prompts: OptionalPrompts = Field(default_factory=lambda: ["transferring"])
+    failed_prompts: OptionalPrompts = Field(default_factory=lambda: ["transfer_failed"])
+    # Where to go when the number does not answer; after a connected transfer the call ends.
+    next: NodeRef | None = None
+
+
+class SurveyNode(_Node):
+    type: Literal["survey"]
+    prompts: Prompts
+    timeout: float = Field(8.0, gt=0, le=60)
+    max_retries: int = Field(2, ge=1, le=10)
+    invalid_prompts: OptionalPrompts = Field(default_factory=lambda: ["invalid"])
+    thanks_prompts: OptionalPrompts = Field(default_factory=lambda: ["survey_thanks"])
+    next: NodeRef | None = None
+
+
+class SetNode(_Node):
+    type: Literal["set"]
+    vars: dict[Annotated[str, Field(pattern=NODE_ID)], str] = Field(default_factory=dict)
+    language: Annotated[str, Field(pattern=LANGUAGE)] | None = None
+    next: NodeRef | None = None
+
+
+class HangupNode(_Node):
+    type: Literal["hangup"]
+    prompts: OptionalPrompts = Field(default_factory=list)
+
+
+Node = Annotated[
+    PlayNode | MenuNode | CollectNode | BranchNode | GotoNode | SubflowNode | ReturnNode
+    | QueueNode | VoicemailNode | LookupNode | TransferNode | SurveyNode | SetNode | HangupNode,
+    Field(discriminator="type"),
+]
+
+# Nodes that wait for the caller: a loop must pass through one of them.
+INPUT_NODES = (MenuNode, CollectNode, VoicemailNode, SurveyNode, QueueNode, TransferNode)
+
+
+class Flow(_Model):
+    # Dialled numbers that start in this flow; none: only callable as a subflow.
+    numbers: list[Annotated[str, Field(pattern=r"^[0-9*#+]{1,32}$")]] = Field(default_factory=list)
+    language: Annotated[str, Field(pattern=LANGUAGE)] = "zh"
+    # Every prompt must exist in each of these languages.
+    languages: list[Annotated[str, Field(pattern=LANGUAGE)]] = Field(default_factory=lambda: ["zh"])
+    start: NodeRef
+    nodes: dict[Annotated[str, Field(pattern=NODE_ID)], Node] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _language_listed(self) -> Flow:
+        if self.language not in self.languages:
+            raise ValueError(f"language {self.language!r} is not in languages {self.languages}")
+        return self
+
+
+def edges(node: Any) -> list[tuple[str, str]]:
+    """(field path, target node id) of every reference a node makes within its flow."""
+    out: list[tuple[str, str]] = []
+    for field in ("next", "on_fail", "default", "target"):
+        target = getattr(node, field, None)
+        if target is not None:
+            out.append((field, target))
+    if isinstance(node, MenuNode):
+        out.extend((f"choices.{k}", v) for k, v in node.choices.items())
+    if isinstance(node, BranchNode):
+        out.extend((f"cases.{i}.goto", c.goto) for i, c in enumerate(node.cases))
+    return out
+
+
+def prompt_fields(node: Any) -> list[tuple[str, list[str]]]:
+    return [
+        (name, getattr(node, name))
+        for name in ("prompts", "invalid_prompts", "timeout_prompts", "busy_prompts",
+                     "thanks_prompts", "intro_prompts", "not_found_prompts", "failed_prompts")
+        if getattr(node, name, None)
+    ]

@@ -1,0 +1,194 @@
+"""Cross-checks over a parsed FlowSet: what pydantic cannot see file by file.
+
+Unknown node, flow and queue references; unreachable nodes; prompts missing
+for a language; loops that never wait for the caller; subflow recursion; two
+flows answering the same number. Every error names file:line:column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from callcenter.ivr.flowset import FlowError, FlowSet, FlowSetInvalid, parse_flow_files
+from callcenter.ivr.prompts import prompt_exists
+from callcenter.ivr.schema import (
+    INPUT_NODES,
+    Flow,
+    QueueNode,
+    SetNode,
+    SubflowNode,
+    edges,
+    prompt_fields,
+)
+
+
+def _close(word: str, choices: Iterable[str]) -> str:
+    near = difflib.get_close_matches(word, list(choices), n=3)
+    return f"did you mean {', '.join(map(repr, near))}?" if near else ""
+
+
+def check(flows: FlowSet, queues: Iterable[str]) -> list[FlowError]:
+    known_queues = set(queues)
+    errors: list[FlowError] = []
+    owners: dict[str, str] = {}
+    for name, flow in flows.flows.items():
+        errors += _references(flows, name, flow, known_queues)
+        errors += _reachability(flows, name, flow)
+        errors += _waitless_loops(flows, name, flow)
+        errors += _prompts(flows, name, flow)
+        for i, number in enumerate(flow.numbers):
+            if number in owners:
+                errors.append(flows.error(name, ("numbers", i),
+                                          f"number {number} is already answered by flow "
+                                          f"{owners[number]!r}"))
+            owners[number] = name
+    errors += _subflow_recursion(flows)
+    return errors
+
+
+def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list[FlowError]:
+    errors = []
+    if flow.start not in flow.nodes:
+        errors.append(flows.error(name, ("start",), f"unknown node {flow.start!r}",
+                                  _close(flow.start, flow.nodes)))
+    for node_id, node in flow.nodes.items():
+        for field, target in edges(node):
+            if target not in flow.nodes:
+                loc = ("nodes", node_id, *field.split("."))
+                errors.append(flows.error(name, loc, f"unknown node {target!r}",
+                                          _close(target, flow.nodes)
+                                          or f"nodes of this flow: {', '.join(flow.nodes)}"))
+        if isinstance(node, SubflowNode) and node.flow not in flows.flows:
+            errors.append(flows.error(name, ("nodes", node_id, "flow"),
+                                      f"unknown flow {node.flow!r}",
+                                      _close(node.flow, flows.flows)
+                                      or f"flows: {', '.join(flows.flows)}"))
+        if isinstance(node, QueueNode) and node.queue not in queues:
+            errors.append(flows.error(name, ("nodes", node_id, "queue"),
+                                      f"unknown queue {node.queue!r}",
+                                      _close(node.queue, queues)
+                                      or f"queues in config/queues.yaml: {', '.join(sorted(queues))}"))
+        if isinstance(node, SetNode) and node.language and node.language not in flow.languages:
+            errors.append(flows.error(name, ("nodes", node_id, "language"),
+                                      f"language {node.language!r} is not in the flow's "
+                                      f"languages {flow.languages}",
+                                      "add it to `languages:` and record its prompts"))
+    return errors
+
+
+def _graph(flow: Flow) -> Mapping[str, list[str]]:
+    return {nid: [t for _, t in edges(node) if t in flow.nodes] for nid, node in flow.nodes.items()}
+
+
+def _reachability(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
+    if flow.start not in flow.nodes:
+        return []
+    graph, seen, todo = _graph(flow), {flow.start}, [flow.start]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return [
+        flows.error(name, ("nodes", nid), f"node {nid!r} is unreachable from start {flow.start!r}",
+                    "link it from another node or remove it")
+        for nid in flow.nodes if nid not in seen
+    ]
+
+
+def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
+    """Cycles made only of nodes that never wait for a key: the call would spin."""
+    waiting = {nid for nid, node in flow.nodes.items() if isinstance(node, INPUT_NODES)}
+    graph = {nid: [t for t in ts if t not in waiting]
+             for nid, ts in _graph(flow).items() if nid not in waiting}
+    errors, reported = [], set()
+    for cycle in _cycles(graph):
+        if not reported.isdisjoint(cycle):
+            continue
+        reported |= set(cycle)
+        path = " → ".join([*cycle, cycle[0]])
+        errors.append(flows.error(name, ("nodes", cycle[0]),
+                                  f"loop that never waits for the caller: {path}",
+                                  "put a menu or collect in the loop, or end it"))
+    return errors
+
+
+def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """One representative cycle per strongly connected component (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, []):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, []):
+                found.append(sorted(component, key=index.__getitem__))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _prompts(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
+    errors = []
+    for node_id, node in flow.nodes.items():
+        for field, prompts in prompt_fields(node):
+            for i, prompt in enumerate(prompts):
+                missing = [lang for lang in flow.languages
+                           if not prompt_exists(flows.prompts_dir, lang, prompt)]
+                if missing:
+                    errors.append(flows.error(
+                        name, ("nodes", node_id, field, i),
+                        f"prompt {prompt!r} missing for {', '.join(missing)}",
+                        f"write {flows.prompts_dir}/{missing[0]}/{prompt}.txt "
+                        "(audio is generated from it by `make prompts`)",
+                    ))
+    return errors
+
+
+def _subflow_recursion(flows: FlowSet) -> list[FlowError]:
+    calls = {
+        name: [n.flow for n in flow.nodes.values() if isinstance(n, SubflowNode)
+               and n.flow in flows.flows]
+        for name, flow in flows.flows.items()
+    }
+    errors = []
+    for cycle in _cycles(calls):
+        first = cycle[0]
+        node_id = next(nid for nid, n in flows.flows[first].nodes.items()
+                       if isinstance(n, SubflowNode) and n.flow in cycle)
+        errors.append(flows.error(first, ("nodes", node_id, "flow"),
+                                  "flows call each other in a circle: "
+                                  + " → ".join([*cycle, cycle[0]]),
+                                  "a subflow returns to its caller; use goto within a flow"))
+    return errors
+
+
+def load_flow_set(paths: Iterable[Path], prompts_dir: Path, queues: Iterable[str]) -> FlowSet:
+    """Parse and check; raise FlowSetInvalid listing every error."""
+    flows, errors = parse_flow_files(list(paths), prompts_dir)
+    errors += check(flows, queues)
+    if errors:
+        raise FlowSetInvalid(sorted(errors, key=lambda e: (str(e.path), e.line, e.column)))
+    return flows
