@@ -96,3 +96,92 @@ def config_check(config: Path | None) -> None:
     """Validate the configuration file and print the effective settings."""
     settings = _settings(config)
     click.echo(settings.model_dump_json(indent=2, exclude={"ari": {"password"}}))
+
+
+@main.group()
+def ivr() -> None:
+    """IVR flows: validate, simulate, reload."""
+
+
+@ivr.command()
+@config_option
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
+    """Check the flows in PATHS (default: the configured ivr_flows/) all together."""
+    from callcenter.acd.queues import load_queues
+    from callcenter.ivr.flowset import FlowSetInvalid
+    from callcenter.ivr.validate import load_flow_set
+
+    settings = _settings(config)
+    try:
+        queues = load_queues(settings.ivr.queues)
+        flows = load_flow_set(list(paths) or [settings.ivr.flows_dir],
+                              settings.ivr.prompts_dir, queues)
+    except FlowSetInvalid as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"{len(exc.errors)} error(s); nothing was changed") from exc
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"OK: {len(flows.flows)} flow(s), version {flows.version}: "
+               + ", ".join(sorted(flows.flows)))
+
+
+@ivr.command()
+@config_option
+def reload(config: Path | None) -> None:
+    """Ask the running service to load the flows again (calls in progress keep theirs)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    settings = _settings(config)
+    url = f"http://{settings.http.host}:{settings.http.port}/api/v1/ivr/reload"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+            click.echo(f"reloaded: version {json.load(r)['version']}")
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        for line in body.get("errors", [body.get("detail", str(exc))]):
+            click.echo(line, err=True)
+        raise click.ClickException(
+            f"reload refused; still serving version {body.get('version', '?')}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the service at {url}: {exc}") from exc
+
+
+@ivr.command()
+@config_option
+@click.argument("flow")
+@click.option("--digits", default="", help='Key groups, one per menu/collect: "2,1,1234#".')
+@click.option("--at", "at_", default=None, help='Local time of the call, "2026-10-01 09:00".')
+@click.option("--caller", default="13800000000", show_default=True)
+@click.option("--transfer", type=click.Choice(["connected", "no_answer", "failed"]),
+              default="connected", show_default=True, help="What a transfer node meets.")
+def simulate(config: Path | None, flow: str, digits: str, at_: str | None, caller: str,
+             transfer: str) -> None:
+    """Run FLOW without Asterisk and print the path taken and the prompts heard."""
+    from datetime import datetime
+
+    from callcenter.ivr.port import TransferResult
+    from callcenter.ivr.prompts import PromptLibrary
+    from callcenter.ivr.registry import load_runtime
+    from callcenter.ivr.simulator import simulate as run_simulation
+
+    settings = _settings(config)
+    try:
+        runtime = load_runtime(settings.ivr.paths())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if flow not in runtime.flows.flows:
+        raise click.ClickException(
+            f"no flow {flow!r}; flows: {', '.join(sorted(runtime.flows.flows))}")
+    try:
+        moment = (runtime.calendar.local(datetime.fromisoformat(at_)) if at_
+                  else datetime.now(runtime.calendar.zone))
+    except ValueError as exc:
+        raise click.ClickException(f"--at {at_!r}: expected YYYY-MM-DD HH:MM") from exc
+    prompts = PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root)
+    asyncio.run(run_simulation(runtime, flow, digits, at=moment, caller=caller,
+                               prompts=prompts, out=click.echo,
+                               transfer_result=TransferResult(transfer)))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from callcenter.ari import AriSettings
 from callcenter.errors import ConfigError
+from callcenter.ivr.registry import IvrPaths
 from callcenter.yamlfile import YamlDocument, format_error_line, load_yaml
 
 DEFAULT_CONFIG = Path("config/hotline.yaml")
@@ -60,13 +61,36 @@ class HttpConfig(_Strict):
 
 
 class CallsConfig(_Strict):
-    # Played to every call until the IVR engine takes over.
-    welcome_media: list[str] = Field(default_factory=lambda: ["sound:hello-world"], min_length=1)
     # On SIGTERM, calls in progress get this long to finish before being hung up.
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     # Where calls are sent in the dialplan when the service cannot take them.
     fallback_context: str = "hotline-fallback"
     inbox_size: int = Field(1000, ge=10)
+    # Transfers to department numbers leave through this endpoint ({number} is replaced).
+    dialout_endpoint: str = "PJSIP/{number}@dialout-trunk"
+
+    @field_validator("dialout_endpoint")
+    @classmethod
+    def _has_number(cls, v: str) -> str:
+        if "{number}" not in v:
+            raise ValueError("must contain {number}, e.g. PJSIP/{number}@dialout-trunk")
+        return v
+
+
+class IvrConfig(_Strict):
+    """Where the IVR's files are; relative paths are relative to this config file."""
+
+    flows_dir: Path = Path("../ivr_flows")
+    prompts_dir: Path = Path("../ivr_flows/prompts")
+    # The same prompts folder as Asterisk sees it.
+    prompts_media_root: str = "/hotline/prompts"
+    calendar: Path = Path("calendar.yaml")
+    queues: Path = Path("queues.yaml")
+    lookup_fixture: Path = Path("lookup_fixture.yaml")
+
+    def paths(self) -> IvrPaths:
+        return IvrPaths(self.flows_dir, self.prompts_dir, self.calendar, self.queues,
+                        self.lookup_fixture)
 
 
 class Settings(_Strict):
@@ -74,6 +98,7 @@ class Settings(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
     calls: CallsConfig = CallsConfig()
+    ivr: IvrConfig = IvrConfig()
     log_level: str = "INFO"
 
     def ari_settings(self) -> AriSettings:
@@ -128,13 +153,27 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         if environ.get(var) and isinstance(data.setdefault(section, {}), dict):
             data[section][key] = environ[var]
             from_env[(section, key)] = var
-    if isinstance(data.get("ari"), dict) and data["ari"].get("password_file"):
-        pf = Path(data["ari"]["password_file"])
-        data["ari"]["password_file"] = pf if pf.is_absolute() else path.parent / pf
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_explain(doc, exc, from_env)) from exc
+    return _relative_to(settings, path.parent)
+
+
+def _relative_to(settings: Settings, base: Path) -> Settings:
+    """Resolve the file paths in the settings against the config file's folder."""
+
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    ivr = settings.ivr
+    return settings.model_copy(update={
+        "ari": settings.ari.model_copy(update={"password_file": fix(settings.ari.password_file)}),
+        "ivr": ivr.model_copy(update={
+            name: fix(getattr(ivr, name))
+            for name in ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture")
+        }),
+    })
 
 
 def _explain(doc: YamlDocument, exc: ValidationError, from_env: dict[tuple[str, str], str]) -> str:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from callcenter.config import Settings
 from callcenter.web.app import build_app
+from callcenter.web.keys import IVR
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,12 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app[IVR].reload)  # ops' kill -HUP
     try:
         await stop.wait()
         log.info("stopping: finishing calls in progress")
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
     log.info("stopped")

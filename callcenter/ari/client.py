@@ -160,6 +160,61 @@ class AriClient:
             return None
         return (data or {}).get("value")
 
+    async def create_channel(
+        self, channel_id: str, endpoint: str, *, app: str, app_args: str | None = None,
+        originator: str | None = None, formats: str | None = None,
+    ) -> dict[str, Any]:
+        """Create (not dial) an outgoing channel with our id, already in ``app``."""
+        return await self.request(
+            "POST", "/channels/create",
+            params={"endpoint": endpoint, "app": app, "appArgs": app_args,
+                    "channelId": channel_id, "originator": originator, "formats": formats},
+        )
+
+    async def dial(self, channel_id: str, caller: str | None = None,
+                   timeout: int | None = None) -> None:
+        await self.request("POST", f"/channels/{_q(channel_id)}/dial",
+                           params={"caller": caller, "timeout": timeout})
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        await self.request("POST", f"/channels/{_q(channel_id)}/moh",
+                           params={"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{_q(channel_id)}/moh")
+
+    async def record(
+        self, channel_id: str, name: str, *, fmt: str = "wav", max_seconds: int = 0,
+        max_silence_seconds: int = 0, beep: bool = False, terminate_on: str = "none",
+        if_exists: str = "fail",
+    ) -> dict[str, Any]:
+        """Record a channel into Asterisk's recording spool as ``name.fmt``."""
+        return await self.request(
+            "POST", f"/channels/{_q(channel_id)}/record",
+            params={"name": name, "format": fmt, "maxDurationSeconds": max_seconds,
+                    "maxSilenceSeconds": max_silence_seconds, "beep": beep,
+                    "terminateOn": terminate_on, "ifExists": if_exists},
+        )
+
+    # Recordings -----------------------------------------------------------
+    async def stored_recording(self, name: str) -> dict[str, Any]:
+        return await self.request("GET", f"/recordings/stored/{_q(name)}")
+
+    async def stored_recording_file(self, name: str) -> bytes:
+        """The recording's bytes, wherever Asterisk keeps them."""
+        url = f"{self.settings.url.rstrip('/')}/ari/recordings/stored/{_q(name)}/file"
+        try:
+            async with self.session.get(url) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise http_error(resp.status, "GET", url, _error_message(body))
+                return body
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise AriUnavailable(f"GET {url}: {exc!r}") from exc
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{_q(name)}")
+
     # Bridges --------------------------------------------------------------
     async def list_bridges(self) -> list[dict[str, Any]]:
         return await self.request("GET", "/bridges")
@@ -173,6 +228,10 @@ class AriClient:
 
     async def delete_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
+
+    async def add_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{_q(bridge_id)}/addChannel",
+                           params={"channel": channel_id})
 
     # Asterisk -------------------------------------------------------------
     async def asterisk_info(self) -> dict[str, Any]:

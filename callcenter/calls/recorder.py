@@ -36,6 +36,8 @@ class OpenCall:
     caller_name: str
     dialled_number: str
     started_at: datetime
+    flow: str | None = None
+    flow_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -72,7 +74,14 @@ class CloseLost:
     done: asyncio.Future[int] | None = field(default=None, repr=False)
 
 
-Op = OpenCall | AddEvent | MarkAnswered | CloseCall | CloseLost
+@dataclass(slots=True)
+class Barrier:
+    """Resolves once every operation submitted before it is committed."""
+
+    done: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+Op = OpenCall | AddEvent | MarkAnswered | CloseCall | CloseLost | Barrier
 
 
 class CallRecorder:
@@ -102,6 +111,12 @@ class CallRecorder:
         )
         self.submit(op)
         return await op.done  # type: ignore[misc]
+
+    async def flush(self) -> None:
+        """Wait until what was submitted so far is committed (not what comes after)."""
+        op = Barrier(asyncio.get_running_loop().create_future())
+        self.submit(op)
+        await op.done  # type: ignore[misc]
 
     def backlog(self) -> int:
         return self._queue.qsize()

@@ -1,9 +1,9 @@
 """One call from StasisStart to its closed record.
 
-Until the IVR engine lands the flow is fixed: answer, play the welcome prompt,
-hang up. Whatever happens (the caller hangs up at any moment, Asterisk
-restarts, the service shuts down) the call's record is closed exactly once
-with a disposition and the stage it reached.
+The call answers and runs the IVR flow for the number dialled, on the flow
+set in service when it arrived. Whatever happens (the caller hangs up at any
+moment, Asterisk restarts, the service shuts down) the call's record is
+closed exactly once with a disposition and the stage (flow/node) it reached.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
+from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, EventRouter, Inbox
 from callcenter.ari.causes import NORMAL_CLEARING, cause_text
 from callcenter.ari.events import (
     Channel,
@@ -26,25 +27,26 @@ from callcenter.ari.events import (
     ChannelVarset,
     Event,
     PlaybackEvent,
-    PlaybackFinished,
     StasisEnd,
 )
+from callcenter.calls.ari_port import AriCallPort, DialOut
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.recorder import AddEvent, CallRecorder, CloseCall, MarkAnswered, OpenCall
 from callcenter.calls.state import CallState, check_transition
 from callcenter.config import CallsConfig
 from callcenter.db.models import Disposition
+from callcenter.ivr.interpreter import Interpreter, IvrServices, Outcome
+from callcenter.ivr.port import CallInfo, IvrSink
+from callcenter.ivr.prompts import PromptLibrary
+from callcenter.ivr.registry import IvrRegistry, IvrRuntime
 
 log = logging.getLogger(__name__)
 
 # Channel variables that let a restarted service recognise the call.
 CALL_ID_VAR = "HOTLINE_CALL_ID"
-STAGE_VAR = "HOTLINE_STAGE"
 
 # How long to wait for the channel to leave Stasis once we hung up or handed it back.
 END_WAIT_SECONDS = 5.0
-# A prompt longer than this is stuck, not playing.
-PLAYBACK_LIMIT_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,26 @@ class CallDeps:
     recorder: CallRecorder
     config: CallsConfig
     metrics: CallMetrics
+    router: EventRouter
+    ivr: IvrRegistry
+    prompts: PromptLibrary
+    sink: IvrSink
+    dial_out: DialOut
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+class _CallTrace:
+    """The interpreter's steps into the call's timeline; the node is the call's stage."""
+
+    def __init__(self, session: CallSession) -> None:
+        self.session = session
+
+    def node(self, flow: str, node: str, node_type: str) -> None:
+        self.session.stage = f"{flow}/{node}"
+        self.session._event("ivr_node", flow=flow, node=node, type=node_type)
+
+    def step(self, kind: str, **detail: Any) -> None:
+        self.session._event(kind, **detail)
 
 
 class CallSession:
@@ -124,15 +146,19 @@ class CallSession:
 
     async def _serve(self) -> None:
         """The flow, with every way it can end mapped to a disposition."""
+        runtime = self.deps.ivr.current  # kept to the end: a reload never changes this call
+        flow = runtime.flows.entry_for(self.channel.exten)
         try:
-            await self._open_record()
-            if self.overflow:
+            await self._open_record(flow, runtime.version)
+            if self.overflow or flow is None:
+                if flow is None:
+                    self._event("no_flow", exten=self.channel.exten)
                 await self._hand_back()
                 return
             await self._answer()
-            await self._enter_stage("welcome")
-            await self._play(self.deps.config.welcome_media)
-            self.disposition = Disposition.COMPLETED
+            outcome = await self._run_ivr(runtime, flow)
+            self.disposition = (Disposition.TRANSFERRED if outcome is Outcome.TRANSFERRED
+                                else Disposition.COMPLETED)
             await self._hangup()
         except ChannelGone as gone:
             if gone.event is None or (
@@ -161,7 +187,20 @@ class CallSession:
             self.disposition = Disposition.LOST if lost else Disposition.ABANDONED
         self._event("channel_lost" if lost else "caller_left", stage=self.stage)
 
-    async def _open_record(self) -> None:
+    async def _run_ivr(self, runtime: IvrRuntime, flow: str) -> Outcome:
+        deps = self.deps
+        port = AriCallPort(
+            deps.ari, self.inbox, self.channel.id, self.channel.caller_number, deps.dial_out,
+            open_inbox=lambda key: deps.router.register(Inbox(key, deps.config.inbox_size)),
+            close_inbox=deps.router.unregister,
+        )
+        services = IvrServices(prompts=deps.prompts, calendar=runtime.calendar,
+                               lookup=runtime.lookup, sink=deps.sink, clock=deps.clock)
+        call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
+        interpreter = Interpreter(runtime.flows, flow, port, services, call, _CallTrace(self))
+        return await interpreter.run()
+
+    async def _open_record(self, flow: str | None, flow_version: str) -> None:
         ch = self.channel
         self.deps.recorder.submit(
             OpenCall(
@@ -173,6 +212,8 @@ class CallSession:
                 caller_name=ch.caller_name,
                 dialled_number=ch.exten,
                 started_at=self.started_at,
+                flow=flow,
+                flow_version=flow_version,
             )
         )
         self._event(
@@ -187,23 +228,10 @@ class CallSession:
             self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
         await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
 
-    async def _enter_stage(self, stage: str) -> None:
-        self.stage = stage
-        self._event("stage", stage=stage)
-        await self.deps.ari.set_variable(self.channel.id, STAGE_VAR, stage)
-
     async def _answer(self) -> None:
         if self.state is CallState.NEW:
             await self.deps.ari.answer(self.channel.id)
             self._move(CallState.ANSWERED)
-
-    async def _play(self, media: list[str]) -> None:
-        playback_id = f"pb-{uuid.uuid4().hex}"
-        await self.deps.ari.play(self.channel.id, playback_id, media)
-        await self.inbox.wait_for(
-            lambda e: isinstance(e, PlaybackFinished) and e.playback.id == playback_id,
-            timeout=PLAYBACK_LIMIT_SECONDS,
-        )
 
     async def _hangup(self) -> None:
         self._move(CallState.HANGING_UP)

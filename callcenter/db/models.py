@@ -7,7 +7,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -24,7 +35,8 @@ class Disposition(enum.StrEnum):
     OVERFLOW = "overflow"  # handed back to the dialplan (service draining or unable)
     SHUTDOWN = "shutdown"  # hung up by the service when its shutdown grace ran out
     FAILED = "failed"  # an error in the service ended the call
-    LOST = "lost"  # the channel vanished without an end event (Asterisk restarted)
+    LOST = "lost"  # Asterisk ended or lost the channel (restart, shutdown)
+    TRANSFERRED = "transferred"  # connected to a department number; ended from there
 
 
 class Call(Base):
@@ -55,6 +67,9 @@ class Call(Base):
     )
     # Where the call was (e.g. "welcome") when it ended: where callers leave.
     last_stage: Mapped[str | None] = mapped_column(String(64))
+    # The IVR flow that answered, and the flow set's content hash it ran on.
+    flow: Mapped[str | None] = mapped_column(String(64))
+    flow_version: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     events: Mapped[list[CallEvent]] = relationship(
@@ -81,3 +96,61 @@ class CallEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
     call: Mapped[Call] = relationship(back_populates="events")
+
+
+class Recording(Base):
+    """An audio file in Asterisk's recording spool (``recordings/`` here)."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    format: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Voicemail(Base):
+    """A message left in the IVR: a ticket stub until the tickets issue takes it over."""
+
+    __tablename__ = "voicemails"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    recording_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("recordings.id"))
+    caller_number: Mapped[str] = mapped_column(String(64))
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="new")
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    score: Mapped[int] = mapped_column(SmallInteger)
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QueueRequest(Base):
+    """A caller asked for a queue (kept until queues and agents land)."""
+
+    __tablename__ = "queue_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    skills: Mapped[list[str]] = mapped_column(JSONB)
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

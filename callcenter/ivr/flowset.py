@@ -109,7 +109,7 @@ def _file_error(path: Path, message: str) -> FlowError:
     # load_yaml's messages already start with "path:line:col: ".
     prefix = f"{path}:"
     if message.startswith(prefix):
-        line, column, rest = (message[len(prefix):].split(":", 2) + ["", ""])[:3]
+        line, column, rest = [*message[len(prefix):].split(":", 2), "", ""][:3]
         if line.isdigit() and column.isdigit():
             return FlowError(path, int(line), int(column), "(yaml)", rest.strip())
     return FlowError(path, 1, 1, "(file)", message)

@@ -21,9 +21,20 @@ from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.calls.session import CallDeps
 from callcenter.config import Settings
-from callcenter.db.engine import make_engine
-from callcenter.web import health, openapi
-from callcenter.web.keys import ARI, CALLS, ENGINE, EVENTS, RECORDER, REGISTRY, SETTINGS
+from callcenter.db.engine import make_engine, make_sessionmaker
+from callcenter.ivr.registry import IvrRegistry
+from callcenter.web import health, ivr_routes, openapi
+from callcenter.web.keys import (
+    ARI,
+    CALLS,
+    ENGINE,
+    EVENTS,
+    IVR,
+    RECORDER,
+    REGISTRY,
+    SESSIONS,
+    SETTINGS,
+)
 from callcenter.web.problems import problem_middleware
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = make_engine(app[SETTINGS].database.url)
     recorder = CallRecorder(engine)
     app[ENGINE] = engine
+    app[SESSIONS] = make_sessionmaker(engine)
     app[RECORDER] = recorder
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
     Gauge(
@@ -89,11 +101,15 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def build_app(settings: Settings) -> web.Application:
+    """Raises ConfigError (naming file and line) when the IVR flows are invalid."""
     app = web.Application(middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app[REGISTRY] = CollectorRegistry()
+    app[IVR] = IvrRegistry(settings.ivr.paths())
     app.cleanup_ctx.extend([database_ctx, ari_ctx, calls_ctx])
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/api/openapi.json", openapi.openapi_handler)
+    app.router.add_get("/api/v1/ivr", ivr_routes.current)
+    app.router.add_post("/api/v1/ivr/reload", ivr_routes.reload)
     return app

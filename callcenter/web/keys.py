@@ -2,12 +2,13 @@
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.ari import AriClient, EventStream
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
+from callcenter.ivr.registry import IvrRegistry
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
@@ -16,3 +17,5 @@ RECORDER = web.AppKey("recorder", CallRecorder)
 ARI = web.AppKey("ari", AriClient)
 EVENTS = web.AppKey("events", EventStream)
 CALLS = web.AppKey("calls", CallService)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+IVR = web.AppKey("ivr", IvrRegistry)

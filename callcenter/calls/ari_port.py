@@ -1,0 +1,254 @@
+"""The IVR's CallPort on a live ARI channel.
+
+Reads only the call's own inbox (one task per call), keeps keys pressed ahead
+of time, stops interruptible prompts on a key, and turns every way the
+channel can go away into ChannelGone so the interpreter stops where it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
+from callcenter.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    Event,
+    PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
+    StasisEnd,
+    UnknownEvent,
+)
+from callcenter.ivr.port import RecordedMessage, TransferResult
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
+# After a hang-up, how long Asterisk may take to finish writing a recording.
+RECORDING_SETTLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class DialOut:
+    """How transfers leave: a PJSIP endpoint template such as PJSIP/{number}@dialout-trunk."""
+
+    endpoint: str
+    app: str
+    bridge_prefix: str = "hotline-"
+
+
+class AriCallPort:
+    def __init__(self, ari: AriClient, inbox: Inbox, channel_id: str, caller_id: str,
+                 dial_out: DialOut, open_inbox: Callable[[str], Inbox],
+                 close_inbox: Callable[[Inbox], None]) -> None:
+        self.ari = ari
+        self.inbox = inbox
+        self.channel_id = channel_id
+        self.caller_id = caller_id
+        self.dial_out = dial_out
+        self._open_inbox = open_inbox
+        self._close_inbox = close_inbox
+        self.keys: deque[str] = deque()
+        self.gone: Event | None = None
+
+    async def _next(self, inbox: Inbox | None = None, timeout: float | None = None) -> Event:
+        inbox = inbox or self.inbox
+        event = await inbox.get(timeout)
+        if inbox is self.inbox and isinstance(event, _TERMINAL):
+            self.gone = event
+            raise ChannelGone(event)
+        return event
+
+    def _check_gone(self) -> None:
+        if self.gone is not None:
+            raise ChannelGone(self.gone)
+
+    # Prompts and keys -------------------------------------------------------------
+    async def play(self, media: list[str], lang: str, interruptible: bool) -> None:
+        self._check_gone()
+        if interruptible and self.keys:
+            return  # the caller already answered what this prompt would ask
+        playback_id = f"pb-{uuid.uuid4().hex}"
+        await self.ari.play(self.channel_id, playback_id, media, lang=lang)
+        stopping = False
+        while True:
+            event = await self._next()
+            if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
+                return
+            if isinstance(event, ChannelDtmfReceived) and interruptible:
+                self.keys.append(event.digit)
+                if not stopping:
+                    stopping = True
+                    with contextlib.suppress(AriNotFound):  # it may have just ended
+                        await self.ari.stop_playback(playback_id)
+
+    async def read_digits(self, max_digits: int, first_timeout: float, inter_timeout: float,
+                          terminator: str | None) -> str:
+        self._check_gone()
+        loop = asyncio.get_running_loop()
+        got = ""
+        deadline = loop.time() + first_timeout
+        while len(got) < max_digits:
+            if self.keys:
+                key = self.keys.popleft()
+            else:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    event = await self._next(timeout=remaining)
+                except TimeoutError:
+                    break
+                if not isinstance(event, ChannelDtmfReceived):
+                    continue
+                key = event.digit
+            if terminator is not None and key == terminator:
+                break
+            got += key
+            deadline = loop.time() + inter_timeout
+        return got
+
+    # Voicemail --------------------------------------------------------------------
+    async def record(self, name: str, max_seconds: int, beep: bool,
+                     terminator: str | None) -> RecordedMessage | None:
+        self._check_gone()
+        self.keys.clear()  # keys pressed before the beep are not the message's end
+        await self.ari.record(self.channel_id, name, max_seconds=max_seconds, beep=beep,
+                              terminate_on=terminator or "none", if_exists="overwrite")
+        hung_up = False
+        finished: RecordingFinished | None = None
+        try:
+            async with asyncio.timeout(max_seconds + 30):
+                while finished is None:
+                    try:
+                        event = await self._next(timeout=RECORDING_SETTLE_SECONDS
+                                                 if hung_up else None)
+                    except ChannelGone as gone:
+                        hung_up = True
+                        if isinstance(gone.event, StasisEnd | ChannelDestroyed):
+                            break
+                        continue
+                    if isinstance(event, RecordingFinished) and event.recording.name == name:
+                        finished = event
+                    elif isinstance(event, RecordingFailed) and event.recording.name == name:
+                        log.warning("recording %s failed: %s", name, event.recording.cause)
+                        return None
+        except TimeoutError:
+            log.warning("recording %s: no RecordingFinished", name)
+        duration = finished.recording.duration if finished else None
+        if finished is None:
+            try:  # the file may be complete even though its event never reached us
+                await self.ari.stored_recording(name)
+            except AriError:
+                return None
+        if duration == 0:
+            with contextlib.suppress(AriError):
+                await self.ari.delete_stored_recording(name)
+            return None
+        return RecordedMessage(name=name, format="wav",
+                               duration_seconds=float(duration) if duration is not None else None,
+                               caller_hung_up=hung_up)
+
+    # Transfer ---------------------------------------------------------------------
+    async def transfer(self, number: str, timeout: int) -> TransferResult:
+        """Dial ``number`` on the trunk, bridge it with the caller, end when either leaves."""
+        self._check_gone()
+        bridge_id = f"{self.dial_out.bridge_prefix}{uuid.uuid4().hex}"
+        leg_id = f"leg-{uuid.uuid4().hex}"
+        leg = self._open_inbox(f"channel:{leg_id}")
+        leg_created = False
+        try:
+            await self.ari.create_bridge(bridge_id, "mixing")
+            await self.ari.start_moh(self.channel_id)  # while the department rings
+            await self.ari.create_channel(
+                leg_id, self.dial_out.endpoint.format(number=number), app=self.dial_out.app,
+                app_args="transfer-leg", originator=self.channel_id,
+            )
+            leg_created = True
+            await self.ari.dial(leg_id, caller=self.channel_id, timeout=timeout)
+            if not await self._until_answered(leg, timeout + 5):
+                return TransferResult.NO_ANSWER
+            with contextlib.suppress(AriError):
+                await self.ari.stop_moh(self.channel_id)
+            await self.ari.add_channel(bridge_id, self.channel_id)
+            await self.ari.add_channel(bridge_id, leg_id)
+            await self._until_either_leaves(leg)
+            return TransferResult.CONNECTED
+        except ChannelGone:
+            raise
+        except AriError as exc:
+            log.warning("transfer to %s failed: %s", number, exc)
+            return TransferResult.FAILED
+        finally:
+            await asyncio.shield(self._clean_up(bridge_id, leg_id if leg_created else None, leg))
+
+    async def _until_answered(self, leg: Inbox, limit: float) -> bool:
+        """True when the leg answers; False when it fails, or ChannelGone if the caller leaves."""
+        caller_left = asyncio.create_task(self._caller_terminal())
+        try:
+            async with asyncio.timeout(limit):
+                while True:
+                    get = asyncio.create_task(leg.get())
+                    done, _ = await asyncio.wait({get, caller_left},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if caller_left in done:
+                        get.cancel()
+                        raise ChannelGone(caller_left.result())
+                    event = get.result()
+                    if isinstance(event, ChannelStateChange) and event.channel.state == "Up":
+                        return True
+                    if isinstance(event, UnknownEvent) and event.type == "Dial":
+                        status = event.raw.get("dialstatus", "")
+                        if status and status not in ("ANSWER", "RINGING", "PROGRESS", "PROCEEDING"):
+                            return False
+                    if isinstance(event, _TERMINAL):
+                        return False
+        except TimeoutError:
+            return False
+        finally:
+            caller_left.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ChannelGone):
+                await caller_left
+
+    async def _until_either_leaves(self, leg: Inbox) -> None:
+        caller_left = asyncio.create_task(self._caller_terminal())
+        leg_left = asyncio.create_task(_terminal(leg))
+        done, pending = await asyncio.wait({caller_left, leg_left},
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if caller_left in done:
+            self.gone = caller_left.result()
+
+    async def _caller_terminal(self) -> Event:
+        return await _terminal(self.inbox)
+
+    async def _clean_up(self, bridge_id: str, leg_id: str | None, leg: Inbox) -> None:
+        if leg_id is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(leg_id)
+            with contextlib.suppress(TimeoutError, ChannelGone, AriError):
+                async with asyncio.timeout(5):
+                    while not isinstance(leg.ended, StasisEnd | ChannelDestroyed):
+                        await leg.get()
+        self._close_inbox(leg)
+        with contextlib.suppress(AriError):
+            await self.ari.delete_bridge(bridge_id)
+
+
+async def _terminal(inbox: Inbox) -> Event:
+    """Consume an inbox until the channel is hung up or leaves; return that event."""
+    while True:
+        event = await inbox.get()
+        if isinstance(event, _TERMINAL):
+            return event

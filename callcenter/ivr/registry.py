@@ -1,0 +1,80 @@
+"""The flow set in service, swapped atomically on reload.
+
+A call takes the current :class:`IvrRuntime` when it starts and keeps it to
+the end, so a reload never changes a call in progress. An invalid set is
+refused and the one in service stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from callcenter.acd.queues import load_queues
+from callcenter.calendar import WorkCalendar, load_calendar
+from callcenter.errors import ConfigError
+from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
+from callcenter.ivr.lookup import FixtureLookup
+from callcenter.ivr.validate import load_flow_set
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IvrPaths:
+    flows_dir: Path
+    prompts_dir: Path
+    calendar: Path
+    queues: Path
+    lookup_fixture: Path
+
+
+@dataclass(frozen=True, slots=True)
+class IvrRuntime:
+    """Everything a reload replaces at once."""
+
+    flows: FlowSet
+    calendar: WorkCalendar
+    lookup: FixtureLookup
+
+    @property
+    def version(self) -> str:
+        return self.flows.version
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    ok: bool
+    version: str
+    errors: tuple[str, ...] = ()
+
+
+def load_runtime(paths: IvrPaths) -> IvrRuntime:
+    """Load flows, calendar and lookup data; ConfigError (or FlowSetInvalid) if any is bad."""
+    queues = load_queues(paths.queues)
+    flows = load_flow_set([paths.flows_dir], paths.prompts_dir, queues)
+    return IvrRuntime(flows, load_calendar(paths.calendar), FixtureLookup.load(paths.lookup_fixture))
+
+
+class IvrRegistry:
+    def __init__(self, paths: IvrPaths) -> None:
+        self.paths = paths
+        self._current = load_runtime(paths)  # the service refuses to start on a bad set
+
+    @property
+    def current(self) -> IvrRuntime:
+        return self._current
+
+    def reload(self) -> ReloadResult:
+        try:
+            runtime = load_runtime(self.paths)
+        except FlowSetInvalid as exc:
+            log.error("IVR reload refused, keeping %s:\n%s", self._current.version, exc)
+            return ReloadResult(False, self._current.version, tuple(map(str, exc.errors)))
+        except ConfigError as exc:
+            log.error("IVR reload refused, keeping %s: %s", self._current.version, exc)
+            return ReloadResult(False, self._current.version, tuple(str(exc).splitlines()))
+        old, self._current = self._current.version, runtime
+        log.info("IVR flows reloaded: %s → %s", old, runtime.version)
+        return ReloadResult(True, runtime.version)

@@ -1,0 +1,1 @@
+"""Recordings and voicemail: files in Asterisk's spool, rows with their checksum."""

@@ -1,0 +1,56 @@
+"""Register a finished recording: fetch it through ARI, checksum it, store its row.
+
+Fetching through ARI (not the local disk) works whether Asterisk runs in our
+chroot or on another machine; the sha256 lets auditors prove a file unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.ari import AriClient
+from callcenter.db.models import Recording, Voicemail
+
+
+@dataclass(frozen=True, slots=True)
+class NewVoicemail:
+    voicemail_id: uuid.UUID
+    call_id: uuid.UUID
+    caller_number: str
+    recording_name: str
+    sha256: str
+
+
+# Called after a voicemail is committed; the tickets issue registers one that
+# turns the message into a work order (channel: voicemail).
+VoicemailHook = Callable[[NewVoicemail], Awaitable[None]]
+
+
+async def fetch_checksum(ari: AriClient, name: str) -> tuple[int, str]:
+    data = await ari.stored_recording_file(name)
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+async def save_voicemail(
+    sessions: async_sessionmaker[AsyncSession], ari: AriClient, *, call_id: uuid.UUID,
+    caller_number: str, name: str, fmt: str, duration_seconds: float | None, flow: str,
+    node: str,
+) -> NewVoicemail:
+    size, sha256 = await fetch_checksum(ari, f"{name}")
+    now = datetime.now(UTC)
+    recording_id, voicemail_id = uuid.uuid4(), uuid.uuid4()
+    async with sessions.begin() as session:
+        session.add(Recording(id=recording_id, call_id=call_id, kind="voicemail", name=name,
+                              format=fmt, started_at=now, duration_seconds=duration_seconds,
+                              size_bytes=size, sha256=sha256))
+        await session.flush()
+        session.add(Voicemail(id=voicemail_id, call_id=call_id, recording_id=recording_id,
+                              caller_number=caller_number, flow=flow, node=node,
+                              created_at=now, status="new"))
+    return NewVoicemail(voicemail_id, call_id, caller_number, name, sha256)
