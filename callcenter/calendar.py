@@ -111,8 +111,9 @@ class WorkCalendar:
         local = self.local(moment)
         if self.is_holiday(local.date()):
             return _in_ranges(self.config.holiday_hours, local.time())
-        return _in_ranges(self.config.business_hours.get(WEEKDAYS[local.weekday()], []),
-                          local.time())
+        return _in_ranges(
+            self.config.business_hours.get(WEEKDAYS[local.weekday()], []), local.time()
+        )
 
 
 def load_calendar(path: Path) -> WorkCalendar:

@@ -115,16 +115,19 @@ def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
     settings = _settings(config)
     try:
         queues = load_queues(settings.ivr.queues)
-        flows = load_flow_set(list(paths) or [settings.ivr.flows_dir],
-                              settings.ivr.prompts_dir, queues)
+        flows = load_flow_set(
+            list(paths) or [settings.ivr.flows_dir], settings.ivr.prompts_dir, queues
+        )
     except FlowSetInvalid as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
         raise click.ClickException(f"{len(exc.errors)} error(s); nothing was changed") from exc
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"OK: {len(flows.flows)} flow(s), version {flows.version}: "
-               + ", ".join(sorted(flows.flows)))
+    click.echo(
+        f"OK: {len(flows.flows)} flow(s), version {flows.version}: "
+        + ", ".join(sorted(flows.flows))
+    )
 
 
 @ivr.command()
@@ -145,7 +148,8 @@ def reload(config: Path | None) -> None:
         for line in body.get("errors", [body.get("detail", str(exc))]):
             click.echo(line, err=True)
         raise click.ClickException(
-            f"reload refused; still serving version {body.get('version', '?')}") from exc
+            f"reload refused; still serving version {body.get('version', '?')}"
+        ) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot reach the service at {url}: {exc}") from exc
 
@@ -156,10 +160,16 @@ def reload(config: Path | None) -> None:
 @click.option("--digits", default="", help='Key groups, one per menu/collect: "2,1,1234#".')
 @click.option("--at", "at_", default=None, help='Local time of the call, "2026-10-01 09:00".')
 @click.option("--caller", default="13800000000", show_default=True)
-@click.option("--transfer", type=click.Choice(["connected", "no_answer", "failed"]),
-              default="connected", show_default=True, help="What a transfer node meets.")
-def simulate(config: Path | None, flow: str, digits: str, at_: str | None, caller: str,
-             transfer: str) -> None:
+@click.option(
+    "--transfer",
+    type=click.Choice(["connected", "no_answer", "failed"]),
+    default="connected",
+    show_default=True,
+    help="What a transfer node meets.",
+)
+def simulate(
+    config: Path | None, flow: str, digits: str, at_: str | None, caller: str, transfer: str
+) -> None:
     """Run FLOW without Asterisk and print the path taken and the prompts heard."""
     from datetime import datetime
 
@@ -175,13 +185,26 @@ def simulate(config: Path | None, flow: str, digits: str, at_: str | None, calle
         raise click.ClickException(str(exc)) from exc
     if flow not in runtime.flows.flows:
         raise click.ClickException(
-            f"no flow {flow!r}; flows: {', '.join(sorted(runtime.flows.flows))}")
+            f"no flow {flow!r}; flows: {', '.join(sorted(runtime.flows.flows))}"
+        )
     try:
-        moment = (runtime.calendar.local(datetime.fromisoformat(at_)) if at_
-                  else datetime.now(runtime.calendar.zone))
+        moment = (
+            runtime.calendar.local(datetime.fromisoformat(at_))
+            if at_
+            else datetime.now(runtime.calendar.zone)
+        )
     except ValueError as exc:
         raise click.ClickException(f"--at {at_!r}: expected YYYY-MM-DD HH:MM") from exc
     prompts = PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root)
-    asyncio.run(run_simulation(runtime, flow, digits, at=moment, caller=caller,
-                               prompts=prompts, out=click.echo,
-                               transfer_result=TransferResult(transfer)))
+    asyncio.run(
+        run_simulation(
+            runtime,
+            flow,
+            digits,
+            at=moment,
+            caller=caller,
+            prompts=prompts,
+            out=click.echo,
+            transfer_result=TransferResult(transfer),
+        )
+    )

@@ -89,8 +89,9 @@ class IvrConfig(_Strict):
     lookup_fixture: Path = Path("lookup_fixture.yaml")
 
     def paths(self) -> IvrPaths:
-        return IvrPaths(self.flows_dir, self.prompts_dir, self.calendar, self.queues,
-                        self.lookup_fixture)
+        return IvrPaths(
+            self.flows_dir, self.prompts_dir, self.calendar, self.queues, self.lookup_fixture
+        )
 
 
 class Settings(_Strict):
@@ -167,13 +168,19 @@ def _relative_to(settings: Settings, base: Path) -> Settings:
         return p if p is None or p.is_absolute() else base / p
 
     ivr = settings.ivr
-    return settings.model_copy(update={
-        "ari": settings.ari.model_copy(update={"password_file": fix(settings.ari.password_file)}),
-        "ivr": ivr.model_copy(update={
-            name: fix(getattr(ivr, name))
-            for name in ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture")
-        }),
-    })
+    return settings.model_copy(
+        update={
+            "ari": settings.ari.model_copy(
+                update={"password_file": fix(settings.ari.password_file)}
+            ),
+            "ivr": ivr.model_copy(
+                update={
+                    name: fix(getattr(ivr, name))
+                    for name in ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture")
+                }
+            ),
+        }
+    )
 
 
 def _explain(doc: YamlDocument, exc: ValidationError, from_env: dict[tuple[str, str], str]) -> str:

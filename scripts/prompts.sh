@@ -15,7 +15,7 @@ while IFS= read -r txt; do
     [ -f "$wav" ] && [ "$wav" -nt "$txt" ] && continue
     voice="${VOICE[$lang]:-$lang}"
     tmp=$(mktemp --suffix=.wav)
-    espeak-ng -v "$voice" -s 150 -w "$tmp" -f "$txt" || die "espeak-ng failed on $txt"
+    espeak-ng -v "$voice" -s 175 -w "$tmp" -f "$txt" || die "espeak-ng failed on $txt"
     sox -q "$tmp" -r 8000 -c 1 -b 16 "$wav" gain -n -3 || die "sox failed on $txt"
     rm -f "$tmp"
     count=$((count + 1))

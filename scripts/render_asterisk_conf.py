@@ -42,6 +42,7 @@ def main(out_dir: Path, moddir: str, state: str) -> None:
             "rtp_end": cfg["rtp"]["end"],
             "sip_bind": cfg["sip"]["bind"],
             "media_address": cfg["sip"]["media_address"],
+            "dialout_contact": cfg["sip"]["dialout_contact"],
             "trunk_match": "\n".join(f"match = {m}" for m in cfg["sip"]["citizen_trunk_match"]),
             "hotline_number": cfg["hotline"]["number"],
             "app": cfg["hotline"]["app"],

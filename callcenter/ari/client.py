@@ -161,39 +161,71 @@ class AriClient:
         return (data or {}).get("value")
 
     async def create_channel(
-        self, channel_id: str, endpoint: str, *, app: str, app_args: str | None = None,
-        originator: str | None = None, formats: str | None = None,
+        self,
+        channel_id: str,
+        endpoint: str,
+        *,
+        app: str,
+        app_args: str | None = None,
+        originator: str | None = None,
+        formats: str | None = None,
     ) -> dict[str, Any]:
         """Create (not dial) an outgoing channel with our id, already in ``app``."""
         return await self.request(
-            "POST", "/channels/create",
-            params={"endpoint": endpoint, "app": app, "appArgs": app_args,
-                    "channelId": channel_id, "originator": originator, "formats": formats},
+            "POST",
+            "/channels/create",
+            params={
+                "endpoint": endpoint,
+                "app": app,
+                "appArgs": app_args,
+                "channelId": channel_id,
+                "originator": originator,
+                "formats": formats,
+            },
         )
 
-    async def dial(self, channel_id: str, caller: str | None = None,
-                   timeout: int | None = None) -> None:
-        await self.request("POST", f"/channels/{_q(channel_id)}/dial",
-                           params={"caller": caller, "timeout": timeout})
+    async def dial(
+        self, channel_id: str, caller: str | None = None, timeout: int | None = None
+    ) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_q(channel_id)}/dial",
+            params={"caller": caller, "timeout": timeout},
+        )
 
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
-        await self.request("POST", f"/channels/{_q(channel_id)}/moh",
-                           params={"mohClass": moh_class})
+        await self.request(
+            "POST", f"/channels/{_q(channel_id)}/moh", params={"mohClass": moh_class}
+        )
 
     async def stop_moh(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{_q(channel_id)}/moh")
 
     async def record(
-        self, channel_id: str, name: str, *, fmt: str = "wav", max_seconds: int = 0,
-        max_silence_seconds: int = 0, beep: bool = False, terminate_on: str = "none",
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_seconds: int = 0,
+        max_silence_seconds: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
         if_exists: str = "fail",
     ) -> dict[str, Any]:
         """Record a channel into Asterisk's recording spool as ``name.fmt``."""
         return await self.request(
-            "POST", f"/channels/{_q(channel_id)}/record",
-            params={"name": name, "format": fmt, "maxDurationSeconds": max_seconds,
-                    "maxSilenceSeconds": max_silence_seconds, "beep": beep,
-                    "terminateOn": terminate_on, "ifExists": if_exists},
+            "POST",
+            f"/channels/{_q(channel_id)}/record",
+            params={
+                "name": name,
+                "format": fmt,
+                "maxDurationSeconds": max_seconds,
+                "maxSilenceSeconds": max_silence_seconds,
+                "beep": beep,
+                "terminateOn": terminate_on,
+                "ifExists": if_exists,
+            },
         )
 
     # Recordings -----------------------------------------------------------
@@ -230,8 +262,9 @@ class AriClient:
         await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
 
     async def add_channel(self, bridge_id: str, channel_id: str) -> None:
-        await self.request("POST", f"/bridges/{_q(bridge_id)}/addChannel",
-                           params={"channel": channel_id})
+        await self.request(
+            "POST", f"/bridges/{_q(bridge_id)}/addChannel", params={"channel": channel_id}
+        )
 
     # Asterisk -------------------------------------------------------------
     async def asterisk_info(self) -> dict[str, Any]:

@@ -47,9 +47,16 @@ class DialOut:
 
 
 class AriCallPort:
-    def __init__(self, ari: AriClient, inbox: Inbox, channel_id: str, caller_id: str,
-                 dial_out: DialOut, open_inbox: Callable[[str], Inbox],
-                 close_inbox: Callable[[Inbox], None]) -> None:
+    def __init__(
+        self,
+        ari: AriClient,
+        inbox: Inbox,
+        channel_id: str,
+        caller_id: str,
+        dial_out: DialOut,
+        open_inbox: Callable[[str], Inbox],
+        close_inbox: Callable[[Inbox], None],
+    ) -> None:
         self.ari = ari
         self.inbox = inbox
         self.channel_id = channel_id
@@ -91,8 +98,9 @@ class AriCallPort:
                     with contextlib.suppress(AriNotFound):  # it may have just ended
                         await self.ari.stop_playback(playback_id)
 
-    async def read_digits(self, max_digits: int, first_timeout: float, inter_timeout: float,
-                          terminator: str | None) -> str:
+    async def read_digits(
+        self, max_digits: int, first_timeout: float, inter_timeout: float, terminator: str | None
+    ) -> str:
         self._check_gone()
         loop = asyncio.get_running_loop()
         got = ""
@@ -118,20 +126,28 @@ class AriCallPort:
         return got
 
     # Voicemail --------------------------------------------------------------------
-    async def record(self, name: str, max_seconds: int, beep: bool,
-                     terminator: str | None) -> RecordedMessage | None:
+    async def record(
+        self, name: str, max_seconds: int, beep: bool, terminator: str | None
+    ) -> RecordedMessage | None:
         self._check_gone()
         self.keys.clear()  # keys pressed before the beep are not the message's end
-        await self.ari.record(self.channel_id, name, max_seconds=max_seconds, beep=beep,
-                              terminate_on=terminator or "none", if_exists="overwrite")
+        await self.ari.record(
+            self.channel_id,
+            name,
+            max_seconds=max_seconds,
+            beep=beep,
+            terminate_on=terminator or "none",
+            if_exists="overwrite",
+        )
         hung_up = False
         finished: RecordingFinished | None = None
         try:
             async with asyncio.timeout(max_seconds + 30):
                 while finished is None:
                     try:
-                        event = await self._next(timeout=RECORDING_SETTLE_SECONDS
-                                                 if hung_up else None)
+                        event = await self._next(
+                            timeout=RECORDING_SETTLE_SECONDS if hung_up else None
+                        )
                     except ChannelGone as gone:
                         hung_up = True
                         if isinstance(gone.event, StasisEnd | ChannelDestroyed):
@@ -154,9 +170,12 @@ class AriCallPort:
             with contextlib.suppress(AriError):
                 await self.ari.delete_stored_recording(name)
             return None
-        return RecordedMessage(name=name, format="wav",
-                               duration_seconds=float(duration) if duration is not None else None,
-                               caller_hung_up=hung_up)
+        return RecordedMessage(
+            name=name,
+            format="wav",
+            duration_seconds=float(duration) if duration is not None else None,
+            caller_hung_up=hung_up,
+        )
 
     # Transfer ---------------------------------------------------------------------
     async def transfer(self, number: str, timeout: int) -> TransferResult:
@@ -170,8 +189,11 @@ class AriCallPort:
             await self.ari.create_bridge(bridge_id, "mixing")
             await self.ari.start_moh(self.channel_id)  # while the department rings
             await self.ari.create_channel(
-                leg_id, self.dial_out.endpoint.format(number=number), app=self.dial_out.app,
-                app_args="transfer-leg", originator=self.channel_id,
+                leg_id,
+                self.dial_out.endpoint.format(number=number),
+                app=self.dial_out.app,
+                app_args="transfer-leg",
+                originator=self.channel_id,
             )
             leg_created = True
             await self.ari.dial(leg_id, caller=self.channel_id, timeout=timeout)
@@ -198,8 +220,9 @@ class AriCallPort:
             async with asyncio.timeout(limit):
                 while True:
                     get = asyncio.create_task(leg.get())
-                    done, _ = await asyncio.wait({get, caller_left},
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        {get, caller_left}, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if caller_left in done:
                         get.cancel()
                         raise ChannelGone(caller_left.result())
@@ -222,8 +245,9 @@ class AriCallPort:
     async def _until_either_leaves(self, leg: Inbox) -> None:
         caller_left = asyncio.create_task(self._caller_terminal())
         leg_left = asyncio.create_task(_terminal(leg))
-        done, pending = await asyncio.wait({caller_left, leg_left},
-                                           return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            {caller_left, leg_left}, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

@@ -29,21 +29,37 @@ class DbIvrSink:
         # recorder, so let it catch up first.
         await self.recorder.flush()
 
-    async def queue_requested(self, call: CallInfo, queue: str, priority: int,
-                              skills: list[str], flow: str, node: str) -> None:
+    async def queue_requested(
+        self, call: CallInfo, queue: str, priority: int, skills: list[str], flow: str, node: str
+    ) -> None:
         await self._call_row_written()
         async with self.sessions.begin() as session:
-            session.add(QueueRequest(call_id=call.call_id, queue=queue, priority=priority,
-                                     skills=skills, flow=flow, node=node,
-                                     requested_at=datetime.now(UTC)))
+            session.add(
+                QueueRequest(
+                    call_id=call.call_id,
+                    queue=queue,
+                    priority=priority,
+                    skills=skills,
+                    flow=flow,
+                    node=node,
+                    requested_at=datetime.now(UTC),
+                )
+            )
 
-    async def voicemail_left(self, call: CallInfo, message: RecordedMessage, flow: str,
-                             node: str) -> None:
+    async def voicemail_left(
+        self, call: CallInfo, message: RecordedMessage, flow: str, node: str
+    ) -> None:
         await self._call_row_written()
         saved = await save_voicemail(
-            self.sessions, self.ari, call_id=call.call_id, caller_number=call.caller,
-            name=message.name, fmt=message.format, duration_seconds=message.duration_seconds,
-            flow=flow, node=node,
+            self.sessions,
+            self.ari,
+            call_id=call.call_id,
+            caller_number=call.caller,
+            name=message.name,
+            fmt=message.format,
+            duration_seconds=message.duration_seconds,
+            flow=flow,
+            node=node,
         )
         for hook in self.voicemail_hooks:
             try:
@@ -54,5 +70,12 @@ class DbIvrSink:
     async def survey_answered(self, call: CallInfo, score: int, flow: str, node: str) -> None:
         await self._call_row_written()
         async with self.sessions.begin() as session:
-            session.add(Survey(call_id=call.call_id, score=score, flow=flow, node=node,
-                               created_at=datetime.now(UTC)))
+            session.add(
+                Survey(
+                    call_id=call.call_id,
+                    score=score,
+                    flow=flow,
+                    node=node,
+                    created_at=datetime.now(UTC),
+                )
+            )

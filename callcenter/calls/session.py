@@ -157,8 +157,9 @@ class CallSession:
                 return
             await self._answer()
             outcome = await self._run_ivr(runtime, flow)
-            self.disposition = (Disposition.TRANSFERRED if outcome is Outcome.TRANSFERRED
-                                else Disposition.COMPLETED)
+            self.disposition = (
+                Disposition.TRANSFERRED if outcome is Outcome.TRANSFERRED else Disposition.COMPLETED
+            )
             await self._hangup()
         except ChannelGone as gone:
             if gone.event is None or (
@@ -190,12 +191,21 @@ class CallSession:
     async def _run_ivr(self, runtime: IvrRuntime, flow: str) -> Outcome:
         deps = self.deps
         port = AriCallPort(
-            deps.ari, self.inbox, self.channel.id, self.channel.caller_number, deps.dial_out,
+            deps.ari,
+            self.inbox,
+            self.channel.id,
+            self.channel.caller_number,
+            deps.dial_out,
             open_inbox=lambda key: deps.router.register(Inbox(key, deps.config.inbox_size)),
             close_inbox=deps.router.unregister,
         )
-        services = IvrServices(prompts=deps.prompts, calendar=runtime.calendar,
-                               lookup=runtime.lookup, sink=deps.sink, clock=deps.clock)
+        services = IvrServices(
+            prompts=deps.prompts,
+            calendar=runtime.calendar,
+            lookup=runtime.lookup,
+            sink=deps.sink,
+            clock=deps.clock,
+        )
         call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
         interpreter = Interpreter(runtime.flows, flow, port, services, call, _CallTrace(self))
         return await interpreter.run()

@@ -55,7 +55,9 @@ class FlowSet:
                 return name
         return None
 
-    def error(self, flow: str, loc: tuple[str | int, ...], message: str, hint: str = "") -> FlowError:
+    def error(
+        self, flow: str, loc: tuple[str | int, ...], message: str, hint: str = ""
+    ) -> FlowError:
         doc = self.docs[flow]
         line, column = doc.locate(loc)
         return FlowError(doc.path, line, column, ".".join(map(str, loc)), message, hint)
@@ -77,8 +79,11 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
     digest = hashlib.sha256()
     files = flow_files(paths)
     if not files:
-        errors.append(FlowError(Path(", ".join(map(str, paths))), 1, 1, "(files)",
-                                "no flow files (*.yaml) found"))
+        errors.append(
+            FlowError(
+                Path(", ".join(map(str, paths))), 1, 1, "(files)", "no flow files (*.yaml) found"
+            )
+        )
     for path in files:
         name = path.stem
         try:
@@ -98,10 +103,19 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
             for err in exc.errors():
                 loc = tuple(err["loc"])
                 line, column = doc.locate(loc)
-                errors.append(FlowError(path, line, column, ".".join(map(str, loc)) or "(top)",
-                                        err["msg"], _hint_for(err["type"], loc)))
-    flow_set = FlowSet(MappingProxyType(flows), MappingProxyType(docs),
-                       digest.hexdigest()[:12], prompts_dir)
+                errors.append(
+                    FlowError(
+                        path,
+                        line,
+                        column,
+                        ".".join(map(str, loc)) or "(top)",
+                        err["msg"],
+                        _hint_for(err["type"], loc),
+                    )
+                )
+    flow_set = FlowSet(
+        MappingProxyType(flows), MappingProxyType(docs), digest.hexdigest()[:12], prompts_dir
+    )
     return flow_set, errors
 
 
@@ -109,7 +123,7 @@ def _file_error(path: Path, message: str) -> FlowError:
     # load_yaml's messages already start with "path:line:col: ".
     prefix = f"{path}:"
     if message.startswith(prefix):
-        line, column, rest = [*message[len(prefix):].split(":", 2), "", ""][:3]
+        line, column, rest = [*message[len(prefix) :].split(":", 2), "", ""][:3]
         if line.isdigit() and column.isdigit():
             return FlowError(path, int(line), int(column), "(yaml)", rest.strip())
     return FlowError(path, 1, 1, "(file)", message)
@@ -117,8 +131,10 @@ def _file_error(path: Path, message: str) -> FlowError:
 
 def _hint_for(error_type: str, loc: tuple[str | int, ...]) -> str:
     if error_type == "union_tag_invalid":
-        return ("type is one of play, menu, collect, branch, goto, subflow, return, queue, "
-                "voicemail, lookup, transfer, survey, set, hangup")
+        return (
+            "type is one of play, menu, collect, branch, goto, subflow, return, queue, "
+            "voicemail, lookup, transfer, survey, set, hangup"
+        )
     if error_type == "extra_forbidden":
         return "misspelt field? see ivr_flows/README.md for each node's fields"
     if error_type == "string_pattern_mismatch" and loc and loc[-1] in ("next", "goto", "target"):

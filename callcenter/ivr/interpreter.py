@@ -90,8 +90,15 @@ _Step = _Goto | _Enter | _Return | _End
 
 
 class Interpreter:
-    def __init__(self, flows: FlowSet, flow: str, port: CallPort, services: IvrServices,
-                 call: CallInfo, trace: Trace) -> None:
+    def __init__(
+        self,
+        flows: FlowSet,
+        flow: str,
+        port: CallPort,
+        services: IvrServices,
+        call: CallInfo,
+        trace: Trace,
+    ) -> None:
         self.flows = flows
         self.entry = flow
         self.port = port
@@ -170,8 +177,9 @@ class Interpreter:
     async def _collect(self, node: CollectNode) -> _Step:
         for attempt in range(1, node.max_retries + 1):
             await self._say(node.prompts)
-            digits = await self.port.read_digits(node.max_digits, node.first_digit_timeout,
-                                                 node.inter_digit_timeout, node.terminator)
+            digits = await self.port.read_digits(
+                node.max_digits, node.first_digit_timeout, node.inter_digit_timeout, node.terminator
+            )
             valid = len(digits) >= node.min_digits and (
                 node.pattern is None or re.fullmatch(node.pattern, digits) is not None
             )
@@ -180,8 +188,9 @@ class Interpreter:
                 self.trace.step("collected", node=self.node_id, var=node.var, digits=digits)
                 return self._then(node.next)
             if digits:
-                self.trace.step("collect_invalid", node=self.node_id, digits=digits,
-                                attempt=attempt)
+                self.trace.step(
+                    "collect_invalid", node=self.node_id, digits=digits, attempt=attempt
+                )
                 await self._say(node.invalid_prompts)
             else:
                 self.trace.step("collect_timeout", node=self.node_id, attempt=attempt)
@@ -231,10 +240,12 @@ class Interpreter:
         return _Return()
 
     async def _queue(self, node: QueueNode) -> _Step:
-        self.trace.step("queue_requested", queue=node.queue, priority=node.priority,
-                        skills=node.skills)
-        await self.services.sink.queue_requested(self.call, node.queue, node.priority,
-                                                 node.skills, self.flow, self.node_id)
+        self.trace.step(
+            "queue_requested", queue=node.queue, priority=node.priority, skills=node.skills
+        )
+        await self.services.sink.queue_requested(
+            self.call, node.queue, node.priority, node.skills, self.flow, self.node_id
+        )
         await self._say(node.busy_prompts)
         return self._then(node.next)
 
@@ -247,8 +258,9 @@ class Interpreter:
         if message is None:
             self.trace.step("voicemail_empty", node=self.node_id)
             return self._then(node.next)
-        self.trace.step("voicemail", node=self.node_id, recording=message.name,
-                        seconds=message.duration_seconds)
+        self.trace.step(
+            "voicemail", node=self.node_id, recording=message.name, seconds=message.duration_seconds
+        )
         await self.services.sink.voicemail_left(self.call, message, self.flow, self.node_id)
         if message.caller_hung_up:
             return _End(Outcome.CALLER_LEFT)
@@ -258,14 +270,22 @@ class Interpreter:
     async def _lookup(self, node: LookupNode) -> _Step:
         code = self.vars.get(node.var, "")
         found = await self.services.lookup.status(code) if code else None
-        self.trace.step("lookup", node=self.node_id, query_code=code, found=found is not None,
-                        status=found.status if found else None)
+        self.trace.step(
+            "lookup",
+            node=self.node_id,
+            query_code=code,
+            found=found is not None,
+            status=found.status if found else None,
+        )
         prompts = self.services.prompts
         if found is None:
             await self._say(node.not_found_prompts)
         else:
-            speech = [*node.intro_prompts, *prompts.say_digits(code, self.language),
-                      f"status_{found.status}"]
+            speech = [
+                *node.intro_prompts,
+                *prompts.say_digits(code, self.language),
+                f"status_{found.status}",
+            ]
             if found.updated is not None:
                 speech += ["updated_on", *prompts.say_date(found.updated, self.language)]
             await self._say(speech)
@@ -286,12 +306,17 @@ class Interpreter:
             key = await self.port.read_digits(1, node.timeout, node.timeout, None)
             if key and key in "12345":
                 self.trace.step("survey", node=self.node_id, score=int(key))
-                await self.services.sink.survey_answered(self.call, int(key), self.flow,
-                                                         self.node_id)
+                await self.services.sink.survey_answered(
+                    self.call, int(key), self.flow, self.node_id
+                )
                 await self._say(node.thanks_prompts)
                 return self._then(node.next)
-            self.trace.step("survey_invalid" if key else "survey_timeout", node=self.node_id,
-                            digit=key, attempt=attempt)
+            self.trace.step(
+                "survey_invalid" if key else "survey_timeout",
+                node=self.node_id,
+                digit=key,
+                attempt=attempt,
+            )
             if key:
                 await self._say(node.invalid_prompts)
         self.trace.step("survey_skipped", node=self.node_id)

@@ -39,12 +39,14 @@ class CallPort(Protocol):
     async def play(self, media: list[str], lang: str, interruptible: bool) -> None:
         """Play in order; with ``interruptible`` a key stops it and is kept for the next read."""
 
-    async def read_digits(self, max_digits: int, first_timeout: float, inter_timeout: float,
-                          terminator: str | None) -> str:
+    async def read_digits(
+        self, max_digits: int, first_timeout: float, inter_timeout: float, terminator: str | None
+    ) -> str:
         """Keys pressed (type-ahead first), without the terminator; '' when none came."""
 
-    async def record(self, name: str, max_seconds: int, beep: bool,
-                     terminator: str | None) -> RecordedMessage | None:
+    async def record(
+        self, name: str, max_seconds: int, beep: bool, terminator: str | None
+    ) -> RecordedMessage | None:
         """Record the caller; None when nothing was recorded."""
 
     async def transfer(self, number: str, timeout: int) -> TransferResult:
@@ -73,10 +75,12 @@ class TicketLookup(Protocol):
 class IvrSink(Protocol):
     """Where the IVR's results go: the database live, the screen in the simulator."""
 
-    async def queue_requested(self, call: CallInfo, queue: str, priority: int,
-                              skills: list[str], flow: str, node: str) -> None: ...
+    async def queue_requested(
+        self, call: CallInfo, queue: str, priority: int, skills: list[str], flow: str, node: str
+    ) -> None: ...
 
-    async def voicemail_left(self, call: CallInfo, message: RecordedMessage, flow: str,
-                             node: str) -> None: ...
+    async def voicemail_left(
+        self, call: CallInfo, message: RecordedMessage, flow: str, node: str
+    ) -> None: ...
 
     async def survey_answered(self, call: CallInfo, score: int, flow: str, node: str) -> None: ...

@@ -66,6 +66,10 @@ class PromptLibrary:
     def say_date(self, day: date, lang: str) -> list[str]:
         """Month and day ("11月28日" / "November 28th")."""
         if self._own(lang, "date_month") and self._own(lang, "date_day"):
-            return [*self.say_number(day.month, lang), "date_month",
-                    *self.say_number(day.day, lang), "date_day"]
+            return [
+                *self.say_number(day.month, lang),
+                "date_month",
+                *self.say_number(day.day, lang),
+                "date_day",
+            ]
         return [f"sound:digits/mon-{day.month - 1}", *self.say_number(day.day, lang)]

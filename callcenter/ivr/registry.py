@@ -54,7 +54,9 @@ def load_runtime(paths: IvrPaths) -> IvrRuntime:
     """Load flows, calendar and lookup data; ConfigError (or FlowSetInvalid) if any is bad."""
     queues = load_queues(paths.queues)
     flows = load_flow_set([paths.flows_dir], paths.prompts_dir, queues)
-    return IvrRuntime(flows, load_calendar(paths.calendar), FixtureLookup.load(paths.lookup_fixture))
+    return IvrRuntime(
+        flows, load_calendar(paths.calendar), FixtureLookup.load(paths.lookup_fixture)
+    )
 
 
 class IvrRegistry:

@@ -132,7 +132,9 @@ class Condition(_Model):
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
         if all(getattr(self, f) is None for f in type(self).model_fields):
-            raise ValueError("a condition needs at least one of: " + ", ".join(type(self).model_fields))
+            raise ValueError(
+                "a condition needs at least one of: " + ", ".join(type(self).model_fields)
+            )
         return self
 
 
@@ -223,8 +225,20 @@ class HangupNode(_Node):
 
 
 Node = Annotated[
-    PlayNode | MenuNode | CollectNode | BranchNode | GotoNode | SubflowNode | ReturnNode
-    | QueueNode | VoicemailNode | LookupNode | TransferNode | SurveyNode | SetNode | HangupNode,
+    PlayNode
+    | MenuNode
+    | CollectNode
+    | BranchNode
+    | GotoNode
+    | SubflowNode
+    | ReturnNode
+    | QueueNode
+    | VoicemailNode
+    | LookupNode
+    | TransferNode
+    | SurveyNode
+    | SetNode
+    | HangupNode,
     Field(discriminator="type"),
 ]
 
@@ -265,7 +279,15 @@ def edges(node: Any) -> list[tuple[str, str]]:
 def prompt_fields(node: Any) -> list[tuple[str, list[str]]]:
     return [
         (name, getattr(node, name))
-        for name in ("prompts", "invalid_prompts", "timeout_prompts", "busy_prompts",
-                     "thanks_prompts", "intro_prompts", "not_found_prompts", "failed_prompts")
+        for name in (
+            "prompts",
+            "invalid_prompts",
+            "timeout_prompts",
+            "busy_prompts",
+            "thanks_prompts",
+            "intro_prompts",
+            "not_found_prompts",
+            "failed_prompts",
+        )
         if getattr(node, name, None)
     ]

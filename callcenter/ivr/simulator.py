@@ -34,12 +34,13 @@ class SimulatedPort:
     async def play(self, media: list[str], lang: str, interruptible: bool) -> None:
         for uri in media:
             root = f"sound:{self.prompts.media_root}/{lang}/"
-            name = uri[len(root):] if uri.startswith(root) else uri
+            name = uri[len(root) :] if uri.startswith(root) else uri
             self.heard.append(name)
             self.out(f"     ♪ [{lang}] {name}: {self.prompts.text(name, lang)}")
 
-    async def read_digits(self, max_digits: int, first_timeout: float, inter_timeout: float,
-                          terminator: str | None) -> str:
+    async def read_digits(
+        self, max_digits: int, first_timeout: float, inter_timeout: float, terminator: str | None
+    ) -> str:
         if not self.groups:
             self.out(f"     ⌨ (no key within {first_timeout:g} s)")
             return ""
@@ -52,8 +53,9 @@ class SimulatedPort:
         self.out(f"     ⌨ {keys}" if keys else f"     ⌨ (no key within {first_timeout:g} s)")
         return keys
 
-    async def record(self, name: str, max_seconds: int, beep: bool,
-                     terminator: str | None) -> RecordedMessage | None:
+    async def record(
+        self, name: str, max_seconds: int, beep: bool, terminator: str | None
+    ) -> RecordedMessage | None:
         self.out(f"     ● recording {name} (up to {max_seconds} s)")
         return RecordedMessage(name, "wav", None, caller_hung_up=False)
 
@@ -80,12 +82,14 @@ class PrintingSink:
     def __init__(self, out: Printer) -> None:
         self.out = out
 
-    async def queue_requested(self, call: CallInfo, queue: str, priority: int,
-                              skills: list[str], flow: str, node: str) -> None:
+    async def queue_requested(
+        self, call: CallInfo, queue: str, priority: int, skills: list[str], flow: str, node: str
+    ) -> None:
         self.out(f"     ⇢ queue {queue} (priority {priority}, skills {skills or '-'})")
 
-    async def voicemail_left(self, call: CallInfo, message: RecordedMessage, flow: str,
-                             node: str) -> None:
+    async def voicemail_left(
+        self, call: CallInfo, message: RecordedMessage, flow: str, node: str
+    ) -> None:
         self.out(f"     ✉ voicemail {message.name} stored")
 
     async def survey_answered(self, call: CallInfo, score: int, flow: str, node: str) -> None:
@@ -99,18 +103,33 @@ class SimulationResult:
     heard: list[str]
 
 
-async def simulate(runtime: IvrRuntime, flow: str, digits: str, *, at: datetime,
-                   caller: str, prompts: PromptLibrary, out: Printer,
-                   transfer_result: TransferResult = TransferResult.CONNECTED) -> SimulationResult:
+async def simulate(
+    runtime: IvrRuntime,
+    flow: str,
+    digits: str,
+    *,
+    at: datetime,
+    caller: str,
+    prompts: PromptLibrary,
+    out: Printer,
+    transfer_result: TransferResult = TransferResult.CONNECTED,
+) -> SimulationResult:
     groups = deque(g.strip() for g in digits.split(",")) if digits else deque()
     port = SimulatedPort(prompts, groups, out, transfer_result)
     trace = SimulatedTrace(out)
-    services = IvrServices(prompts=prompts, calendar=runtime.calendar, lookup=runtime.lookup,
-                           sink=PrintingSink(out), clock=lambda: at)
+    services = IvrServices(
+        prompts=prompts,
+        calendar=runtime.calendar,
+        lookup=runtime.lookup,
+        sink=PrintingSink(out),
+        clock=lambda: at,
+    )
     number = runtime.flows.flows[flow].numbers[0] if runtime.flows.flows[flow].numbers else ""
     call = CallInfo(uuid.UUID(int=0), caller, number)
-    out(f"flow {flow} (version {runtime.version}), caller {caller}, "
-        f"at {runtime.calendar.local(at):%Y-%m-%d %H:%M %Z}")
+    out(
+        f"flow {flow} (version {runtime.version}), caller {caller}, "
+        f"at {runtime.calendar.local(at):%Y-%m-%d %H:%M %Z}"
+    )
     outcome = await Interpreter(runtime.flows, flow, port, services, call, trace).run()
     out(f"= {outcome.value}")
     return SimulationResult(outcome, trace.path, port.heard)

@@ -40,9 +40,13 @@ def check(flows: FlowSet, queues: Iterable[str]) -> list[FlowError]:
         errors += _prompts(flows, name, flow)
         for i, number in enumerate(flow.numbers):
             if number in owners:
-                errors.append(flows.error(name, ("numbers", i),
-                                          f"number {number} is already answered by flow "
-                                          f"{owners[number]!r}"))
+                errors.append(
+                    flows.error(
+                        name,
+                        ("numbers", i),
+                        f"number {number} is already answered by flow {owners[number]!r}",
+                    )
+                )
             owners[number] = name
     errors += _subflow_recursion(flows)
     return errors
@@ -51,30 +55,52 @@ def check(flows: FlowSet, queues: Iterable[str]) -> list[FlowError]:
 def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list[FlowError]:
     errors = []
     if flow.start not in flow.nodes:
-        errors.append(flows.error(name, ("start",), f"unknown node {flow.start!r}",
-                                  _close(flow.start, flow.nodes)))
+        errors.append(
+            flows.error(
+                name, ("start",), f"unknown node {flow.start!r}", _close(flow.start, flow.nodes)
+            )
+        )
     for node_id, node in flow.nodes.items():
         for field, target in edges(node):
             if target not in flow.nodes:
                 loc = ("nodes", node_id, *field.split("."))
-                errors.append(flows.error(name, loc, f"unknown node {target!r}",
-                                          _close(target, flow.nodes)
-                                          or f"nodes of this flow: {', '.join(flow.nodes)}"))
+                errors.append(
+                    flows.error(
+                        name,
+                        loc,
+                        f"unknown node {target!r}",
+                        _close(target, flow.nodes)
+                        or f"nodes of this flow: {', '.join(flow.nodes)}",
+                    )
+                )
         if isinstance(node, SubflowNode) and node.flow not in flows.flows:
-            errors.append(flows.error(name, ("nodes", node_id, "flow"),
-                                      f"unknown flow {node.flow!r}",
-                                      _close(node.flow, flows.flows)
-                                      or f"flows: {', '.join(flows.flows)}"))
+            errors.append(
+                flows.error(
+                    name,
+                    ("nodes", node_id, "flow"),
+                    f"unknown flow {node.flow!r}",
+                    _close(node.flow, flows.flows) or f"flows: {', '.join(flows.flows)}",
+                )
+            )
         if isinstance(node, QueueNode) and node.queue not in queues:
-            errors.append(flows.error(name, ("nodes", node_id, "queue"),
-                                      f"unknown queue {node.queue!r}",
-                                      _close(node.queue, queues)
-                                      or f"queues in config/queues.yaml: {', '.join(sorted(queues))}"))
+            errors.append(
+                flows.error(
+                    name,
+                    ("nodes", node_id, "queue"),
+                    f"unknown queue {node.queue!r}",
+                    _close(node.queue, queues)
+                    or f"queues in config/queues.yaml: {', '.join(sorted(queues))}",
+                )
+            )
         if isinstance(node, SetNode) and node.language and node.language not in flow.languages:
-            errors.append(flows.error(name, ("nodes", node_id, "language"),
-                                      f"language {node.language!r} is not in the flow's "
-                                      f"languages {flow.languages}",
-                                      "add it to `languages:` and record its prompts"))
+            errors.append(
+                flows.error(
+                    name,
+                    ("nodes", node_id, "language"),
+                    f"language {node.language!r} is not in the flow's languages {flow.languages}",
+                    "add it to `languages:` and record its prompts",
+                )
+            )
     return errors
 
 
@@ -92,26 +118,39 @@ def _reachability(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
                 seen.add(nxt)
                 todo.append(nxt)
     return [
-        flows.error(name, ("nodes", nid), f"node {nid!r} is unreachable from start {flow.start!r}",
-                    "link it from another node or remove it")
-        for nid in flow.nodes if nid not in seen
+        flows.error(
+            name,
+            ("nodes", nid),
+            f"node {nid!r} is unreachable from start {flow.start!r}",
+            "link it from another node or remove it",
+        )
+        for nid in flow.nodes
+        if nid not in seen
     ]
 
 
 def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
     """Cycles made only of nodes that never wait for a key: the call would spin."""
     waiting = {nid for nid, node in flow.nodes.items() if isinstance(node, INPUT_NODES)}
-    graph = {nid: [t for t in ts if t not in waiting]
-             for nid, ts in _graph(flow).items() if nid not in waiting}
+    graph = {
+        nid: [t for t in ts if t not in waiting]
+        for nid, ts in _graph(flow).items()
+        if nid not in waiting
+    }
     errors, reported = [], set()
     for cycle in _cycles(graph):
         if not reported.isdisjoint(cycle):
             continue
         reported |= set(cycle)
         path = " → ".join([*cycle, cycle[0]])
-        errors.append(flows.error(name, ("nodes", cycle[0]),
-                                  f"loop that never waits for the caller: {path}",
-                                  "put a menu or collect in the loop, or end it"))
+        errors.append(
+            flows.error(
+                name,
+                ("nodes", cycle[0]),
+                f"loop that never waits for the caller: {path}",
+                "put a menu or collect in the loop, or end it",
+            )
+        )
     return errors
 
 
@@ -155,33 +194,49 @@ def _prompts(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
     for node_id, node in flow.nodes.items():
         for field, prompts in prompt_fields(node):
             for i, prompt in enumerate(prompts):
-                missing = [lang for lang in flow.languages
-                           if not prompt_exists(flows.prompts_dir, lang, prompt)]
+                missing = [
+                    lang
+                    for lang in flow.languages
+                    if not prompt_exists(flows.prompts_dir, lang, prompt)
+                ]
                 if missing:
-                    errors.append(flows.error(
-                        name, ("nodes", node_id, field, i),
-                        f"prompt {prompt!r} missing for {', '.join(missing)}",
-                        f"write {flows.prompts_dir}/{missing[0]}/{prompt}.txt "
-                        "(audio is generated from it by `make prompts`)",
-                    ))
+                    errors.append(
+                        flows.error(
+                            name,
+                            ("nodes", node_id, field, i),
+                            f"prompt {prompt!r} missing for {', '.join(missing)}",
+                            f"write {flows.prompts_dir}/{missing[0]}/{prompt}.txt "
+                            "(audio is generated from it by `make prompts`)",
+                        )
+                    )
     return errors
 
 
 def _subflow_recursion(flows: FlowSet) -> list[FlowError]:
     calls = {
-        name: [n.flow for n in flow.nodes.values() if isinstance(n, SubflowNode)
-               and n.flow in flows.flows]
+        name: [
+            n.flow
+            for n in flow.nodes.values()
+            if isinstance(n, SubflowNode) and n.flow in flows.flows
+        ]
         for name, flow in flows.flows.items()
     }
     errors = []
     for cycle in _cycles(calls):
         first = cycle[0]
-        node_id = next(nid for nid, n in flows.flows[first].nodes.items()
-                       if isinstance(n, SubflowNode) and n.flow in cycle)
-        errors.append(flows.error(first, ("nodes", node_id, "flow"),
-                                  "flows call each other in a circle: "
-                                  + " → ".join([*cycle, cycle[0]]),
-                                  "a subflow returns to its caller; use goto within a flow"))
+        node_id = next(
+            nid
+            for nid, n in flows.flows[first].nodes.items()
+            if isinstance(n, SubflowNode) and n.flow in cycle
+        )
+        errors.append(
+            flows.error(
+                first,
+                ("nodes", node_id, "flow"),
+                "flows call each other in a circle: " + " → ".join([*cycle, cycle[0]]),
+                "a subflow returns to its caller; use goto within a flow",
+            )
+        )
     return errors
 
 

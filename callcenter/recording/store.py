@@ -38,19 +38,45 @@ async def fetch_checksum(ari: AriClient, name: str) -> tuple[int, str]:
 
 
 async def save_voicemail(
-    sessions: async_sessionmaker[AsyncSession], ari: AriClient, *, call_id: uuid.UUID,
-    caller_number: str, name: str, fmt: str, duration_seconds: float | None, flow: str,
+    sessions: async_sessionmaker[AsyncSession],
+    ari: AriClient,
+    *,
+    call_id: uuid.UUID,
+    caller_number: str,
+    name: str,
+    fmt: str,
+    duration_seconds: float | None,
+    flow: str,
     node: str,
 ) -> NewVoicemail:
     size, sha256 = await fetch_checksum(ari, f"{name}")
     now = datetime.now(UTC)
     recording_id, voicemail_id = uuid.uuid4(), uuid.uuid4()
     async with sessions.begin() as session:
-        session.add(Recording(id=recording_id, call_id=call_id, kind="voicemail", name=name,
-                              format=fmt, started_at=now, duration_seconds=duration_seconds,
-                              size_bytes=size, sha256=sha256))
+        session.add(
+            Recording(
+                id=recording_id,
+                call_id=call_id,
+                kind="voicemail",
+                name=name,
+                format=fmt,
+                started_at=now,
+                duration_seconds=duration_seconds,
+                size_bytes=size,
+                sha256=sha256,
+            )
+        )
         await session.flush()
-        session.add(Voicemail(id=voicemail_id, call_id=call_id, recording_id=recording_id,
-                              caller_number=caller_number, flow=flow, node=node,
-                              created_at=now, status="new"))
+        session.add(
+            Voicemail(
+                id=voicemail_id,
+                call_id=call_id,
+                recording_id=recording_id,
+                caller_number=caller_number,
+                flow=flow,
+                node=node,
+                created_at=now,
+                status="new",
+            )
+        )
     return NewVoicemail(voicemail_id, call_id, caller_number, name, sha256)

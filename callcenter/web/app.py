@@ -16,12 +16,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from callcenter.ari import AriClient, EventRouter, EventStream
+from callcenter.calls.ari_port import DialOut
+from callcenter.calls.ivr_sink import DbIvrSink
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.recorder import CallRecorder
-from callcenter.calls.service import CallService
+from callcenter.calls.service import BRIDGE_PREFIX, CallService
 from callcenter.calls.session import CallDeps
 from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
+from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry
 from callcenter.web import health, ivr_routes, openapi
 from callcenter.web.keys import (
@@ -77,13 +80,18 @@ async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    router = EventRouter()
     deps = CallDeps(
         ari=app[ARI],
         recorder=app[RECORDER],
         config=settings.calls,
         metrics=CallMetrics.create(app[REGISTRY]),
+        router=router,
+        ivr=app[IVR],
+        prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
+        sink=DbIvrSink(app[SESSIONS], app[ARI], app[RECORDER]),
+        dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
     )
-    router = EventRouter()
     calls = CallService(deps, router, app=settings.ari.app)
     stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
     app[CALLS] = calls

@@ -11,24 +11,36 @@ from callcenter.web.openapi import documented
 @documented("The IVR flow set in service", tags=("ivr",))
 async def current(request: web.Request) -> web.Response:
     runtime = request.app[IVR].current
-    return web.json_response({
-        "version": runtime.version,
-        "flows": {name: {"numbers": flow.numbers, "start": flow.start, "nodes": len(flow.nodes)}
-                  for name, flow in runtime.flows.flows.items()},
-    })
+    return web.json_response(
+        {
+            "version": runtime.version,
+            "flows": {
+                name: {"numbers": flow.numbers, "start": flow.start, "nodes": len(flow.nodes)}
+                for name, flow in runtime.flows.flows.items()
+            },
+        }
+    )
 
 
 @documented(
     "Reload flows, calendar and lookup data from disk; an invalid set is refused",
     tags=("ivr",),
-    responses={"200": {"description": "Reloaded; the new version"},
-               "422": {"description": "Refused; every error with file:line:column"}},
+    responses={
+        "200": {"description": "Reloaded; the new version"},
+        "422": {"description": "Refused; every error with file:line:column"},
+    },
 )
 async def reload(request: web.Request) -> web.Response:
     result = request.app[IVR].reload()
     if not result.ok:
-        body = {"type": "about:blank", "title": "Invalid IVR flows", "status": 422,
-                "detail": "the flow set in service is unchanged", "version": result.version,
-                "errors": list(result.errors), "instance": request.path}
+        body = {
+            "type": "about:blank",
+            "title": "Invalid IVR flows",
+            "status": 422,
+            "detail": "the flow set in service is unchanged",
+            "version": result.version,
+            "errors": list(result.errors),
+            "instance": request.path,
+        }
         return web.json_response(body, status=422, content_type="application/problem+json")
     return web.json_response({"version": result.version})

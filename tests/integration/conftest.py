@@ -62,8 +62,17 @@ async def service_process(
 
 @pytest.fixture
 async def service(service_process: Service) -> Service:
-    """The running service (restarted if an earlier test stopped it)."""
+    """The running service with the simple flow (welcome, hang up)."""
     await service_process.start()
+    await service_process.use_flows("simple")
+    return service_process
+
+
+@pytest.fixture
+async def hotline(service_process: Service) -> Service:
+    """The running service with the real 12345 flows from ivr_flows/."""
+    await service_process.start()
+    await service_process.use_flows("default")
     return service_process
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import yaml
+
+from callcenter.calendar import WEEKDAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
@@ -96,22 +101,83 @@ async def sipp(
     return SippResult(proc.returncode or 0, out.decode(errors="replace")[-3000:])
 
 
+FLOW_SETS = {
+    "simple": ROOT / "tests" / "integration" / "flows" / "simple",
+    "default": ROOT / "ivr_flows",
+}
+
+
+def open_calendar(today: date) -> dict:
+    """Staffed around the clock, and today and tomorrow are working days whatever
+    the real calendar says, so the default flow's hours branch is deterministic."""
+    return {
+        "timezone": "Asia/Shanghai",
+        "business_hours": {d: ["00:00-24:00"] for d in WEEKDAYS},
+        "holiday_hours": ["00:00-24:00"],
+        "extra_workdays": [today.isoformat(), (today + timedelta(days=1)).isoformat()],
+    }
+
+
 class Service:
-    """``callcenter serve`` as a subprocess on the test database."""
+    """``callcenter serve`` as a subprocess on the test database, with its own
+    flows folder (so tests can swap flow sets and reload) and calendar."""
 
     def __init__(self, database_url: str, config_dir: Path) -> None:
         self.database_url = database_url
         self.config_dir = config_dir
+        self.flows_dir = config_dir / "flows"
+        self.calendar = config_dir / "calendar.yaml"
+        self.flow_set = ""
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_calendar(self, calendar: dict) -> None:
+        self.calendar.write_text(yaml.safe_dump(calendar))
+
+    def copy_flows(self, name: str) -> None:
+        if self.flows_dir.exists():
+            shutil.rmtree(self.flows_dir)
+        self.flows_dir.mkdir()
+        for flow in FLOW_SETS[name].glob("*.yaml"):
+            shutil.copy(flow, self.flows_dir / flow.name)
+        self.flow_set = name
 
     def write_config(self, grace: float) -> Path:
         base = yaml.safe_load((ROOT / "config" / "hotline.yaml").read_text())
         base["ari"]["password_file"] = str(ROOT / "run" / "secrets" / "ari-password")
         base["ari"]["reconnect_max_delay"] = 1.0
         base["calls"]["shutdown_grace_seconds"] = grace
+        base["ivr"].update(
+            {
+                "flows_dir": str(self.flows_dir),
+                "prompts_dir": str(ROOT / "ivr_flows" / "prompts"),
+                "calendar": str(self.calendar),
+                "queues": str(ROOT / "config" / "queues.yaml"),
+                "lookup_fixture": str(ROOT / "config" / "lookup_fixture.yaml"),
+            }
+        )
+        if not self.flows_dir.exists():
+            self.copy_flows("simple")
+        if not self.calendar.exists():
+            self.write_calendar(open_calendar(datetime.now(ZoneInfo("Asia/Shanghai")).date()))
         path = self.config_dir / f"hotline-grace{grace:g}.yaml"
         path.write_text(yaml.safe_dump(base, allow_unicode=True))
         return path
+
+    async def reload(self) -> tuple[int, dict]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{HTTP}/api/v1/ivr/reload") as resp:
+                return resp.status, await resp.json(content_type=None)
+
+    async def use_flows(self, name: str) -> str:
+        """Serve flow set ``name`` (reloading if another is in service); its version."""
+        if self.flow_set != name:
+            self.copy_flows(name)
+            status, body = await self.reload()
+            assert status == 200, body
+            return body["version"]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{HTTP}/api/v1/ivr") as resp:
+                return (await resp.json())["version"]
 
     @property
     def running(self) -> bool:

@@ -16,7 +16,7 @@ async def test_call_is_answered_welcomed_and_recorded(service, db, caller_prefix
     assert call["linkedid"] == call["channel_id"]
     assert call["started_at"] <= call["answered_at"] < call["ended_at"]
     assert call["disposition"] == "completed"
-    assert call["last_stage"] == "welcome"
+    assert call["last_stage"] == "simple/bye"  # the flow's hang-up node
     assert call["hangup_cause"] == 16
 
     kinds = [kind for kind, _ in await timeline(db, call["id"])]
@@ -53,7 +53,7 @@ async def test_caller_hanging_up_during_the_prompt_is_recorded_as_abandoned(
 
     [call] = await closed_calls(db, caller_prefix, 1)
     assert call["disposition"] == "abandoned"
-    assert call["last_stage"] == "welcome"
+    assert call["last_stage"] == "simple/welcome"
     assert call["hangup_cause"] == 16
     assert call["answered_at"] is not None
     events = await timeline(db, call["id"])

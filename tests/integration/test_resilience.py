@@ -81,7 +81,7 @@ async def test_sigterm_hangs_up_cleanly_after_the_grace_period(service, db, call
     assert await service.wait_exit() == 0
     [record] = await closed_calls(db, caller_prefix, 1)
     assert record["disposition"] == "shutdown"
-    assert record["last_stage"] == "welcome"
+    assert record["last_stage"] == "simple/welcome"
     kinds = [kind for kind, _ in await timeline(db, record["id"])]
     assert "shutdown_hangup" in kinds
     await service.start()

@@ -21,14 +21,19 @@ NEW = (*OLD, "transferred")
 def _disposition_check(values: tuple[str, ...]) -> None:
     op.drop_constraint("call_disposition", "calls", type_="check")
     op.create_check_constraint(
-        "call_disposition", "calls",
+        "call_disposition",
+        "calls",
         "disposition IN (" + ", ".join(f"'{v}'" for v in values) + ")",
     )
 
 
 def _call_fk() -> sa.Column:
-    return sa.Column("call_id", postgresql.UUID(as_uuid=True),
-                     sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False)
+    return sa.Column(
+        "call_id",
+        postgresql.UUID(as_uuid=True),
+        sa.ForeignKey("calls.id", ondelete="CASCADE"),
+        nullable=False,
+    )
 
 
 def upgrade() -> None:
@@ -54,8 +59,12 @@ def upgrade() -> None:
         "voicemails",
         sa.Column("id", postgresql.UUID(as_uuid=True), primary_key=True),
         _call_fk(),
-        sa.Column("recording_id", postgresql.UUID(as_uuid=True),
-                  sa.ForeignKey("recordings.id", ondelete="RESTRICT"), nullable=False),
+        sa.Column(
+            "recording_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("recordings.id", ondelete="RESTRICT"),
+            nullable=False,
+        ),
         sa.Column("caller_number", sa.String(64), nullable=False),
         sa.Column("flow", sa.String(64), nullable=False),
         sa.Column("node", sa.String(64), nullable=False),
