@@ -197,6 +197,11 @@ class PlaybackStarted(PlaybackEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class PlaybackContinuing(PlaybackEvent):
+    """The next media of a multi-media playback has started."""
+
+
+@dataclass(frozen=True, slots=True)
 class PlaybackFinished(PlaybackEvent):
     pass
 
@@ -320,6 +325,7 @@ _PARSERS: dict[str, Callable[[Json], Event]] = {
     ),
     "ChannelVarset": _varset,
     "PlaybackStarted": _playback(PlaybackStarted),
+    "PlaybackContinuing": _playback(PlaybackContinuing),
     "PlaybackFinished": _playback(PlaybackFinished),
     "RecordingStarted": _recording(RecordingStarted),
     "RecordingFinished": _recording(RecordingFinished),

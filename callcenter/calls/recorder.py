@@ -193,6 +193,8 @@ async def _apply(conn: AsyncConnection, op: Op) -> None:
                 caller_name=op.caller_name,
                 dialled_number=op.dialled_number,
                 started_at=op.started_at,
+                flow=op.flow,
+                flow_version=op.flow_version,
             )
             .on_conflict_do_nothing(index_elements=["channel_id"])
         )

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ async def sipp(
 FLOW_SETS = {
     "simple": ROOT / "tests" / "integration" / "flows" / "simple",
     "default": ROOT / "ivr_flows",
+    "transfer": ROOT / "tests" / "integration" / "flows" / "transfer",
 }
 
 
@@ -278,3 +280,62 @@ async def timeline(db, call_id) -> list[tuple[str, dict]]:
             {"c": call_id},
         )
         return [(r.kind, r.detail) for r in result]
+
+
+def dtmf_pcap(directory: Path, key: str, index: int) -> Path:
+    """SIPp's RFC 2833 capture for ``key``, renumbered as the call's ``index``-th key.
+
+    The shipped captures share one SSRC but carry unrelated sequence numbers and
+    timestamps; played one after another, Asterisk takes most keys for stale,
+    reordered packets and drops them. Rewriting them to climb keeps every key.
+    """
+    data = bytearray((PCAP.parent / DTMF_PCAP[key]).read_bytes())
+    offset, packet = 24, 0  # past the pcap global header
+    while offset < len(data):
+        length = struct.unpack_from("<I", data, offset + 8)[0]
+        rtp = offset + 16 + 42  # record header, then Ethernet + IPv4 + UDP
+        struct.pack_into(">HI", data, rtp + 2, 1000 + index * 16 + packet, 160_000 * (index + 1))
+        offset += 16 + length
+        packet += 1
+    path = directory / f"key{index}-{'pound' if key == '#' else 'star' if key == '*' else key}.pcap"
+    path.write_bytes(bytes(data))
+    return path
+
+
+DTMF_PCAP = {**{d: f"dtmf_2833_{d}.pcap" for d in "0123456789"}, "#": "dtmf_2833_pound.pcap",
+             "*": "dtmf_2833_star.pcap"}
+
+
+def caller_scenario(directory: Path, steps: list[tuple[str, str | int]], *,
+                    hang_up: bool) -> Path:
+    """Write a SIPp caller that, once answered, follows ``steps`` and then either
+    hangs up (``hang_up``) or waits for the hotline's BYE.
+
+    Steps: ("pause", ms), ("keys", "21#") as RFC 2833 events, ("talk", ms)
+    sending speech (SIPp's g711a.pcap, about 7 s) and then silence.
+    """
+    until_bye = (SIPP_DIR / "caller_until_bye.xml").read_text()
+    head = until_bye.split("  <nop>\n", 1)[0]  # INVITE ... ACK
+    if hang_up:
+        ending = (SIPP_DIR / "caller_hangs_up.xml").read_text().split("  <pause/>\n", 1)[1]
+    else:
+        ending = until_bye[until_bye.index('  <recv request="BYE"'):]
+    actions = []
+    keys_sent = 0
+    for kind, value in steps:
+        if kind == "pause":
+            actions.append(f'  <pause milliseconds="{value}"/>')
+        elif kind == "keys":
+            for key in str(value):
+                pcap = dtmf_pcap(directory, key, keys_sent)
+                keys_sent += 1
+                actions.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+                actions.append('  <pause milliseconds="400"/>')
+        elif kind == "talk":
+            actions.append(f'  <nop><action><exec play_pcap_audio="{PCAP}"/></action></nop>')
+            actions.append(f'  <pause milliseconds="{value}"/>')
+        else:
+            raise ValueError(kind)
+    path = directory / f"caller-{len(list(directory.glob('caller-*.xml')))}.xml"
+    path.write_text(head + "\n".join(actions) + "\n" + ending)
+    return path
