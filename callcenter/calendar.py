@@ -21,15 +21,16 @@ from callcenter.yamlfile import load_yaml, validate_document
 log = logging.getLogger(__name__)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")
 
 
 def _parse_ranges(ranges: list[str]) -> list[str]:
     for r in ranges:
         m = _RANGE.match(r)
         if not m:
-            raise ValueError(f"{r!r} is not a range like 08:00-20:00")
-        if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+            raise ValueError(f"{r!r} is not a range like 08:00-20:00 (24:00 ends a day)")
+        end = (int(m[3] or m[5]), int(m[4] or m[6]))
+        if (int(m[1]), int(m[2])) >= end:
             raise ValueError(f"{r!r} ends before it starts")
     return ranges
 
@@ -109,11 +110,13 @@ class WorkCalendar:
     def is_open(self, moment: datetime) -> bool:
         """Is human service staffed at ``moment``?"""
         local = self.local(moment)
-        if self.is_holiday(local.date()):
+        day = local.date()
+        if self.is_holiday(day):
             return _in_ranges(self.config.holiday_hours, local.time())
-        return _in_ranges(
-            self.config.business_hours.get(WEEKDAYS[local.weekday()], []), local.time()
-        )
+        weekday = WEEKDAYS[day.weekday()]
+        if day.weekday() >= 5 and self.is_workday(day):
+            weekday = "mon"  # an adjusted working day (调休) keeps working-day hours
+        return _in_ranges(self.config.business_hours.get(weekday, []), local.time())
 
 
 def load_calendar(path: Path) -> WorkCalendar:

@@ -48,9 +48,9 @@ def serve(config: Path | None) -> None:
     )
     try:
         settings.ari_settings()
-    except ConfigError as exc:
+        asyncio.run(run_serve(settings))
+    except ConfigError as exc:  # e.g. invalid IVR flows: refuse to start, say where
         raise click.ClickException(str(exc)) from exc
-    asyncio.run(run_serve(settings))
 
 
 @main.group()

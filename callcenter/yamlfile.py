@@ -48,6 +48,21 @@ def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
     return None
 
 
+class _PositionedLoader(yaml.SafeLoader):
+    """SafeLoader whose value errors (2026-02-30 as a date) carry the value's position."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"invalid value {getattr(node, 'value', '')!r}: {exc}",
+                node.start_mark,
+            ) from exc
+
+
 def load_yaml(path: Path) -> YamlDocument:
     """Read and parse one YAML file; syntax errors become ConfigError with file:line."""
     try:
@@ -56,7 +71,7 @@ def load_yaml(path: Path) -> YamlDocument:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PositionedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

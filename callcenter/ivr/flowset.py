@@ -15,7 +15,7 @@ from types import MappingProxyType
 from pydantic import ValidationError
 
 from callcenter.errors import ConfigError
-from callcenter.ivr.schema import Flow
+from callcenter.ivr.schema import NODE_TYPES, Flow
 from callcenter.yamlfile import YamlDocument, load_yaml
 
 
@@ -101,7 +101,7 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
             docs[name] = doc
         except ValidationError as exc:
             for err in exc.errors():
-                loc = tuple(err["loc"])
+                loc = _without_node_tag(tuple(err["loc"]))
                 line, column = doc.locate(loc)
                 errors.append(
                     FlowError(
@@ -117,6 +117,13 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
         MappingProxyType(flows), MappingProxyType(docs), digest.hexdigest()[:12], prompts_dir
     )
     return flow_set, errors
+
+
+def _without_node_tag(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """pydantic puts the node's type into the path (nodes.menu1.menu.timeout); the file doesn't."""
+    if len(loc) > 3 and loc[0] == "nodes" and loc[2] in NODE_TYPES:
+        return (*loc[:2], *loc[3:])
+    return loc
 
 
 def _file_error(path: Path, message: str) -> FlowError:

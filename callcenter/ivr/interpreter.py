@@ -130,11 +130,11 @@ class Interpreter:
                     self._stack.append((self.flow, then))
                     self.flow, self.node_id = sub, self.flows.flows[sub].start
                 case _Return():
-                    if not self._stack:
-                        return Outcome.COMPLETED
-                    self.flow, then = self._stack.pop()
+                    # A subflow node without `next` returns from its own flow too.
+                    then = None
+                    while then is None and self._stack:
+                        self.flow, then = self._stack.pop()
                     if then is None:
-                        self.trace.step("flow_end", flow=self.flow)
                         return Outcome.COMPLETED
                     self.node_id = then
                 case _End(outcome=outcome):

@@ -242,8 +242,14 @@ Node = Annotated[
     Field(discriminator="type"),
 ]
 
-# Nodes that wait for the caller: a loop must pass through one of them.
-INPUT_NODES = (MenuNode, CollectNode, VoicemailNode, SurveyNode, QueueNode, TransferNode)
+NODE_TYPES = frozenset(
+    "play menu collect branch goto subflow return queue voicemail lookup transfer survey set "
+    "hangup".split()
+)
+
+# Nodes that wait for the caller: a loop must pass through one of them. (The
+# queue node joins them when queues really wait; today's stub only speaks.)
+INPUT_NODES = (MenuNode, CollectNode, VoicemailNode, SurveyNode, TransferNode)
 
 
 class Flow(_Model):

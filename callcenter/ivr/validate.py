@@ -73,6 +73,18 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                         or f"nodes of this flow: {', '.join(flow.nodes)}",
                     )
                 )
+        if isinstance(node, SubflowNode) and node.flow in flows.flows:
+            lacking = [x for x in flow.languages if x not in flows.flows[node.flow].languages]
+            if lacking:
+                errors.append(
+                    flows.error(
+                        name,
+                        ("nodes", node_id, "flow"),
+                        f"flow {node.flow!r} has no prompts for {', '.join(lacking)}, "
+                        "which this flow may be speaking",
+                        f"add {', '.join(lacking)} to the languages of {node.flow!r}",
+                    )
+                )
         if isinstance(node, SubflowNode) and node.flow not in flows.flows:
             errors.append(
                 flows.error(
@@ -131,7 +143,16 @@ def _reachability(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
 
 def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
     """Cycles made only of nodes that never wait for a key: the call would spin."""
-    waiting = {nid for nid, node in flow.nodes.items() if isinstance(node, INPUT_NODES)}
+    waiting = {
+        nid
+        for nid, node in flow.nodes.items()
+        if isinstance(node, INPUT_NODES)
+        or (
+            isinstance(node, SubflowNode)
+            and node.flow in flows.flows
+            and any(isinstance(n, INPUT_NODES) for n in flows.flows[node.flow].nodes.values())
+        )
+    }
     graph = {
         nid: [t for t in ts if t not in waiting]
         for nid, ts in _graph(flow).items()

@@ -302,12 +302,14 @@ def dtmf_pcap(directory: Path, key: str, index: int) -> Path:
     return path
 
 
-DTMF_PCAP = {**{d: f"dtmf_2833_{d}.pcap" for d in "0123456789"}, "#": "dtmf_2833_pound.pcap",
-             "*": "dtmf_2833_star.pcap"}
+DTMF_PCAP = {
+    **{d: f"dtmf_2833_{d}.pcap" for d in "0123456789"},
+    "#": "dtmf_2833_pound.pcap",
+    "*": "dtmf_2833_star.pcap",
+}
 
 
-def caller_scenario(directory: Path, steps: list[tuple[str, str | int]], *,
-                    hang_up: bool) -> Path:
+def caller_scenario(directory: Path, steps: list[tuple[str, str | int]], *, hang_up: bool) -> Path:
     """Write a SIPp caller that, once answered, follows ``steps`` and then either
     hangs up (``hang_up``) or waits for the hotline's BYE.
 
@@ -319,7 +321,7 @@ def caller_scenario(directory: Path, steps: list[tuple[str, str | int]], *,
     if hang_up:
         ending = (SIPP_DIR / "caller_hangs_up.xml").read_text().split("  <pause/>\n", 1)[1]
     else:
-        ending = until_bye[until_bye.index('  <recv request="BYE"'):]
+        ending = until_bye[until_bye.index('  <recv request="BYE"') :]
     actions = []
     keys_sent = 0
     for kind, value in steps:

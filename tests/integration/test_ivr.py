@@ -34,33 +34,60 @@ async def live_path(db, call_id) -> list[tuple[str, str]]:
 
 
 async def simulated_path(service, digits: str) -> list[tuple[str, str]]:
-    runtime = load_runtime(IvrPaths(service.flows_dir, PROMPTS, service.calendar,
-                                    ROOT / "config" / "queues.yaml",
-                                    ROOT / "config" / "lookup_fixture.yaml"))
-    result = await simulate(runtime, "12345", digits, at=datetime.now(runtime.calendar.zone),
-                            caller="13800000000", prompts=PromptLibrary(PROMPTS),
-                            out=lambda _line: None)
+    runtime = load_runtime(
+        IvrPaths(
+            service.flows_dir,
+            PROMPTS,
+            service.calendar,
+            ROOT / "config" / "queues.yaml",
+            ROOT / "config" / "lookup_fixture.yaml",
+        )
+    )
+    result = await simulate(
+        runtime,
+        "12345",
+        digits,
+        at=datetime.now(runtime.calendar.zone),
+        caller="13800000000",
+        prompts=PromptLibrary(PROMPTS),
+        out=lambda _line: None,
+    )
     return result.path
 
 
 def media_played(events) -> list[str]:
-    return [d["media"].rsplit("/hotline/prompts/", 1)[-1] for kind, d in events
-            if kind == "PlaybackStarted"]  # one per media, also within a multi-media playback
+    return [
+        d["media"].rsplit("/hotline/prompts/", 1)[-1]
+        for kind, d in events
+        if kind == "PlaybackStarted"
+    ]  # one per media, also within a multi-media playback
 
 
 async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path):
-    row = await call(db, tmp_path, caller_prefix, [
-        ("pause", 1000), ("keys", "2"), ("pause", 1500), ("keys", "1"), ("pause", 1500),
-        ("keys", "20261128#"), ("pause", 14000),
-    ])
+    row = await call(
+        db,
+        tmp_path,
+        caller_prefix,
+        [
+            ("pause", 1000),
+            ("keys", "2"),
+            ("pause", 1500),
+            ("keys", "1"),
+            ("pause", 1500),
+            ("keys", "20261128#"),
+            ("pause", 14000),
+        ],
+    )
     events = await timeline(db, row["id"])
     lookups = [d for kind, d in events if kind == "lookup"]
-    assert lookups == [{"node": "lookup_status", "query_code": "20261128", "found": True,
-                        "status": "processing"}]
+    assert lookups == [
+        {"node": "lookup_status", "query_code": "20261128", "found": True, "status": "processing"}
+    ]
     heard = media_played(events)
     assert "zh/status_processing" in heard  # the caller heard the status
     assert [m for m in heard if m.startswith("zh/digits/")] == [
-        f"zh/digits/{d}" for d in "20261128"]
+        f"zh/digits/{d}" for d in "20261128"
+    ]
     assert row["flow"] == "12345"
     assert row["disposition"] == "abandoned"  # the caller hung up in the next menu
     # The simulator takes the same path for the same keys.
@@ -72,18 +99,42 @@ async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path)
 async def test_human_service_is_registered_and_a_message_is_recorded(
     hotline, db, caller_prefix, tmp_path
 ):
-    row = await call(db, tmp_path, caller_prefix, [
-        ("pause", 1000), ("keys", "1"), ("pause", 9000), ("talk", 7500),
-    ])
+    row = await call(
+        db,
+        tmp_path,
+        caller_prefix,
+        [
+            ("pause", 1000),
+            ("keys", "1"),
+            ("pause", 9000),
+            ("talk", 7500),
+        ],
+    )
     async with db.connect() as conn:
-        queue = (await conn.execute(text("SELECT * FROM queue_requests WHERE call_id = :c"),
-                                    {"c": row["id"]})).mappings().one()
-        message = (await conn.execute(text(
-            "SELECT v.*, r.name, r.size_bytes, r.sha256, r.duration_seconds, r.kind "
-            "FROM voicemails v JOIN recordings r ON r.id = v.recording_id "
-            "WHERE v.call_id = :c"), {"c": row["id"]})).mappings().one()
-    assert (queue["queue"], queue["flow"], queue["node"]) == ("general", "12345",
-                                                               "queue_general")
+        queue = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM queue_requests WHERE call_id = :c"), {"c": row["id"]}
+                )
+            )
+            .mappings()
+            .one()
+        )
+        message = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT v.*, r.name, r.size_bytes, r.sha256, r.duration_seconds, r.kind "
+                        "FROM voicemails v JOIN recordings r ON r.id = v.recording_id "
+                        "WHERE v.call_id = :c"
+                    ),
+                    {"c": row["id"]},
+                )
+            )
+            .mappings()
+            .one()
+        )
+    assert (queue["queue"], queue["flow"], queue["node"]) == ("general", "12345", "queue_general")
     assert message["caller_number"] == row["caller_number"]
     assert message["status"] == "new" and message["kind"] == "voicemail"
     assert message["name"].startswith("voicemail/")
@@ -103,9 +154,18 @@ def loudness(path: Path) -> float:
 
 
 async def test_english_and_repeat(hotline, db, caller_prefix, tmp_path):
-    row = await call(db, tmp_path, caller_prefix, [
-        ("pause", 1000), ("keys", "9"), ("pause", 3000), ("keys", "0"), ("pause", 3000),
-    ])
+    row = await call(
+        db,
+        tmp_path,
+        caller_prefix,
+        [
+            ("pause", 1000),
+            ("keys", "9"),
+            ("pause", 3000),
+            ("keys", "0"),
+            ("pause", 3000),
+        ],
+    )
     events = await timeline(db, row["id"])
     heard = media_played(events)
     assert heard.count("en/main_menu") == 2  # switched to English, then repeated
@@ -132,23 +192,33 @@ async def test_caller_who_never_presses_a_key(hotline, db, caller_prefix, tmp_pa
     assert kinds.count("menu_timeout") == 3
     assert kinds.index("menu_failed") < kinds.index("queue_requested")
     path = await live_path(db, row["id"])
-    assert path[:4] == [("12345", "welcome"), ("12345", "hours"), ("12345", "main_menu"),
-                        ("12345", "human")]
+    assert path[:4] == [
+        ("12345", "welcome"),
+        ("12345", "hours"),
+        ("12345", "main_menu"),
+        ("12345", "human"),
+    ]
     assert (await simulated_path(hotline, ""))[: len(path)] == path
 
 
-async def test_reload_during_a_live_call_does_not_disturb_it(
-    hotline, db, caller_prefix, tmp_path
-):
+async def test_reload_during_a_live_call_does_not_disturb_it(hotline, db, caller_prefix, tmp_path):
     old_version = await hotline.use_flows("default")
-    steps = [("pause", 1000), ("keys", "2"), ("pause", 4000), ("keys", "1"), ("pause", 1500),
-             ("keys", "20261128#"), ("pause", 12000)]
+    steps = [
+        ("pause", 1000),
+        ("keys", "2"),
+        ("pause", 4000),
+        ("keys", "1"),
+        ("pause", 1500),
+        ("keys", "20261128#"),
+        ("pause", 12000),
+    ]
     first = asyncio.create_task(call(db, tmp_path, caller_prefix + "1", steps))
     await asyncio.sleep(2)  # the first call is in the IVR now
     # Ops staff change the self-service menu: the lookup moves from "1" to "3".
     flow = hotline.flows_dir / "12345.yaml"
-    flow.write_text(flow.read_text().replace('"1": ask_query_code',
-                                             '"1": goodbye\n      "3": ask_query_code'))
+    flow.write_text(
+        flow.read_text().replace('"1": ask_query_code', '"1": goodbye\n      "3": ask_query_code')
+    )
     status, body = await hotline.reload()
     assert status == 200 and body["version"] != old_version
     new_version = body["version"]
@@ -180,9 +250,21 @@ async def test_reload_during_a_live_call_does_not_disturb_it(
 async def test_transfer_to_a_department(service, db, caller_prefix, tmp_path):
     await service.use_flows("transfer")
     department = await asyncio.create_subprocess_exec(
-        "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", "5090", "-m", "1", "-nostdin",
-        "-timeout", "60s", "-timeout_error",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        "sipp",
+        "-sn",
+        "uas",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "5090",
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "60s",
+        "-timeout_error",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     await asyncio.sleep(0.5)
     row = await call(db, tmp_path, caller_prefix, [("pause", 5000), ("talk", 2000)])

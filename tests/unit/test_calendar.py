@@ -132,14 +132,39 @@ def test_the_default_config_is_open_around_the_clock_except_holidays():
         ("2026-11-28 16:59", True),
         ("2026-11-28 17:00", False),
         ("2026-10-01 10:00", False),  # National Day, no holiday_hours
-        ("2026-10-10 10:00", True),  # adjusted Saturday
-        # An adjusted working day keeps the hours of its weekday name (sat), not mon–fri's.
-        ("2026-10-10 08:30", False),
-        ("2026-10-10 18:00", False),
+        # An adjusted working day (调休) keeps Monday's hours (08:00-20:00), not sat's.
+        ("2026-10-10 07:59", False),  # adjusted Saturday
+        ("2026-10-10 08:00", True),
+        ("2026-10-10 08:30", True),  # sat hours would still be closed
+        ("2026-10-10 10:00", True),
+        ("2026-10-10 18:00", True),  # sat hours would be closed again
+        ("2026-10-10 19:59", True),
+        ("2026-10-10 20:00", False),
     ],
 )
 def test_is_open_follows_business_hours(moment: str, is_open: bool):
     assert WorkCalendar(HOURS).is_open(at(moment)) is is_open
+
+
+def test_an_adjusted_working_day_uses_monday_hours_whatever_its_weekday():
+    cal = WorkCalendar(
+        CalendarConfig(
+            business_hours={"mon": ["07:00-09:00"], "sat": ["12:00-13:00"], "sun": ["14:00-15:00"]},
+            extra_workdays=[ORDINARY_SUNDAY],
+        )
+    )
+    for day in (ADJUSTED_SATURDAY, ORDINARY_SUNDAY):  # from the package, from the config
+        assert cal.is_open(at(f"{day} 07:30"))
+        assert not cal.is_open(at(f"{day} 12:30"))
+        assert not cal.is_open(at(f"{day} 14:30"))
+    assert cal.is_open(at(f"{ORDINARY_SATURDAY} 12:30"))  # an ordinary weekend keeps its own
+    assert not cal.is_open(at(f"{ORDINARY_SATURDAY} 07:30"))
+
+
+def test_an_adjusted_working_day_is_closed_when_monday_has_no_hours():
+    cal = WorkCalendar(CalendarConfig(business_hours={"sat": ["09:00-17:00"]}))
+    assert not cal.is_open(at("2026-10-10 10:00"))
+    assert cal.is_open(at(f"{ORDINARY_SATURDAY} 10:00"))
 
 
 def test_several_ranges_in_a_day_and_a_missing_day_is_closed():
@@ -213,19 +238,23 @@ def test_other_zones_and_naive_times():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("holiday_hours", ["25:00-26:00"], "'25:00-26:00' is not a range like 08:00-20:00"),
+        (
+            "holiday_hours",
+            ["25:00-26:00"],
+            "'25:00-26:00' is not a range like 08:00-20:00 (24:00 ends a day)",
+        ),
         ("holiday_hours", ["10:00-09:00"], "'10:00-09:00' ends before it starts"),
         ("holiday_hours", ["10:00-10:00"], "'10:00-10:00' ends before it starts"),
         ("holiday_hours", ["8:00-20:00"], "'8:00-20:00' is not a range like 08:00-20:00"),
-        pytest.param(
+        (
             "business_hours",
             {"mon": ["09:00-24:30"]},
-            "'09:00-24:30' is not a range",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: calendar._RANGE accepts an end of 24:01..24:59",
-            ),
+            "'09:00-24:30' is not a range like 08:00-20:00 (24:00 ends a day)",
         ),
+        ("business_hours", {"mon": ["09:00-24:01"]}, "'09:00-24:01' is not a range like"),
+        # 24:00 ends a day; it never starts one.
+        ("holiday_hours", ["24:00-24:00"], "'24:00-24:00' is not a range like"),
+        ("holiday_hours", ["09:00-25:00"], "'09:00-25:00' is not a range like"),
         ("business_hours", {"monday": ["09:00-17:00"]}, "unknown weekday 'monday'"),
         ("timezone", "Asia/Beijing", "unknown time zone 'Asia/Beijing'"),
     ],
@@ -234,6 +263,12 @@ def test_invalid_config_values(field: str, value: object, message: str):
     with pytest.raises(ValidationError) as info:
         CalendarConfig.model_validate({field: value})
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("ranges", [["00:00-24:00"], ["09:00-24:00"], ["23:59-24:00"]])
+def test_24_00_is_accepted_as_an_end(ranges: list[str]):
+    assert CalendarConfig(holiday_hours=ranges).holiday_hours == ranges
+    assert CalendarConfig(business_hours={"sun": ranges}).business_hours == {"sun": ranges}
 
 
 def test_unknown_fields_are_refused():
@@ -248,7 +283,8 @@ def test_unknown_fields_are_refused():
             "timezone: Asia/Shanghai\nbusiness_hours:\n  mon: ['08:00-20:00']\n"
             "  sat: ['25:00-26:00']\n",
             # The whole mapping is checked at once: the position is its first day.
-            ":3:3: business_hours: Value error, '25:00-26:00' is not a range like 08:00-20:00",
+            ":3:3: business_hours: Value error, '25:00-26:00' is not a range like 08:00-20:00 "
+            "(24:00 ends a day)",
         ),
         (
             "holiday_hours: ['10:00-09:00']\n",
@@ -324,12 +360,10 @@ def test_the_shipped_calendar_loads():
     assert set(cal.config.business_hours) == {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: yamlfile.load_yaml lets PyYAML's ValueError for an impossible date escape",
-)
 def test_an_impossible_date_is_a_config_error(tmp_path: Path):
     path = write(tmp_path / "calendar.yaml", "extra_holidays: [2026-02-30]\n")
-    with pytest.raises(ConfigError, match=f"^{path}:1:"):
+    with pytest.raises(ConfigError) as info:
         load_calendar(path)
+    assert str(info.value) == (
+        f"{path}:1:18: YAML syntax error: invalid value '2026-02-30': day is out of range for month"
+    )

@@ -5,8 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.config import Settings, load_settings
+from callcenter.acd.queues import load_queues
+from callcenter.config import IvrConfig, Settings, load_settings
 from callcenter.errors import ConfigError
+from callcenter.ivr.registry import IvrPaths
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ASYNCPG_URL = "postgresql+asyncpg://hotline:s3cret@db.example:5432/hotline"
 
@@ -17,18 +21,63 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+IVR_PATHS = ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture")
+
+
+def defaults_beside(folder: Path) -> Settings:
+    """Settings() with its relative paths resolved against ``folder``, as load_settings does."""
+    return Settings(
+        ivr=IvrConfig(
+            flows_dir=folder / "../ivr_flows",
+            prompts_dir=folder / "../ivr_flows/prompts",
+            calendar=folder / "calendar.yaml",
+            queues=folder / "queues.yaml",
+            lookup_fixture=folder / "lookup_fixture.yaml",
+        )
+    )
+
+
 def test_missing_file_gives_defaults(tmp_path: Path):
     settings = load_settings(tmp_path / "absent.yaml", environ={})
-    assert settings == Settings()
+    assert settings == defaults_beside(tmp_path)
+    # Everything but the paths is Settings() as it stands.
+    defaults = Settings()
+    for section in ("ari", "database", "http", "calls"):
+        assert getattr(settings, section) == getattr(defaults, section)
+    assert settings.log_level == defaults.log_level
     assert settings.ari.url == "http://127.0.0.1:8088"
     assert settings.ari.app == "hotline"
+    assert settings.ari.password_file is None  # None is not a path to resolve
     assert settings.http.port == 8080
     assert settings.database.url.startswith("postgresql+asyncpg://")
-    assert settings.calls.welcome_media == ["sound:hello-world"]
+    assert settings.calls.dialout_endpoint == "PJSIP/{number}@dialout-trunk"
+    assert settings.ivr.prompts_media_root == "/hotline/prompts"  # Asterisk's view: kept
+    assert not hasattr(settings.calls, "welcome_media")  # the IVR flows play the welcome
+
+
+def test_missing_file_resolves_the_ivr_paths_against_its_folder(tmp_path: Path):
+    ivr = load_settings(tmp_path / "config" / "absent.yaml", environ={}).ivr
+    folder = tmp_path / "config"
+    assert ivr.flows_dir == folder / "../ivr_flows"
+    assert ivr.prompts_dir == folder / "../ivr_flows/prompts"
+    assert ivr.calendar == folder / "calendar.yaml"
+    assert ivr.queues == folder / "queues.yaml"
+    assert ivr.lookup_fixture == folder / "lookup_fixture.yaml"
+    assert ivr.paths() == IvrPaths(*(getattr(ivr, name) for name in IVR_PATHS))
 
 
 def test_empty_file_gives_defaults(tmp_path: Path):
-    assert load_settings(write(tmp_path / "hotline.yaml", ""), environ={}) == Settings()
+    settings = load_settings(write(tmp_path / "hotline.yaml", ""), environ={})
+    assert settings == defaults_beside(tmp_path)
+    assert settings == load_settings(tmp_path / "absent.yaml", environ={})
+
+
+@pytest.mark.parametrize(
+    "text", ["# nothing\n", "ivr:\ncalls:\n"], ids=["comment", "empty-sections"]
+)
+def test_comments_and_empty_sections_give_defaults(tmp_path: Path, text: str):
+    settings = load_settings(write(tmp_path / "hotline.yaml", text), environ={})
+    assert settings == defaults_beside(tmp_path)
 
 
 def test_file_values_override_defaults_and_keep_other_defaults(tmp_path: Path):
@@ -41,8 +90,11 @@ def test_file_values_override_defaults_and_keep_other_defaults(tmp_path: Path):
             "http:\n"
             "  port: 9000\n"
             "calls:\n"
-            "  welcome_media: [sound:/hotline/prompts/zh/welcome]\n"
+            "  dialout_endpoint: PJSIP/9{number}@city-trunk\n"
             "  shutdown_grace_seconds: 5\n"
+            "ivr:\n"
+            "  prompts_media_root: /var/lib/asterisk/sounds/hotline\n"
+            "  calendar: cities/shenzhen.yaml\n"
         ),
     )
     settings = load_settings(cfg, environ={})
@@ -51,8 +103,57 @@ def test_file_values_override_defaults_and_keep_other_defaults(tmp_path: Path):
     assert settings.ari.app == "hotline"
     assert settings.http.port == 9000
     assert settings.http.host == "127.0.0.1"
-    assert settings.calls.welcome_media == ["sound:/hotline/prompts/zh/welcome"]
+    assert settings.calls.dialout_endpoint == "PJSIP/9{number}@city-trunk"
     assert settings.calls.shutdown_grace_seconds == 5.0
+    assert settings.calls.fallback_context == "hotline-fallback"
+    assert settings.ivr.prompts_media_root == "/var/lib/asterisk/sounds/hotline"
+    assert settings.ivr.calendar == tmp_path / "cities/shenzhen.yaml"
+    assert settings.ivr.queues == tmp_path / "queues.yaml"  # default, resolved too
+
+
+def test_ivr_paths_are_relative_to_the_config_file_not_the_working_directory(
+    tmp_path: Path, monkeypatch
+):
+    flows = tmp_path / "srv" / "flows"
+    cfg = write(
+        tmp_path / "etc" / "hotline.yaml",
+        (
+            "ivr:\n"
+            f"  flows_dir: {flows}\n"
+            "  prompts_dir: ../prompts\n"
+            "  calendar: calendar.yaml\n"
+            "  queues: ./q/queues.yaml\n"
+            "  lookup_fixture: ../data/lookup.yaml\n"
+        ),
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ivr = load_settings(cfg, environ={}).ivr
+    etc = tmp_path / "etc"
+    assert ivr.flows_dir == flows  # absolute: kept
+    assert ivr.prompts_dir == etc / "../prompts"
+    assert ivr.calendar == etc / "calendar.yaml"
+    assert ivr.queues == etc / "q/queues.yaml"
+    assert ivr.lookup_fixture == etc / "../data/lookup.yaml"
+    assert all(getattr(ivr, name).is_absolute() for name in IVR_PATHS)
+    assert ivr.paths() == IvrPaths(
+        flows,
+        etc / "../prompts",
+        etc / "calendar.yaml",
+        etc / "q/queues.yaml",
+        etc / "../data/lookup.yaml",
+    )
+
+
+def test_the_shipped_config_points_at_the_shipped_ivr_files():
+    ivr = load_settings(ROOT / "config" / "hotline.yaml", environ={}).ivr
+    assert ivr.flows_dir.resolve() == ROOT / "ivr_flows"
+    assert ivr.prompts_dir.resolve() == ROOT / "ivr_flows" / "prompts"
+    for name in ("calendar", "queues", "lookup_fixture"):
+        path = getattr(ivr, name)
+        assert path.parent.resolve() == ROOT / "config"
+        assert path.is_file(), path
 
 
 def test_environment_overrides_file(tmp_path: Path):
@@ -169,13 +270,16 @@ def test_unknown_field_names_file_line_and_field(tmp_path: Path):
 
 
 def test_every_problem_is_reported_on_its_own_line(tmp_path: Path):
-    cfg = write(tmp_path / "hotline.yaml", "http:\n  port: 70000\ncalls:\n  welcome_media: []\n")
+    cfg = write(
+        tmp_path / "hotline.yaml",
+        "http:\n  port: 70000\ncalls:\n  dialout_endpoint: PJSIP/trunk\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(cfg, environ={})
     lines = str(info.value).splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"{cfg}:2:9: http.port:")
-    assert lines[1].startswith(f"{cfg}:4:18: calls.welcome_media:")
+    assert lines[1].startswith(f"{cfg}:4:21: calls.dialout_endpoint:")
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path):
@@ -218,10 +322,50 @@ def test_unreadable_config_path_is_config_error(tmp_path: Path):
         load_settings(folder, environ={})
 
 
-def test_error_in_a_list_item_points_at_that_item(tmp_path: Path):
-    cfg = write(
-        tmp_path / "hotline.yaml", "calls:\n  welcome_media:\n    - sound:hello-world\n    - 42\n"
-    )
+def test_dialout_endpoint_must_contain_the_number(tmp_path: Path):
+    cfg = write(tmp_path / "hotline.yaml", "calls:\n  dialout_endpoint: PJSIP/dialout-trunk\n")
     with pytest.raises(ConfigError) as info:
         load_settings(cfg, environ={})
-    assert str(info.value).startswith(f"{cfg}:4:7: calls.welcome_media.1:")
+    assert str(info.value) == (
+        f"{cfg}:2:21: calls.dialout_endpoint: "
+        "Value error, must contain {number}, e.g. PJSIP/{number}@dialout-trunk"
+    )
+
+
+def test_welcome_media_is_gone_and_refused_as_unknown(tmp_path: Path):
+    # The IVR flows play the welcome now; an old config must not silently keep it.
+    cfg = write(tmp_path / "hotline.yaml", "calls:\n  welcome_media: [sound:hello-world]\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value) == f"{cfg}:2:18: calls.welcome_media: Extra inputs are not permitted"
+
+
+def test_unknown_ivr_field_names_file_line_and_field(tmp_path: Path):
+    cfg = write(tmp_path / "hotline.yaml", "ivr:\n  flow_dir: flows\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value) == f"{cfg}:2:13: ivr.flow_dir: Extra inputs are not permitted"
+
+
+def test_a_list_where_a_value_is_expected_points_at_the_list(tmp_path: Path):
+    cfg = write(tmp_path / "hotline.yaml", "ivr:\n  calendar:\n    - a.yaml\n    - b.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value).startswith(f"{cfg}:3:5: ivr.calendar: ")
+
+
+def test_error_in_a_list_item_points_at_that_item(tmp_path: Path):
+    # hotline.yaml has no lists; the queues file it points at (ivr.queues) has.
+    cfg = write(tmp_path / "config" / "hotline.yaml", "ivr:\n  queues: ../queues.yaml\n")
+    queues = write(
+        tmp_path / "queues.yaml",
+        "queues:\n  general:\n    languages:\n      - zh\n      - 42\n",
+    )
+    settings = load_settings(cfg, environ={})
+    assert settings.ivr.queues == tmp_path / "config" / "../queues.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_queues(settings.ivr.queues)
+    assert str(info.value) == (
+        f"{settings.ivr.queues}:5:9: queues.general.languages.1: Input should be a valid string"
+    )
+    assert settings.ivr.queues.resolve() == queues

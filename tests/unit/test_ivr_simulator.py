@@ -33,7 +33,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALLER = "13800000000"
 VOICEMAIL_1 = "voicemail/2026/11/30/00000000-0000-0000-0000-000000000000-1"
 
-# Staffed 08:00-20:00 on weekdays, 09:00-17:00 at weekends, closed on holidays.
+# Staffed 08:00-20:00 on weekdays and adjusted working days (调休), 09:00-17:00 at
+# weekends, closed on holidays.
 HOURS = CalendarConfig(
     timezone="Asia/Shanghai",
     business_hours={
@@ -125,6 +126,10 @@ CLOSED = [
     "goodbye",
 ]
 CLOSED_HEARD = ["welcome", "closed", "leave_message", "message_saved", "goodbye"]
+# The hours branch has one case, business_hours: false (is_open already applies
+# holiday_hours on public holidays): holidays and after hours both take case 0.
+CLOSED_CASE = "· branch: case=0, goto=closed"
+OPEN_DEFAULT = "· branch: case=default, goto=main_menu"
 
 
 def spoken_digits(code: str) -> list[str]:
@@ -401,14 +406,33 @@ async def test_national_day_is_closed_and_takes_a_message(runtime: IvrRuntime):
     assert c.outcome is Outcome.COMPLETED
     assert c.nodes() == CLOSED
     assert c.heard == CLOSED_HEARD
-    assert c.printed("· branch: case=0, goto=closed")  # the holiday case
+    assert c.printed(CLOSED_CASE)
+    assert not c.printed("case=1")  # there is no separate holiday case any more
 
 
 async def test_after_hours_is_closed_and_takes_a_message(runtime: IvrRuntime):
     c = await call(runtime, "1", at="2026-11-30 23:00")
     assert c.nodes() == CLOSED
     assert c.heard == CLOSED_HEARD
-    assert c.printed("· branch: case=1, goto=closed")  # the business_hours case
+    assert c.printed(CLOSED_CASE)
+
+
+async def test_open_hours_take_the_default_to_the_main_menu(runtime: IvrRuntime):
+    c = await call(runtime, "1")
+    assert c.printed(OPEN_DEFAULT)
+    assert not c.printed("case=0")
+
+
+async def test_holiday_hours_open_a_public_holiday_through_the_same_case():
+    runtime = make_runtime(
+        ROOT / "ivr_flows", HOURS.model_copy(update={"holiday_hours": ["10:00-12:00"]})
+    )
+    opened = await call(runtime, "1", at="2026-10-01 10:30")
+    assert opened.nodes() == [*OPEN, *HUMAN]
+    assert opened.printed(OPEN_DEFAULT)
+    closed = await call(runtime, "1", at="2026-10-01 13:00")
+    assert closed.nodes() == CLOSED
+    assert closed.printed(CLOSED_CASE)
 
 
 @pytest.mark.parametrize(
@@ -429,19 +453,21 @@ async def test_business_hours_edges(runtime: IvrRuntime, at: str, is_open: bool)
 @pytest.mark.parametrize(
     ("at", "is_open"),
     [
+        # An adjusted working day (调休) keeps Monday's hours (08:00-20:00), not
+        # the 09:00-17:00 of its weekday name (sat).
+        ("2026-10-10 07:59", False),
+        ("2026-10-10 08:30", True),
         ("2026-10-10 10:00", True),
-        # An adjusted working day (调休) keeps the hours of its weekday name
-        # (sat 09:00-17:00), not Monday–Friday's 08:00-20:00.
-        ("2026-10-10 08:30", False),
-        ("2026-10-10 17:30", False),
+        ("2026-10-10 17:30", True),
+        ("2026-10-10 20:00", False),
     ],
 )
-async def test_saturday_adjusted_workday_is_served_by_its_hours(
+async def test_saturday_adjusted_workday_is_served_by_monday_hours(
     runtime: IvrRuntime, at: str, is_open: bool
 ):
     c = await call(runtime, "1", at=at)
     assert c.nodes() == ([*OPEN, *HUMAN] if is_open else CLOSED)
-    assert not c.printed("case=0")  # never the holiday case
+    assert c.printed(OPEN_DEFAULT if is_open else CLOSED_CASE)
 
 
 @pytest.mark.parametrize(
@@ -542,42 +568,77 @@ async def test_transfer_not_connected_says_so_and_goes_on(
     assert c.printed(f"· transfer: number=01012345678, result={result.value}")
 
 
-# --- reported bugs (strict xfail) ------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: interpreter.run ends the call when a subflow node without `next` returns "
-    "(then is None) instead of returning to its own caller",
+# --- subflows without next -------------------------------------------------------------
+def write_flows(folder: Path, **flows: str) -> Path:
+    for name, text in flows.items():
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+OUTER = (
+    'numbers: ["12398"]\n'
+    "start: call_middle\n"
+    "nodes:\n"
+    "  call_middle:\n"
+    "    type: subflow\n"
+    "    flow: middle\n"
+    "    next: bye\n"
+    "  bye:\n"
+    "    type: hangup\n"
+    "    prompts: [goodbye]\n"
 )
+INNER = "start: hello\nnodes:\n  hello:\n    type: play\n    prompts: [welcome]\n"
+
+
+def calls_without_next(flow: str) -> str:
+    return f"start: call\nnodes:\n  call:\n    type: subflow\n    flow: {flow}\n"
+
+
 async def test_a_nested_subflow_without_next_returns_to_the_outer_caller(tmp_path: Path):
-    (tmp_path / "outer.yaml").write_text(
-        'numbers: ["12398"]\n'
-        "start: call_middle\n"
-        "nodes:\n"
-        "  call_middle:\n"
-        "    type: subflow\n"
-        "    flow: middle\n"
-        "    next: bye\n"
-        "  bye:\n"
-        "    type: hangup\n"
-        "    prompts: [goodbye]\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "middle.yaml").write_text(
-        "start: call_inner\nnodes:\n  call_inner:\n    type: subflow\n    flow: inner\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "inner.yaml").write_text(
-        "start: hello\nnodes:\n  hello:\n    type: play\n    prompts: [welcome]\n",
-        encoding="utf-8",
-    )
-    c = await call(make_runtime(tmp_path), "", flow="outer")
+    flows = write_flows(tmp_path, outer=OUTER, middle=calls_without_next("inner"), inner=INNER)
+    c = await call(make_runtime(flows), "", flow="outer")
+    assert c.outcome is Outcome.COMPLETED
     assert c.path == [
         ("outer", "call_middle"),
-        ("middle", "call_inner"),
+        ("middle", "call"),
         ("inner", "hello"),
         ("outer", "bye"),
     ]
     assert c.heard == ["welcome", "goodbye"]
+
+
+async def test_returns_keep_popping_until_a_caller_has_a_next(tmp_path: Path):
+    flows = write_flows(
+        tmp_path,
+        outer=OUTER,
+        middle=calls_without_next("deeper"),
+        deeper=calls_without_next("inner"),
+        inner=INNER,
+    )
+    c = await call(make_runtime(flows), "", flow="outer")
+    assert c.outcome is Outcome.COMPLETED
+    assert c.path == [
+        ("outer", "call_middle"),
+        ("middle", "call"),
+        ("deeper", "call"),
+        ("inner", "hello"),
+        ("outer", "bye"),
+    ]
+    assert c.heard == ["welcome", "goodbye"]
+
+
+async def test_a_subflow_without_next_in_the_entry_flow_completes_the_call(tmp_path: Path):
+    flows = write_flows(
+        tmp_path,
+        outer='numbers: ["12398"]\n' + calls_without_next("middle"),
+        middle=calls_without_next("inner"),
+        inner=INNER,
+    )
+    c = await call(make_runtime(flows), "", flow="outer")
+    assert c.outcome is Outcome.COMPLETED
+    assert c.path == [("outer", "call"), ("middle", "call"), ("inner", "hello")]
+    assert c.heard == ["welcome"]
+    assert c.lines[-1] == "= completed"
 
 
 # --- the command line -------------------------------------------------------------------

@@ -50,6 +50,7 @@ MISSPELT = (
     "(hint: misspelt field? see ivr_flows/README.md for each node's fields)"
 )
 UNREACHABLE = "(hint: link it from another node or remove it)"
+NO_WAIT = "(hint: put a menu or collect in the loop, or end it)"
 NOT_A_NUMBER = "Input should be a valid number, unable to parse string as a number"
 
 
@@ -60,10 +61,11 @@ def write_prompt(lang: str, name: str) -> str:
     )
 
 
-# Errors that pydantic finds inside a node currently carry the node's position
-# and the union tag in the field path ("nodes.main_menu.menu.timeout" at the
-# node's first line) rather than the field's own line: see
-# test_schema_errors_point_at_the_field below (xfail, a reported bug).
+# Errors that pydantic finds in a node's field name the field as written in the
+# file ("nodes.main_menu.timeout", no node type in the path) at the field's own
+# value. Errors about the node as a whole (an unknown type, min over max) stay at
+# the node's first line; a check of a whole mapping (menu choices) points at the
+# mapping, not at the bad key in it.
 CASES: dict[str, list[str]] = {
     # --- unknown node references ---------------------------------------------------
     "unknown_next.yaml": [
@@ -92,8 +94,12 @@ CASES: dict[str, list[str]] = {
     ],
     "waitless_loop.yaml": [
         "waitless_loop.yaml:5:5: nodes.welcome: "
-        "loop that never waits for the caller: welcome → again → welcome "
-        "(hint: put a menu or collect in the loop, or end it)",
+        f"loop that never waits for the caller: welcome → again → welcome {NO_WAIT}",
+    ],
+    # The queue is a stub that only speaks (not an input node): it does not wait.
+    "queue_loop.yaml": [
+        "queue_loop.yaml:5:5: nodes.wait: loop that never waits for the caller: "
+        f"wait → again → wait {NO_WAIT}",
     ],
     # --- prompts -------------------------------------------------------------------
     "missing_prompt.yaml": [
@@ -105,12 +111,14 @@ CASES: dict[str, list[str]] = {
         "prompt 'welcom' missing for zh, en " + write_prompt("zh", "welcom"),
     ],
     # --- digit maps ----------------------------------------------------------------
+    # The choices mapping is checked as a whole: its position is its first key
+    # (line 8), even where the bad key is the second one (line 9).
     "digit_key_two_digits.yaml": [
-        "digit_key_two_digits.yaml:5:5: nodes.main_menu.menu.choices: "
+        "digit_key_two_digits.yaml:8:7: nodes.main_menu.choices: "
         "Value error, menu keys must be single phone keys (0-9, *, #), not '12'",
     ],
     "digit_key_letter.yaml": [
-        "digit_key_letter.yaml:5:5: nodes.main_menu.menu.choices: "
+        "digit_key_letter.yaml:8:7: nodes.main_menu.choices: "
         "Value error, menu keys must be single phone keys (0-9, *, #), not 'a'",
     ],
     "duplicate_choice.yaml": [
@@ -134,6 +142,11 @@ CASES: dict[str, list[str]] = {
         "same_number/hotline_copy.yaml:2:20: numbers.1: "
         "number 12345 is already answered by flow 'hotline'",
     ],
+    "subflow_lacks_language": [
+        "subflow_lacks_language/main.yaml:12:11: nodes.say_date.flow: "
+        "flow 'zh_only' has no prompts for en, which this flow may be speaking "
+        "(hint: add en to the languages of 'zh_only')",
+    ],
     "set_language_not_listed.yaml": [
         "set_language_not_listed.yaml:6:15: nodes.english.language: "
         "language 'en' is not in the flow's languages ['zh'] "
@@ -145,23 +158,30 @@ CASES: dict[str, list[str]] = {
     ],
     # --- types and shapes ----------------------------------------------------------
     "wrong_type_timeout.yaml": [
-        f"wrong_type_timeout.yaml:5:5: nodes.main_menu.menu.timeout: {NOT_A_NUMBER}",
+        f"wrong_type_timeout.yaml:9:14: nodes.main_menu.timeout: {NOT_A_NUMBER}",
     ],
     "unknown_node_type.yaml": [
         f"unknown_node_type.yaml:9:5: nodes.department: {UNKNOWN_TYPE_DIAL}",
     ],
     "misspelt_field.yaml": [
-        f"misspelt_field.yaml:5:5: nodes.welcome.play.interuptible: {MISSPELT}",
+        f"misspelt_field.yaml:7:19: nodes.welcome.interuptible: {MISSPELT}",
     ],
     "yaml_syntax.yaml": [
         "yaml_syntax.yaml:7:9: (yaml): YAML syntax error: expected ',' or ']', but got ':'",
     ],
+    # A value YAML cannot build (there is no 30 February) is reported like a syntax error.
+    "impossible_date.yaml": [
+        "impossible_date.yaml:6:18: (yaml): YAML syntax error: invalid value '2026-02-30': "
+        "day is out of range for month",
+    ],
+    # A check of the node as a whole: the node's first line, and (unlike field
+    # errors) the node's type is still in the path.
     "collect_min_over_max.yaml": [
         "collect_min_over_max.yaml:5:5: nodes.ask.collect: "
         "Value error, min_digits is larger than max_digits",
     ],
     "bad_pattern.yaml": [
-        "bad_pattern.yaml:5:5: nodes.ask.collect.pattern: "
+        "bad_pattern.yaml:8:14: nodes.ask.pattern: "
         "Value error, not a regular expression: unterminated character set at position 0",
     ],
     # --- several problems in one file: all reported, in file order -----------------
@@ -176,21 +196,18 @@ CASES: dict[str, list[str]] = {
         f"node 'orphan' is unreachable from start 'welcome' {UNREACHABLE}",
     ],
     "several_type_problems.yaml": [
-        f"several_type_problems.yaml:5:5: nodes.main_menu.menu.timeout: {NOT_A_NUMBER}",
-        "several_type_problems.yaml:5:5: nodes.main_menu.menu.max_retries: "
+        f"several_type_problems.yaml:9:14: nodes.main_menu.timeout: {NOT_A_NUMBER}",
+        "several_type_problems.yaml:10:18: nodes.main_menu.max_retries: "
         "Input should be greater than or equal to 1",
         f"several_type_problems.yaml:13:5: nodes.department: {UNKNOWN_TYPE_DIAL}",
-        f"several_type_problems.yaml:16:5: nodes.bye.hangup.promts: {MISSPELT}",
+        f"several_type_problems.yaml:17:13: nodes.bye.promts: {MISSPELT}",
     ],
 }
-
-# Corpus entries that show a bug (each has its own xfail test below).
-KNOWN_BUGS = {"impossible_date.yaml"}
 
 
 def test_every_corpus_entry_has_expected_errors():
     entries = {p.name for p in CORPUS.iterdir() if p.is_dir() or p.suffix == ".yaml"}
-    assert entries == set(CASES) | KNOWN_BUGS
+    assert entries == set(CASES)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -230,7 +247,7 @@ def test_a_schema_error_in_one_file_does_not_hide_cross_file_errors_in_another()
         load(CORPUS / "unknown_subflow.yaml", CORPUS / "wrong_type_timeout.yaml")
     assert [e.field for e in info.value.errors] == [
         "nodes.message.flow",
-        "nodes.main_menu.menu.timeout",
+        "nodes.main_menu.timeout",
     ]
     assert info.value.errors[0].hint == "flows: unknown_subflow"
 
@@ -387,98 +404,265 @@ def test_reload_refuses_a_broken_set_and_keeps_serving_the_old_one(tmp_path: Pat
     assert registry.current.version == result.version
 
 
-# --- reported bugs (strict xfail: they turn red when fixed, to drop the marker) ---------
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: flowset.parse_flow_files keeps pydantic's union tag in loc, so "
-    "YamlDocument.locate stops at the node; the error names the node's first line",
-)
+# --- positions of schema errors -------------------------------------------------------
 def test_schema_errors_point_at_the_field():
     with pytest.raises(FlowSetInvalid) as info:
         load(CORPUS / "wrong_type_timeout.yaml")
     [error] = info.value.errors
     assert (error.line, error.column, error.field) == (9, 14, "nodes.main_menu.timeout")
+    assert error.path == CORPUS / "wrong_type_timeout.yaml"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: yamlfile.load_yaml only catches MarkedYAMLError; PyYAML's date "
-    "constructor raises a bare ValueError for 2026-02-30",
+@pytest.mark.parametrize(
+    ("line_8", "column", "field"),
+    [
+        ("    timeout: soon\n", 14, "nodes.menu.timeout"),
+        ("    max_retries: [3]\n", 18, "nodes.menu.max_retries"),
+        ("    invalid_prompts: [invalid, 7]\n", 32, "nodes.menu.invalid_prompts.1"),
+        ("    choices_: {}\n", 15, "nodes.menu.choices_"),
+    ],
+    ids=["scalar", "list-for-number", "list-item", "misspelt"],
 )
-def test_an_impossible_date_is_a_flow_error_not_a_crash():
-    with pytest.raises(FlowSetInvalid) as info:
-        load(CORPUS / "impossible_date.yaml")
-    assert [e.path for e in info.value.errors] == [CORPUS / "impossible_date.yaml"]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: validate._waitless_loops treats every subflow node as not waiting, "
-    "even when the flow it calls waits in a menu",
-)
-def test_a_loop_through_a_subflow_that_waits_is_accepted(tmp_path: Path):
-    (tmp_path / "caller.yaml").write_text(
-        "start: again\nnodes:\n  again:\n    type: subflow\n    flow: ask\n    next: again\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "ask.yaml").write_text(
+def test_only_the_type_tag_is_dropped_from_the_path(tmp_path: Path, line_8: str, column, field):
+    # The node is called "menu" like its type: the id stays, the tag goes.
+    (tmp_path / "menu.yaml").write_text(
         "start: menu\n"
         "nodes:\n"
         "  menu:\n"
         "    type: menu\n"
         "    prompts: [main_menu]\n"
-        '    choices: {"1": done}\n'
-        "  done:\n"
-        "    type: return\n",
+        '    choices: {"1": menu}\n'
+        "    on_fail: menu\n" + line_8,
         encoding="utf-8",
     )
+    with pytest.raises(FlowSetInvalid) as info:
+        load(tmp_path)
+    assert [(e.line, e.column, e.field) for e in info.value.errors] == [(8, column, field)]
+
+
+def test_a_field_named_like_a_node_type_keeps_its_name(tmp_path: Path):
+    # A queue node's "queue" field: nodes.queue.queue.queue in pydantic's terms.
+    (tmp_path / "q.yaml").write_text(
+        "start: queue\nnodes:\n  queue:\n    type: queue\n    queue: [general]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FlowSetInvalid) as info:
+        load(tmp_path)
+    assert [(e.line, e.column, e.field) for e in info.value.errors] == [
+        (5, 12, "nodes.queue.queue")
+    ]
+
+
+def test_an_impossible_date_is_a_flow_error_not_a_crash():
+    with pytest.raises(FlowSetInvalid) as info:
+        load(CORPUS / "impossible_date.yaml")
+    [error] = info.value.errors
+    assert (error.path, error.line, error.column, error.field) == (
+        CORPUS / "impossible_date.yaml",
+        6,
+        18,
+        "(yaml)",
+    )
+    assert error.message == (
+        "YAML syntax error: invalid value '2026-02-30': day is out of range for month"
+    )
+
+
+def test_an_impossible_date_does_not_hide_the_other_files(tmp_path: Path):
+    names = ["impossible_date.yaml", "unknown_start.yaml"]
+    with pytest.raises(FlowSetInvalid) as info:
+        load(*(CORPUS / n for n in names))
+    assert [str(e) for e in info.value.errors] == [expand(line) for n in names for line in CASES[n]]
+
+
+# --- loops through subflows and queues ----------------------------------------------
+ASK_FLOW = (
+    "start: menu\n"
+    "nodes:\n"
+    "  menu:\n"
+    "    type: menu\n"
+    "    prompts: [main_menu]\n"
+    '    choices: {"1": done}\n'
+    "  done:\n"
+    "    type: return\n"
+)
+CALLER_LOOP = (
+    "start: again\nnodes:\n  again:\n    type: subflow\n    flow: {flow}\n    next: again\n"
+)
+
+
+def test_a_loop_through_a_subflow_that_waits_is_accepted(tmp_path: Path):
+    (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="ask"), encoding="utf-8")
+    (tmp_path / "ask.yaml").write_text(ASK_FLOW, encoding="utf-8")
     assert sorted(load(tmp_path).flows) == ["ask", "caller"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: validate._prompts checks a flow's prompts only in its own languages; "
-    "a subflow entered after set.language is played in the caller's language",
+@pytest.mark.parametrize(
+    "waiting",
+    [
+        "    type: collect\n    prompts: [enter_query_code]\n    var: code\n",
+        "    type: voicemail\n    prompts: [leave_message]\n",
+        "    type: survey\n    prompts: [survey]\n",
+        '    type: transfer\n    number: "01012345678"\n',
+    ],
+    ids=["collect", "voicemail", "survey", "transfer"],
 )
-def test_a_subflow_needs_prompts_in_the_languages_of_its_callers(tmp_path: Path):
-    (tmp_path / "main.yaml").write_text(
-        "languages: [zh, en]\n"
-        "start: english\n"
-        "nodes:\n"
-        "  english:\n"
-        "    type: set\n"
-        "    language: en\n"
-        "    next: sub\n"
-        "  sub:\n"
-        "    type: subflow\n"
-        "    flow: zh_only\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "zh_only.yaml").write_text(
-        "start: say\nnodes:\n  say:\n    type: play\n    prompts: [date_month]\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(FlowSetInvalid):
+def test_every_input_node_in_a_subflow_counts_as_waiting(tmp_path: Path, waiting: str):
+    (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="ask"), encoding="utf-8")
+    (tmp_path / "ask.yaml").write_text(f"start: wait\nnodes:\n  wait:\n{waiting}", encoding="utf-8")
+    assert sorted(load(tmp_path).flows) == ["ask", "caller"]
+
+
+@pytest.mark.parametrize(
+    "callee",
+    [
+        "start: say\nnodes:\n  say:\n    type: play\n    prompts: [welcome]\n",
+        "start: wait\nnodes:\n  wait:\n    type: queue\n    queue: general\n",
+    ],
+    ids=["play", "queue"],
+)
+def test_a_loop_through_a_subflow_that_never_waits_is_refused(tmp_path: Path, callee: str):
+    (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="speak"), encoding="utf-8")
+    (tmp_path / "speak.yaml").write_text(callee, encoding="utf-8")
+    with pytest.raises(FlowSetInvalid) as info:
         load(tmp_path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'caller.yaml'}:4:5: nodes.again: "
+        f"loop that never waits for the caller: again → again {NO_WAIT}"
+    ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: QueueNode is in schema.INPUT_NODES but the queue stub never waits, so "
-    "queue -> goto -> queue passes validation and the simulator spins forever",
-)
-def test_a_loop_through_the_queue_stub_is_refused(tmp_path: Path):
+def test_a_loop_through_the_queue_stub_is_refused():
+    with pytest.raises(FlowSetInvalid) as info:
+        load(CORPUS / "queue_loop.yaml")
+    [error] = info.value.errors
+    assert (error.line, error.column, error.field) == (5, 5, "nodes.wait")
+    assert error.message == "loop that never waits for the caller: wait → again → wait"
+
+
+def test_a_queue_then_a_menu_in_the_loop_is_accepted(tmp_path: Path):
     (tmp_path / "busy.yaml").write_text(
         "start: wait\n"
         "nodes:\n"
         "  wait:\n"
         "    type: queue\n"
         "    queue: general\n"
-        "    next: again\n"
-        "  again:\n"
-        "    type: goto\n"
-        "    target: wait\n",
+        "    next: ask\n"
+        "  ask:\n"
+        "    type: menu\n"
+        "    prompts: [main_menu]\n"
+        '    choices: {"1": wait}\n',
+        encoding="utf-8",
+    )
+    assert list(load(tmp_path).flows) == ["busy"]
+
+
+# --- the languages of subflows ------------------------------------------------------
+def subflow_pair(folder: Path, caller_header: str, callee_header: str) -> Path:
+    """main.yaml calls helper.yaml; each header sets its language(s), or nothing (zh)."""
+    (folder / "main.yaml").write_text(
+        f"{caller_header}\nstart: sub\nnodes:\n  sub:\n    type: subflow\n    flow: helper\n",
+        encoding="utf-8",
+    )
+    (folder / "helper.yaml").write_text(
+        f"{callee_header}\nstart: say\nnodes:\n  say:\n    type: play\n    prompts: [goodbye]\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_a_subflow_needs_prompts_in_the_languages_of_its_callers():
+    with pytest.raises(FlowSetInvalid) as info:
+        load(CORPUS / "subflow_lacks_language")
+    [error] = info.value.errors
+    assert (error.path, error.line, error.column, error.field) == (
+        CORPUS / "subflow_lacks_language" / "main.yaml",
+        12,
+        11,
+        "nodes.say_date.flow",
+    )
+    assert error.message == (
+        "flow 'zh_only' has no prompts for en, which this flow may be speaking"
+    )
+    assert error.hint == "add en to the languages of 'zh_only'"
+
+
+def test_every_missing_language_of_a_subflow_is_named_in_the_callers_order(tmp_path: Path):
+    # Even without a set.language node: languages lists what the flow may speak.
+    with pytest.raises(FlowSetInvalid) as info:
+        load(
+            subflow_pair(tmp_path, "languages: [en, zh, fr]", "languages: [zh]"),
+            prompts_dir=tmp_path / "none",
+        )
+    lacking = [e for e in info.value.errors if e.field == "nodes.sub.flow"]
+    assert [str(e) for e in lacking] == [
+        f"{tmp_path / 'main.yaml'}:6:11: nodes.sub.flow: flow 'helper' has no prompts "
+        "for en, fr, which this flow may be speaking "
+        "(hint: add en, fr to the languages of 'helper')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("caller", "callee"),
+    [
+        ("# both default to [zh]", "# both default to [zh]"),
+        ("languages: [zh]", "languages: [zh, en]"),
+        ("languages: [zh, en]", "languages: [en, zh]"),
+        ("language: en\nlanguages: [en]", "languages: [zh, en]"),
+    ],
+    ids=["default", "callee-has-more", "other-order", "english-only"],
+)
+def test_a_subflow_with_every_language_of_its_caller_is_accepted(
+    tmp_path: Path, caller: str, callee: str
+):
+    assert sorted(load(subflow_pair(tmp_path, caller, callee)).flows) == ["helper", "main"]
+
+
+def test_the_default_flows_call_subflows_with_all_their_languages():
+    flows = load(ROOT / "ivr_flows").flows
+    assert flows["12345"].languages == ["zh", "en"]
+    assert set(flows["voicemail"].languages) >= set(flows["12345"].languages)
+
+
+# --- gaps found while testing the fixes (strict xfail: they turn red when fixed) ------
+@pytest.mark.xfail(
+    strict=True,
+    raises=FlowSetInvalid,
+    reason="gap: validate._waitless_loops counts a subflow as waiting only if its own "
+    "nodes include an input node, not when it waits through a nested subflow",
+)
+def test_a_loop_through_a_nested_subflow_that_waits_is_accepted(tmp_path: Path):
+    (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="middle"), encoding="utf-8")
+    (tmp_path / "middle.yaml").write_text(
+        "start: go\nnodes:\n  go:\n    type: subflow\n    flow: ask\n", encoding="utf-8"
+    )
+    (tmp_path / "ask.yaml").write_text(ASK_FLOW, encoding="utf-8")
+    assert sorted(load(tmp_path).flows) == ["ask", "caller", "middle"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap: validate._waitless_loops counts a subflow as waiting if it has an input "
+    "node anywhere, even one a branch can skip; the call then spins until "
+    "interpreter.MAX_STEPS_WITHOUT_INPUT raises IvrRuntimeError",
+)
+def test_a_loop_through_a_subflow_that_may_skip_its_menu_is_refused(tmp_path: Path):
+    (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="maybe"), encoding="utf-8")
+    (tmp_path / "maybe.yaml").write_text(
+        "start: check\n"
+        "nodes:\n"
+        "  check:\n"
+        "    type: branch\n"
+        "    cases:\n"
+        "      - when: {language: zh}\n"
+        "        goto: done\n"
+        "    default: ask\n"
+        "  ask:\n"
+        "    type: menu\n"
+        "    prompts: [main_menu]\n"
+        '    choices: {"1": done}\n'
+        "  done:\n"
+        "    type: return\n",
         encoding="utf-8",
     )
     with pytest.raises(FlowSetInvalid):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 from callcenter.errors import ConfigError
@@ -219,12 +221,38 @@ def test_validate_document_with_derived_data(tmp_path: Path):
     assert str(info.value) == f"{doc.path}: queues: Field required"  # no node: no position
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: load_yaml catches only MarkedYAMLError; an impossible date raises ValueError",
-)
+# --- values PyYAML cannot build -------------------------------------------------------
 def test_an_impossible_date_is_a_config_error_with_position(tmp_path: Path):
     path = write(tmp_path / "dates.yaml", "extra_holidays:\n  - 2026-02-30\n")
-    with pytest.raises(ConfigError, match=rf"^{path}:2:5: "):
+    with pytest.raises(ConfigError) as info:
         load_yaml(path)
+    assert str(info.value) == (
+        f"{path}:2:5: YAML syntax error: invalid value '2026-02-30': day is out of range for month"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "value", "reason"),
+    [
+        ("d: 2026-13-01\n", "1:4", "2026-13-01", "month must be in 1..12"),
+        ("a: 1\nb:\n  c: 2026-02-29\n", "3:6", "2026-02-29", "day is out of range for month"),
+        ("t: 2026-11-30 25:00:00\n", "1:4", "2026-11-30 25:00:00", "hour must be in 0..23"),
+        ("l: [2026-04-31]\n", "1:5", "2026-04-31", "day is out of range for month"),
+    ],
+    ids=["month", "nested", "timestamp", "flow-list"],
+)
+def test_impossible_dates_name_the_value_and_its_position(
+    tmp_path: Path, text: str, where: str, value: str, reason: str
+):
+    path = write(tmp_path / "dates.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_yaml(path)
+    assert (
+        str(info.value) == f"{path}:{where}: YAML syntax error: invalid value {value!r}: {reason}"
+    )
+    assert isinstance(info.value.__cause__, yaml.MarkedYAMLError)
+
+
+def test_possible_dates_and_quoted_impossible_ones_still_load(tmp_path: Path):
+    doc = load_yaml(write(tmp_path / "dates.yaml", "a: 2028-02-29\nb: '2026-02-30'\n"))
+    assert doc.data == {"a": date(2028, 2, 29), "b": "2026-02-30"}
