@@ -75,7 +75,12 @@ def load_yaml(path: Path) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: YAML syntax error: {exc.problem}") from exc
+        kind = (
+            "bad value"
+            if isinstance(exc, yaml.constructor.ConstructorError)
+            else "YAML syntax error"
+        )
+        raise ConfigError(f"{where}: {kind}: {exc.problem}") from exc
     if root is not None:
         _refuse_duplicate_keys(path, root)
     return YamlDocument(path=path, data=data, root=root)

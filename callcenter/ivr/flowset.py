@@ -121,7 +121,7 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
 
 def _without_node_tag(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """pydantic puts the node's type into the path (nodes.menu1.menu.timeout); the file doesn't."""
-    if len(loc) > 3 and loc[0] == "nodes" and loc[2] in NODE_TYPES:
+    if len(loc) >= 3 and loc[0] == "nodes" and loc[2] in NODE_TYPES:
         return (*loc[:2], *loc[3:])
     return loc
 

@@ -365,5 +365,5 @@ def test_an_impossible_date_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         load_calendar(path)
     assert str(info.value) == (
-        f"{path}:1:18: YAML syntax error: invalid value '2026-02-30': day is out of range for month"
+        f"{path}:1:18: bad value: invalid value '2026-02-30': day is out of range for month"
     )

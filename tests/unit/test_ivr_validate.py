@@ -171,13 +171,13 @@ CASES: dict[str, list[str]] = {
     ],
     # A value YAML cannot build (there is no 30 February) is reported like a syntax error.
     "impossible_date.yaml": [
-        "impossible_date.yaml:6:18: (yaml): YAML syntax error: invalid value '2026-02-30': "
+        "impossible_date.yaml:6:18: (yaml): bad value: invalid value '2026-02-30': "
         "day is out of range for month",
     ],
     # A check of the node as a whole: the node's first line, and (unlike field
     # errors) the node's type is still in the path.
     "collect_min_over_max.yaml": [
-        "collect_min_over_max.yaml:5:5: nodes.ask.collect: "
+        "collect_min_over_max.yaml:5:5: nodes.ask: "
         "Value error, min_digits is larger than max_digits",
     ],
     "bad_pattern.yaml": [
@@ -463,9 +463,7 @@ def test_an_impossible_date_is_a_flow_error_not_a_crash():
         18,
         "(yaml)",
     )
-    assert error.message == (
-        "YAML syntax error: invalid value '2026-02-30': day is out of range for month"
-    )
+    assert error.message == ("bad value: invalid value '2026-02-30': day is out of range for month")
 
 
 def test_an_impossible_date_does_not_hide_the_other_files(tmp_path: Path):
