@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
 # After a hang-up, how long Asterisk may take to finish writing a recording.
 RECORDING_SETTLE_SECONDS = 5.0
+# A recording ended by neither key nor limit: how long to wait for the hang-up.
+HANGUP_AFTER_RECORDING_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ class AriCallPort:
             terminate_on=terminator or "none",
             if_exists="overwrite",
         )
-        hung_up = False
+        hung_up = by_key = False
         finished: RecordingFinished | None = None
         try:
             async with asyncio.timeout(max_seconds + 30):
@@ -153,7 +155,9 @@ class AriCallPort:
                         if isinstance(gone.event, StasisEnd | ChannelDestroyed):
                             break
                         continue
-                    if isinstance(event, RecordingFinished) and event.recording.name == name:
+                    if isinstance(event, ChannelDtmfReceived) and event.digit == terminator:
+                        by_key = True
+                    elif isinstance(event, RecordingFinished) and event.recording.name == name:
                         finished = event
                     elif isinstance(event, RecordingFailed) and event.recording.name == name:
                         log.warning("recording %s failed: %s", name, event.recording.cause)
@@ -161,6 +165,11 @@ class AriCallPort:
         except TimeoutError:
             log.warning("recording %s: no RecordingFinished", name)
         duration = finished.recording.duration if finished else None
+        by_limit = duration is not None and duration >= max_seconds - 1
+        if finished is not None and not (hung_up or by_key or by_limit):
+            # Neither the key nor the limit ended it: the caller hanging up did,
+            # and Asterisk reports that just after the recording.
+            hung_up = await self._hangs_up_within(HANGUP_AFTER_RECORDING_SECONDS)
         if finished is None:
             try:  # the file may be complete even though its event never reached us
                 await self.ari.stored_recording(name)
@@ -169,6 +178,8 @@ class AriCallPort:
         if duration == 0:
             with contextlib.suppress(AriError):
                 await self.ari.delete_stored_recording(name)
+            if hung_up:  # gone before saying anything: the call ends here
+                raise ChannelGone(self.gone)
             return None
         return RecordedMessage(
             name=name,
@@ -176,6 +187,18 @@ class AriCallPort:
             duration_seconds=float(duration) if duration is not None else None,
             caller_hung_up=hung_up,
         )
+
+    async def _hangs_up_within(self, seconds: float) -> bool:
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    event = await self._next()
+                    if isinstance(event, ChannelDtmfReceived):
+                        self.keys.append(event.digit)
+        except ChannelGone:
+            return True
+        except TimeoutError:
+            return False
 
     # Transfer ---------------------------------------------------------------------
     async def transfer(self, number: str, timeout: int) -> TransferResult:

@@ -106,6 +106,7 @@ FLOW_SETS = {
     "simple": ROOT / "tests" / "integration" / "flows" / "simple",
     "default": ROOT / "ivr_flows",
     "transfer": ROOT / "tests" / "integration" / "flows" / "transfer",
+    "survey": ROOT / "tests" / "integration" / "flows" / "survey",
 }
 
 

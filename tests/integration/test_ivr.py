@@ -272,3 +272,59 @@ async def test_transfer_to_a_department(service, db, caller_prefix, tmp_path):
     assert row["disposition"] == "transferred"
     transfers = [d for kind, d in await timeline(db, row["id"]) if kind == "transfer"]
     assert transfers == [{"node": "connect", "number": "88001234", "result": "connected"}]
+
+
+async def test_invalid_key_message_from_self_service_and_back(hotline, db, caller_prefix, tmp_path):
+    row = await call(
+        db,
+        tmp_path,
+        caller_prefix,
+        [
+            ("pause", 1000),
+            ("keys", "7"),
+            ("pause", 2500),
+            ("keys", "2"),
+            ("pause", 1500),
+            ("keys", "*"),
+            ("pause", 1500),
+            ("keys", "2"),
+            ("pause", 1500),
+            ("keys", "2"),
+            ("pause", 11000),
+            ("talk", 3000),
+        ],
+    )
+    events = await timeline(db, row["id"])
+    assert ("menu_invalid", {"node": "main_menu", "digit": "7", "attempt": 1}) in events
+    choices = [(d["node"], d["digit"]) for kind, d in events if kind == "menu_choice"]
+    assert choices == [
+        ("main_menu", "2"),
+        ("self_service", "*"),
+        ("main_menu", "2"),
+        ("self_service", "2"),
+    ]
+    path = await live_path(db, row["id"])
+    assert path[-2:] == [("12345", "self_service_message"), ("voicemail", "record")]
+    assert (await simulated_path(hotline, "7,2,*,2,2"))[: len(path)] == path
+    async with db.connect() as conn:
+        node = await conn.scalar(
+            text("SELECT node FROM voicemails WHERE call_id = :c"), {"c": row["id"]}
+        )
+    assert node == "record"
+
+
+async def test_survey_rating_is_stored(service, db, caller_prefix, tmp_path):
+    await service.use_flows("survey")
+    row = await call(db, tmp_path, caller_prefix, [("pause", 1500), ("keys", "4")], hang_up=False)
+    async with db.connect() as conn:
+        scores = (
+            (
+                await conn.execute(
+                    text("SELECT score FROM surveys WHERE call_id = :c"), {"c": row["id"]}
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert scores == [4]
+    assert row["disposition"] == "completed" and row["last_stage"] == "rating/bye"
