@@ -10,12 +10,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DIGIT_KEYS = "0123456789*#"
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
 LANGUAGE = r"^[a-z]{2,3}(_[A-Z]{2})?$"
 
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from exc
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
 Prompts = Annotated[list[str], Field(min_length=1)]
 OptionalPrompts = list[str]
 NodeRef = Annotated[str, Field(pattern=NODE_ID)]
@@ -78,22 +88,12 @@ class CollectNode(_Node):
     terminator: Literal["#", "*"] | None = "#"
     first_digit_timeout: float = Field(8.0, gt=0, le=60)
     inter_digit_timeout: float = Field(4.0, gt=0, le=60)
-    pattern: str | None = None
+    pattern: Regex | None = None
     max_retries: int = Field(3, ge=1, le=10)
     invalid_prompts: OptionalPrompts = Field(default_factory=lambda: ["invalid"])
     timeout_prompts: OptionalPrompts = Field(default_factory=lambda: ["no_input"])
     next: NodeRef | None = None
     on_fail: NodeRef | None = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from exc
-        return v
 
     @model_validator(mode="after")
     def _bounds(self) -> CollectNode:
@@ -105,7 +105,7 @@ class CollectNode(_Node):
 class VarCondition(_Model):
     name: Annotated[str, Field(pattern=NODE_ID)]
     equals: str | None = None
-    matches: str | None = None
+    matches: Regex | None = None
     set: bool | None = None
 
 
@@ -115,19 +115,9 @@ class Condition(_Model):
     business_hours: bool | None = None
     holiday: bool | None = None
     workday: bool | None = None
-    caller: str | None = None  # a regular expression on the caller's number
+    caller: Regex | None = None  # on the caller's number
     language: Annotated[str, Field(pattern=LANGUAGE)] | None = None
     var: VarCondition | None = None
-
-    @field_validator("caller")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from exc
-        return v
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:

@@ -245,6 +245,18 @@ async def test_reload_during_a_live_call_does_not_disturb_it(hotline, db, caller
             break
         await asyncio.sleep(0.1)
     assert await hotline.use_flows("default") == old_version
+    # And the ops command line (it reaches the service on 127.0.0.1:8080).
+    proc = await asyncio.create_subprocess_exec(
+        str(ROOT / ".venv" / "bin" / "callcenter"),
+        "ivr",
+        "reload",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert out.decode().strip() == f"reloaded: version {old_version}"
 
 
 async def test_transfer_to_a_department(service, db, caller_prefix, tmp_path):
