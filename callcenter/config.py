@@ -94,12 +94,26 @@ class IvrConfig(_Strict):
         )
 
 
+class AcdConfig(_Strict):
+    """Agents and seats; relative paths are relative to this config file."""
+
+    roster: Path = Path("../agents/roster.yaml")
+    seat_secrets: Path = Path("../run/secrets/seats.yaml")
+    # Where the seats' pjsip sections are written for Asterisk to #include
+    # (none: Asterisk's seats are managed elsewhere).
+    seats_conf: Path | None = Path("../run/asterisk/etc/pjsip_agents.conf")
+    seat_endpoint: str = "PJSIP/{seat}"
+    # What ops staff hand to agents for their softphones.
+    sip_server: str = "127.0.0.1:5060"
+
+
 class Settings(_Strict):
     ari: AriConfig = AriConfig()
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
     calls: CallsConfig = CallsConfig()
     ivr: IvrConfig = IvrConfig()
+    acd: AcdConfig = AcdConfig()
     log_level: str = "INFO"
 
     def ari_settings(self) -> AriSettings:
@@ -162,25 +176,18 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
 
 
 def _relative_to(settings: Settings, base: Path) -> Settings:
-    """Resolve the file paths in the settings against the config file's folder."""
-
-    def fix(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else base / p
-
-    ivr = settings.ivr
-    return settings.model_copy(
-        update={
-            "ari": settings.ari.model_copy(
-                update={"password_file": fix(settings.ari.password_file)}
-            ),
-            "ivr": ivr.model_copy(
-                update={
-                    name: fix(getattr(ivr, name))
-                    for name in ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture")
-                }
-            ),
-        }
-    )
+    """Resolve every file path in the settings against the config file's folder."""
+    update = {}
+    for name in type(settings).model_fields:
+        section = getattr(settings, name)
+        if isinstance(section, BaseModel):
+            paths = {
+                field: base / value
+                for field, value in section
+                if isinstance(value, Path) and not value.is_absolute()
+            }
+            update[name] = section.model_copy(update=paths)
+    return settings.model_copy(update=update)
 
 
 def _explain(doc: YamlDocument, exc: ValidationError, from_env: dict[tuple[str, str], str]) -> str:

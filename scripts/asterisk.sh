@@ -44,6 +44,8 @@ render() {
     "$VENV/bin/python" "$PROJECT_ROOT/scripts/render_asterisk_conf.py" \
         "$STATE/etc" "/$moddir" "$IN_ROOT/run" || die "rendering Asterisk configuration failed"
     ln -sfn "$IN_ROOT/recordings" "$STATE/spool/recording"
+    (cd "$PROJECT_ROOT" && "$VENV/bin/callcenter" agents render >/dev/null) \
+        || die "rendering the agents' seats failed (agents/roster.yaml)"
     local uid; uid=$(asterisk_uid)
     chown -R "$uid:$uid" "$STATE" "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
 }

@@ -267,6 +267,21 @@ class AriClient:
         )
 
     # Asterisk -------------------------------------------------------------
+    async def reload_module(self, module: str) -> None:
+        """Re-read a module's configuration (e.g. res_pjsip.so after new endpoints)."""
+        await self.request("PUT", f"/asterisk/modules/{_q(module)}")
+
+    async def subscribe(self, event_source: str) -> None:
+        """Subscribe our application to e.g. ``endpoint:PJSIP`` (registrations)."""
+        await self.request(
+            "POST",
+            f"/applications/{_q(self.settings.app)}/subscription",
+            params={"eventSource": event_source},
+        )
+
+    async def list_endpoints(self, technology: str) -> list[dict[str, Any]]:
+        return await self.request("GET", f"/endpoints/{_q(technology)}")
+
     async def asterisk_info(self) -> dict[str, Any]:
         return await self.request("GET", "/asterisk/info")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.acd.queues import load_queues
-from callcenter.config import IvrConfig, Settings, load_settings
+from callcenter.config import AcdConfig, IvrConfig, Settings, load_settings
 from callcenter.errors import ConfigError
 from callcenter.ivr.registry import IvrPaths
 
@@ -33,7 +33,12 @@ def defaults_beside(folder: Path) -> Settings:
             calendar=folder / "calendar.yaml",
             queues=folder / "queues.yaml",
             lookup_fixture=folder / "lookup_fixture.yaml",
-        )
+        ),
+        acd=AcdConfig(
+            roster=folder / "../agents/roster.yaml",
+            seat_secrets=folder / "../run/secrets/seats.yaml",
+            seats_conf=folder / "../run/asterisk/etc/pjsip_agents.conf",
+        ),
     )
 
 

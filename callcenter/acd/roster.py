@@ -1,0 +1,128 @@
+"""The agent roster (``agents/roster.yaml``) and the seats' SIP credentials.
+
+Credentials are generated the first time a seat needs them and kept in
+``run/secrets/seats.yaml`` (mode 600), never in git.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.errors import ConfigError
+from callcenter.yamlfile import load_yaml, validate_document
+
+AGENT_ID = r"^[0-9A-Za-z_-]{1,32}$"
+SEAT = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    seat: Annotated[str, Field(pattern=SEAT)]
+    # Queue name → level 1-10: which queues the agent serves and how well.
+    skills: dict[str, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=dict)
+    languages: list[str] = Field(default_factory=lambda: ["zh"])
+
+
+class Roster(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: dict[Annotated[str, Field(pattern=AGENT_ID)], AgentConfig] = Field(
+        default_factory=dict
+    )
+
+    def by_seat(self, seat: str) -> str | None:
+        for agent_id, agent in self.agents.items():
+            if agent.seat == seat:
+                return agent_id
+        return None
+
+
+def load_roster(path: Path) -> Roster:
+    if not path.exists():
+        return Roster()
+    doc = load_yaml(path)
+    roster = validate_document(doc, Roster, doc.data or {})
+    seats = [a.seat for a in roster.agents.values()]
+    dupes = sorted({s for s in seats if seats.count(s) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: seat(s) {', '.join(dupes)} given to more than one agent")
+    return roster
+
+
+def save_roster(path: Path, roster: Roster) -> None:
+    """Write the roster back (atomically: a crash leaves the old file)."""
+    header = "".join(
+        line for line in (path.read_text().splitlines(keepends=True) if path.exists() else [])
+        if line.startswith("#")
+    )
+    body = yaml.safe_dump(
+        {"agents": {k: v.model_dump() for k, v in roster.agents.items()}},
+        allow_unicode=True, sort_keys=False,
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(header + body, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class SeatSecrets:
+    """seat → SIP password, generated on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        return {str(k): str(v) for k, v in (yaml.safe_load(self.path.read_text()) or {}).items()}
+
+    def passwords(self, seats: list[str]) -> dict[str, str]:
+        known = self._read()
+        missing = [s for s in seats if s not in known]
+        if missing:
+            known.update({s: secrets.token_urlsafe(12) for s in missing})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(yaml.safe_dump(known, sort_keys=True))
+            tmp.chmod(0o600)
+            os.replace(tmp, self.path)
+        return {s: known[s] for s in seats}
+
+
+def render_seats(roster: Roster, passwords: dict[str, str]) -> str:
+    """pjsip.conf sections for every seat: endpoint, digest auth, AOR."""
+    out = ["; Rendered from agents/roster.yaml by callcenter; do not edit.\n"]
+    for agent_id, agent in sorted(roster.agents.items()):
+        seat = agent.seat
+        out.append(
+            f"""
+; agent {agent_id}
+[{seat}](endpoint-defaults)
+context = from-agents
+auth = {seat}
+aors = {seat}
+callerid = "{agent.name}" <{agent_id}>
+set_var = PJSIP_TRANSFER_HANDLING=ari-only
+set_var = HOTLINE_AGENT={agent_id}
+
+[{seat}]
+type = auth
+auth_type = digest
+username = {seat}
+password = {passwords[seat]}
+
+[{seat}]
+type = aor
+max_contacts = 1
+remove_existing = yes
+qualify_frequency = 0
+"""
+        )
+    return "".join(out)
