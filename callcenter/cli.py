@@ -259,8 +259,9 @@ def agents_list(config: Path | None, as_json: bool) -> None:
         return
     for v in views:
         skills = ",".join(f"{q}:{lvl}" for q, lvl in v["skills"].items()) or "-"
-        click.echo(f"{v['id']:8} {v['name']:12} {v['seat']:12} {skills:28} "
-                   f"{','.join(v['languages'])}")
+        click.echo(
+            f"{v['id']:8} {v['name']:12} {v['seat']:12} {skills:28} {','.join(v['languages'])}"
+        )
 
 
 @agents.command(name="show")
@@ -303,8 +304,11 @@ def _apply_roster(settings: Settings, roster) -> None:
         reloaded = asyncio.run(reload())
     except ConfigError:
         reloaded = False
-    click.echo("seats reloaded in Asterisk" if reloaded
-               else "Asterisk not reachable: the seats apply when it starts")
+    click.echo(
+        "seats reloaded in Asterisk"
+        if reloaded
+        else "Asterisk not reachable: the seats apply when it starts"
+    )
     url = f"http://{settings.http.host}:{settings.http.port}/api/v1/agents/reload"
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
@@ -319,8 +323,14 @@ def _apply_roster(settings: Settings, roster) -> None:
 @click.option("--seat", default=None, help="SIP endpoint name (default: seat-ID).")
 @click.option("--skill", "skills", multiple=True, help="QUEUE=LEVEL, e.g. general=5.")
 @click.option("--language", "languages", multiple=True, default=("zh",), show_default=True)
-def agents_add(config: Path | None, agent_id: str, name: str, seat: str | None,
-               skills: tuple[str, ...], languages: tuple[str, ...]) -> None:
+def agents_add(
+    config: Path | None,
+    agent_id: str,
+    name: str,
+    seat: str | None,
+    skills: tuple[str, ...],
+    languages: tuple[str, ...],
+) -> None:
     """Add an agent (or replace one with the same ID) and their seat."""
     from pydantic import ValidationError
 
@@ -332,8 +342,12 @@ def agents_add(config: Path | None, agent_id: str, name: str, seat: str | None,
     except ValueError as exc:
         raise click.BadParameter("use QUEUE=LEVEL, e.g. general=5", param_hint="--skill") from exc
     try:
-        agent = AgentConfig(name=name, seat=seat or f"seat-{agent_id.lower()}", skills=levels,
-                            languages=list(languages))
+        agent = AgentConfig(
+            name=name,
+            seat=seat or f"seat-{agent_id.lower()}",
+            skills=levels,
+            languages=list(languages),
+        )
         new = Roster.model_validate({"agents": {**roster.agents, agent_id: agent}})
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -34,9 +34,7 @@ class AgentConfig(BaseModel):
 class Roster(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    agents: dict[Annotated[str, Field(pattern=AGENT_ID)], AgentConfig] = Field(
-        default_factory=dict
-    )
+    agents: dict[Annotated[str, Field(pattern=AGENT_ID)], AgentConfig] = Field(default_factory=dict)
 
     def by_seat(self, seat: str) -> str | None:
         for agent_id, agent in self.agents.items():
@@ -60,12 +58,14 @@ def load_roster(path: Path) -> Roster:
 def save_roster(path: Path, roster: Roster) -> None:
     """Write the roster back (atomically: a crash leaves the old file)."""
     header = "".join(
-        line for line in (path.read_text().splitlines(keepends=True) if path.exists() else [])
+        line
+        for line in (path.read_text().splitlines(keepends=True) if path.exists() else [])
         if line.startswith("#")
     )
     body = yaml.safe_dump(
         {"agents": {k: v.model_dump() for k, v in roster.agents.items()}},
-        allow_unicode=True, sort_keys=False,
+        allow_unicode=True,
+        sort_keys=False,
     )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(header + body, encoding="utf-8")

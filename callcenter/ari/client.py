@@ -261,6 +261,22 @@ class AriClient:
     async def delete_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
 
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request(
+            "POST", f"/bridges/{_q(bridge_id)}/removeChannel", params={"channel": channel_id}
+        )
+
+    async def start_bridge_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
+        await self.request("POST", f"/bridges/{_q(bridge_id)}/moh", params={"mohClass": moh_class})
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> dict[str, Any]:
+        """Record the mixed conversation of a bridge as ``name.fmt`` in the spool."""
+        return await self.request(
+            "POST",
+            f"/bridges/{_q(bridge_id)}/record",
+            params={"name": name, "format": fmt, "ifExists": "overwrite"},
+        )
+
     async def add_channel(self, bridge_id: str, channel_id: str) -> None:
         await self.request(
             "POST", f"/bridges/{_q(bridge_id)}/addChannel", params={"channel": channel_id}

@@ -12,27 +12,26 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
 from callcenter.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
-    ChannelHangupRequest,
-    ChannelStateChange,
     Event,
     PlaybackFinished,
     RecordingFailed,
     RecordingFinished,
     StasisEnd,
-    UnknownEvent,
 )
-from callcenter.ivr.port import RecordedMessage, TransferResult
+from callcenter.calls import legs
+from callcenter.ivr.port import QueueResult, RecordedMessage, TransferResult
+
+QueueHandler = Callable[[str, int, list[str], str], Awaitable[QueueResult]]
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
 # After a hang-up, how long Asterisk may take to finish writing a recording.
 RECORDING_SETTLE_SECONDS = 5.0
 # A recording ended by neither key nor limit: how long to wait for the hang-up.
@@ -64,18 +63,32 @@ class AriCallPort:
         self.channel_id = channel_id
         self.caller_id = caller_id
         self.dial_out = dial_out
-        self._open_inbox = open_inbox
-        self._close_inbox = close_inbox
+        self.open_inbox = open_inbox
+        self.close_inbox = close_inbox
         self.keys: deque[str] = deque()
+        # Set by the call session: runs a QueueCall (callcenter.calls.queue_call).
+        self.queue_handler: QueueHandler | None = None
         self.gone: Event | None = None
 
     async def _next(self, inbox: Inbox | None = None, timeout: float | None = None) -> Event:
         inbox = inbox or self.inbox
         event = await inbox.get(timeout)
-        if inbox is self.inbox and isinstance(event, _TERMINAL):
+        if inbox is self.inbox and isinstance(event, legs.TERMINAL):
             self.gone = event
             raise ChannelGone(event)
         return event
+
+    async def next_event(self, timeout: float | None = None) -> Event:
+        """The caller's next event; ChannelGone when the caller hangs up or leaves."""
+        return await self._next(timeout=timeout)
+
+    async def queue(
+        self, queue: str, priority: int, skills: list[str], language: str
+    ) -> QueueResult:
+        self._check_gone()
+        if self.queue_handler is None:
+            raise RuntimeError("no ACD attached to this call")
+        return await self.queue_handler(queue, priority, skills, language)
 
     def _check_gone(self) -> None:
         if self.gone is not None:
@@ -205,97 +218,38 @@ class AriCallPort:
         """Dial ``number`` on the trunk, bridge it with the caller, end when either leaves."""
         self._check_gone()
         bridge_id = f"{self.dial_out.bridge_prefix}{uuid.uuid4().hex}"
-        leg_id = f"leg-{uuid.uuid4().hex}"
-        leg = self._open_inbox(f"channel:{leg_id}")
-        leg_created = False
+        leg: legs.Leg | None = None
         try:
             await self.ari.create_bridge(bridge_id, "mixing")
             await self.ari.start_moh(self.channel_id)  # while the department rings
-            await self.ari.create_channel(
-                leg_id,
-                self.dial_out.endpoint.format(number=number),
+            leg = await legs.dial(
+                self.ari,
+                self.open_inbox,
+                endpoint=self.dial_out.endpoint.format(number=number),
                 app=self.dial_out.app,
-                app_args="transfer-leg",
+                purpose="transfer",
                 originator=self.channel_id,
+                timeout=timeout,
             )
-            leg_created = True
-            await self.ari.dial(leg_id, caller=self.channel_id, timeout=timeout)
-            if not await self._until_answered(leg, timeout + 5):
+            if not await legs.until_answered(self.inbox, leg, timeout + 5):
                 return TransferResult.NO_ANSWER
             with contextlib.suppress(AriError):
                 await self.ari.stop_moh(self.channel_id)
             await self.ari.add_channel(bridge_id, self.channel_id)
-            await self.ari.add_channel(bridge_id, leg_id)
-            await self._until_either_leaves(leg)
+            await self.ari.add_channel(bridge_id, leg.id)
+            self.gone = await legs.until_either_leaves(self.inbox, leg)
             return TransferResult.CONNECTED
-        except ChannelGone:
+        except ChannelGone as gone:
+            self.gone = gone.event
             raise
         except AriError as exc:
             log.warning("transfer to %s failed: %s", number, exc)
             return TransferResult.FAILED
         finally:
-            await asyncio.shield(self._clean_up(bridge_id, leg_id if leg_created else None, leg))
+            await asyncio.shield(self._end_transfer(bridge_id, leg))
 
-    async def _until_answered(self, leg: Inbox, limit: float) -> bool:
-        """True when the leg answers; False when it fails, or ChannelGone if the caller leaves."""
-        caller_left = asyncio.create_task(self._caller_terminal())
-        try:
-            async with asyncio.timeout(limit):
-                while True:
-                    get = asyncio.create_task(leg.get())
-                    done, _ = await asyncio.wait(
-                        {get, caller_left}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if caller_left in done:
-                        get.cancel()
-                        raise ChannelGone(caller_left.result())
-                    event = get.result()
-                    if isinstance(event, ChannelStateChange) and event.channel.state == "Up":
-                        return True
-                    if isinstance(event, UnknownEvent) and event.type == "Dial":
-                        status = event.raw.get("dialstatus", "")
-                        if status and status not in ("ANSWER", "RINGING", "PROGRESS", "PROCEEDING"):
-                            return False
-                    if isinstance(event, _TERMINAL):
-                        return False
-        except TimeoutError:
-            return False
-        finally:
-            caller_left.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ChannelGone):
-                await caller_left
-
-    async def _until_either_leaves(self, leg: Inbox) -> None:
-        caller_left = asyncio.create_task(self._caller_terminal())
-        leg_left = asyncio.create_task(_terminal(leg))
-        done, pending = await asyncio.wait(
-            {caller_left, leg_left}, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        if caller_left in done:
-            self.gone = caller_left.result()
-
-    async def _caller_terminal(self) -> Event:
-        return await _terminal(self.inbox)
-
-    async def _clean_up(self, bridge_id: str, leg_id: str | None, leg: Inbox) -> None:
-        if leg_id is not None:
-            with contextlib.suppress(AriError):
-                await self.ari.hangup(leg_id)
-            with contextlib.suppress(TimeoutError, ChannelGone, AriError):
-                async with asyncio.timeout(5):
-                    while not isinstance(leg.ended, StasisEnd | ChannelDestroyed):
-                        await leg.get()
-        self._close_inbox(leg)
+    async def _end_transfer(self, bridge_id: str, leg: legs.Leg | None) -> None:
+        if leg is not None:
+            await legs.end(self.ari, leg, self.close_inbox)
         with contextlib.suppress(AriError):
             await self.ari.delete_bridge(bridge_id)
-
-
-async def _terminal(inbox: Inbox) -> Event:
-    """Consume an inbox until the channel is hung up or leaves; return that event."""
-    while True:
-        event = await inbox.get()
-        if isinstance(event, _TERMINAL):
-            return event

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from callcenter.db.models import Call, CallEvent, Disposition
+from callcenter.db.models import AgentStateLog, Call, CallEvent, Disposition
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,22 @@ class CloseLost:
 
 
 @dataclass(slots=True)
+class AgentStateLogged:
+    agent_id: str
+    state: str
+    reason: str | None
+    call_id: uuid.UUID | None
+    at: datetime
+
+
+@dataclass(slots=True)
 class Barrier:
     """Resolves once every operation submitted before it is committed."""
 
     done: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
-Op = OpenCall | AddEvent | MarkAnswered | CloseCall | CloseLost | Barrier
+Op = OpenCall | AddEvent | MarkAnswered | CloseCall | CloseLost | AgentStateLogged | Barrier
 
 
 class CallRecorder:
@@ -197,6 +206,16 @@ async def _apply(conn: AsyncConnection, op: Op) -> None:
                 flow_version=op.flow_version,
             )
             .on_conflict_do_nothing(index_elements=["channel_id"])
+        )
+    elif isinstance(op, AgentStateLogged):
+        await conn.execute(
+            insert(AgentStateLog).values(
+                agent_id=op.agent_id,
+                state=op.state,
+                reason=op.reason,
+                call_id=op.call_id,
+                at=op.at,
+            )
         )
     elif isinstance(op, MarkAnswered):
         await conn.execute(

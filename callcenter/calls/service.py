@@ -10,13 +10,15 @@ import uuid
 from datetime import UTC, datetime
 
 from callcenter.ari import AriError, EventRouter, Inbox
-from callcenter.ari.events import Channel, Event, StasisStart
+from callcenter.ari.events import Channel, Event, StasisStart, UnknownEvent
 from callcenter.calls.session import CALL_ID_VAR, CallDeps, CallSession
 
 log = logging.getLogger(__name__)
 
 # Bridges the service creates carry this prefix, so leftovers can be found.
 BRIDGE_PREFIX = "hotline-"
+# Outgoing legs (callcenter.calls.legs) are named for their purpose.
+LEG_PREFIXES = ("agent-", "transfer-")
 
 
 class CallService:
@@ -43,17 +45,35 @@ class CallService:
             if event.replace_channel is not None:
                 log.info("StasisStart replacing %s ignored", event.replace_channel.id)
                 return
-            self._start(event.channel, event.timestamp)
+            self._start(event.channel, event.timestamp, args=event.args)
+        elif isinstance(event, UnknownEvent) and event.type == "DeviceStateChanged":
+            device = event.raw.get("device_state") or {}
+            name = str(device.get("name", ""))
+            if name.startswith("PJSIP/"):
+                state = device.get("state", "")
+                self.deps.queues.acd.seat_registered(
+                    name.removeprefix("PJSIP/"), state not in ("UNAVAILABLE", "INVALID")
+                )
 
     def _start(
-        self, channel: Channel, arrived_at: datetime, call_id: uuid.UUID | None = None
+        self,
+        channel: Channel,
+        arrived_at: datetime,
+        call_id: uuid.UUID | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         inbox = self.router.register(
             Inbox(f"channel:{channel.id}", maxsize=self.deps.config.inbox_size)
         )
         overflow = self.draining or len(self._tasks) >= self.max_calls
         session = CallSession(
-            self.deps, channel, inbox, arrived_at=arrived_at, call_id=call_id, overflow=overflow
+            self.deps,
+            channel,
+            inbox,
+            arrived_at=arrived_at,
+            call_id=call_id,
+            overflow=overflow,
+            args=args,
         )
         task = asyncio.create_task(session.run(), name=f"call-{channel.id}")
         self._sessions[channel.id] = session
@@ -83,10 +103,15 @@ class CallService:
             channel = Channel.from_json(data)
             if channel.id in self._tasks or not self._is_ours(channel):
                 continue
+            if channel.id.startswith(LEG_PREFIXES):  # its caller's task died with us
+                with contextlib.suppress(AriError):
+                    await self.deps.ari.hangup(channel.id)
+                continue
             call_id = await self._call_id_of(channel.id)
             log.info("adopting channel %s left in Stasis (call %s)", channel.id, call_id)
             self._start(channel, datetime.now(UTC), call_id=call_id)
             adopted += 1
+        await self.sync_registrations()
         closed = await self.deps.recorder.close_lost(live, datetime.now(UTC))
         await self._delete_empty_bridges()
         log.info(
@@ -95,6 +120,20 @@ class CallService:
             adopted,
             closed,
         )
+
+    async def sync_registrations(self) -> None:
+        """Which seats have a registered softphone now; then follow their device states.
+
+        (Device states, not ``endpoint:`` subscriptions: those would deliver every
+        channel event of the seat a second time.)
+        """
+        acd = self.deps.queues.acd
+        seats = {a.config.seat for a in acd.agents.values()}
+        for seat in sorted(seats):
+            await self.deps.ari.subscribe(f"deviceState:PJSIP/{seat}")
+        for endpoint in await self.deps.ari.list_endpoints("PJSIP"):
+            if endpoint.get("resource") in seats:
+                acd.seat_registered(endpoint["resource"], endpoint.get("state") == "online")
 
     def _is_ours(self, channel: Channel) -> bool:
         return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app

@@ -9,6 +9,7 @@ closed exactly once with a disposition and the stage (flow/node) it reached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from callcenter.acd.agents import AcdError, AgentState
 from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, EventRouter, Inbox
 from callcenter.ari.causes import NORMAL_CLEARING, cause_text
 from callcenter.ari.events import (
@@ -27,10 +29,12 @@ from callcenter.ari.events import (
     ChannelVarset,
     Event,
     PlaybackEvent,
+    PlaybackFinished,
     StasisEnd,
 )
 from callcenter.calls.ari_port import AriCallPort, DialOut
 from callcenter.calls.metrics import CallMetrics
+from callcenter.calls.queue_call import QueueCall, QueueDeps
 from callcenter.calls.recorder import AddEvent, CallRecorder, CloseCall, MarkAnswered, OpenCall
 from callcenter.calls.state import CallState, check_transition
 from callcenter.config import CallsConfig
@@ -41,6 +45,12 @@ from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry, IvrRuntime
 
 log = logging.getLogger(__name__)
+
+_DISPOSITIONS = {
+    Outcome.TRANSFERRED: Disposition.TRANSFERRED,
+    Outcome.ANSWERED: Disposition.ANSWERED,
+    Outcome.CALLBACK: Disposition.CALLBACK,
+}
 
 # Channel variables that let a restarted service recognise the call.
 CALL_ID_VAR = "HOTLINE_CALL_ID"
@@ -62,6 +72,7 @@ class CallDeps:
     prompts: PromptLibrary
     sink: IvrSink
     dial_out: DialOut
+    queues: QueueDeps
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -89,6 +100,7 @@ class CallSession:
         arrived_at: datetime,
         call_id: uuid.UUID | None = None,
         overflow: bool = False,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.deps = deps
         self.channel = channel
@@ -98,6 +110,8 @@ class CallSession:
         self.started_at = channel.creationtime or arrived_at
         self.arrived_at = arrived_at
         self.overflow = overflow  # hand the call back to the dialplan instead of serving it
+        # A feature code dialled from an agent's seat (Stasis(hotline,feature,login)).
+        self.feature = args[1] if len(args) > 1 and args[0] == "feature" else None
         self.state = CallState.NEW if channel.state != "Up" else CallState.ANSWERED
         self.stage = "start"
         self.disposition: Disposition | None = None
@@ -148,6 +162,8 @@ class CallSession:
         """The flow, with every way it can end mapped to a disposition."""
         runtime = self.deps.ivr.current  # kept to the end: a reload never changes this call
         flow = runtime.flows.entry_for(self.channel.exten)
+        if self.feature is not None:
+            flow = "feature"
         try:
             await self._open_record(flow, runtime.version)
             if self.overflow or flow is None:
@@ -156,10 +172,11 @@ class CallSession:
                 await self._hand_back()
                 return
             await self._answer()
-            outcome = await self._run_ivr(runtime, flow)
-            self.disposition = (
-                Disposition.TRANSFERRED if outcome is Outcome.TRANSFERRED else Disposition.COMPLETED
-            )
+            if self.feature is not None:
+                await self._agent_feature(self.feature)
+            else:
+                outcome = await self._run_ivr(runtime, flow)
+                self.disposition = _DISPOSITIONS.get(outcome, Disposition.COMPLETED)
             await self._hangup()
         except ChannelGone as gone:
             if gone.event is None or (
@@ -207,8 +224,49 @@ class CallSession:
             clock=deps.clock,
         )
         call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
-        interpreter = Interpreter(runtime.flows, flow, port, services, call, _CallTrace(self))
+        trace = _CallTrace(self)
+
+        def queue(name: str, priority: int, skills: list[str], language: str):
+            return QueueCall(port, deps.queues, call, trace, name, priority, skills, language).run()
+
+        port.queue_handler = queue
+        interpreter = Interpreter(runtime.flows, flow, port, services, call, trace)
         return await interpreter.run()
+
+    async def _agent_feature(self, feature: str) -> None:
+        """*21 log in, *22 log out, *23 pause / resume, from the agent's own seat."""
+        acd = self.deps.queues.acd
+        seat = self.channel.name.removeprefix("PJSIP/").rsplit("-", 1)[0]
+        agent = acd.agent_at_seat(seat)
+        self.stage = f"feature/{feature}"
+        ok = False
+        if agent is not None:
+            wanted = {
+                "login": AgentState.AVAILABLE,
+                "logout": AgentState.LOGGED_OUT,
+                "pause": AgentState.AVAILABLE
+                if agent.state is AgentState.PAUSED
+                else AgentState.PAUSED,
+            }.get(feature)
+            try:
+                if wanted is not None:
+                    acd.request_state(agent.id, wanted, "break" if feature == "pause" else None)
+                    ok = True
+            except AcdError as exc:
+                self._event("feature_refused", reason=str(exc))
+        self._event(
+            "agent_feature", feature=feature, seat=seat, agent=agent.id if agent else None, ok=ok
+        )
+        prompt = "feature_ok" if ok else "feature_failed"
+        port_media = [self.deps.prompts.media(prompt, "zh")]
+        playback = f"pb-{uuid.uuid4().hex}"
+        await self.deps.ari.play(self.channel.id, playback, port_media)
+        with contextlib.suppress(TimeoutError):
+            await self.inbox.wait_for(
+                lambda e: isinstance(e, PlaybackFinished) and e.playback.id == playback,
+                timeout=10,
+            )
+        self.disposition = Disposition.COMPLETED
 
     async def _open_record(self, flow: str | None, flow_version: str) -> None:
         ch = self.channel

@@ -37,6 +37,8 @@ class Disposition(enum.StrEnum):
     FAILED = "failed"  # an error in the service ended the call
     LOST = "lost"  # Asterisk ended or lost the channel (restart, shutdown)
     TRANSFERRED = "transferred"  # connected to a department number; ended from there
+    ANSWERED = "answered"  # talked to an agent
+    CALLBACK = "callback"  # asked to be called back instead of waiting
 
 
 class Call(Base):
@@ -154,3 +156,51 @@ class QueueRequest(Base):
     flow: Mapped[str] = mapped_column(String(64))
     node: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QueueCall(Base):
+    """One stay in a queue: waited, answered (by whom, how long) or not."""
+
+    __tablename__ = "queue_calls"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    left_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    wait_seconds: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    wrapup_seconds: Mapped[float | None] = mapped_column(Float)
+    transferred_to: Mapped[str | None] = mapped_column(String(64))
+    recording_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("recordings.id"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class CallbackTask(Base):
+    """A caller to call back (漏话回拨): abandoned in the queue, or asked for it."""
+
+    __tablename__ = "callback_tasks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    caller_number: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+
+class AgentStateLog(Base):
+    __tablename__ = "agent_state_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -16,6 +16,7 @@ from callcenter.ivr.port import (
     CallInfo,
     CallPort,
     IvrSink,
+    QueueResult,
     TicketLookup,
     Trace,
     TransferResult,
@@ -54,6 +55,8 @@ class Outcome(enum.Enum):
     COMPLETED = "completed"  # the flow ended (hang-up node, or nowhere left to go)
     TRANSFERRED = "transferred"
     CALLER_LEFT = "caller_left"  # ended by the caller in a way the flow expects (voicemail)
+    ANSWERED = "answered"  # an agent talked with the caller
+    CALLBACK = "callback"  # the caller chose to be called back
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +249,12 @@ class Interpreter:
         await self.services.sink.queue_requested(
             self.call, node.queue, node.priority, node.skills, self.flow, self.node_id
         )
+        result = await self.port.queue(node.queue, node.priority, node.skills, self.language)
+        self.trace.step("queue_result", node=self.node_id, result=result.value)
+        if result is QueueResult.ANSWERED:
+            return _Goto(node.after_call) if node.after_call else _End(Outcome.ANSWERED)
+        if result is QueueResult.CALLBACK:
+            return _End(Outcome.CALLBACK)
         await self._say(node.busy_prompts)
         return self._then(node.next)
 

@@ -35,6 +35,12 @@ class TransferResult(enum.Enum):
     FAILED = "failed"
 
 
+class QueueResult(enum.Enum):
+    ANSWERED = "answered"  # an agent talked with the caller
+    OVERFLOW = "overflow"  # nobody answered in time (or nobody staffs the queue)
+    CALLBACK = "callback"  # the caller asked to be called back
+
+
 class CallPort(Protocol):
     async def play(self, media: list[str], lang: str, interruptible: bool) -> None:
         """Play in order; with ``interruptible`` a key stops it and is kept for the next read."""
@@ -51,6 +57,11 @@ class CallPort(Protocol):
 
     async def transfer(self, number: str, timeout: int) -> TransferResult:
         """Connect the caller to ``number`` through the dial-out trunk."""
+
+    async def queue(
+        self, queue: str, priority: int, skills: list[str], language: str
+    ) -> QueueResult:
+        """Wait for an agent of ``queue`` and talk; or overflow, or a callback."""
 
 
 class Trace(Protocol):

@@ -159,9 +159,11 @@ class QueueNode(_Node):
     queue: str
     priority: int = Field(0, ge=0, le=10)
     skills: list[str] = Field(default_factory=list)
-    # Until queues and agents land: what the caller hears, then `next`.
+    # Played when nobody answered in time (overflow); then `next`.
     busy_prompts: OptionalPrompts = Field(default_factory=lambda: ["all_busy"])
     next: NodeRef | None = None
+    # Where a caller goes when the agent hangs up first (e.g. a survey); none: end.
+    after_call: NodeRef | None = None
 
 
 class VoicemailNode(_Node):
@@ -237,9 +239,8 @@ NODE_TYPES = frozenset(
     "hangup".split()
 )
 
-# Nodes that wait for the caller: a loop must pass through one of them. (The
-# queue node joins them when queues really wait; today's stub only speaks.)
-INPUT_NODES = (MenuNode, CollectNode, VoicemailNode, SurveyNode, TransferNode)
+# Nodes that wait for the caller: a loop must pass through one of them.
+INPUT_NODES = (MenuNode, CollectNode, VoicemailNode, SurveyNode, TransferNode, QueueNode)
 
 
 class Flow(_Model):
@@ -261,7 +262,7 @@ class Flow(_Model):
 def edges(node: Any) -> list[tuple[str, str]]:
     """(field path, target node id) of every reference a node makes within its flow."""
     out: list[tuple[str, str]] = []
-    for field in ("next", "on_fail", "default", "target"):
+    for field in ("next", "on_fail", "default", "target", "after_call"):
         target = getattr(node, field, None)
         if target is not None:
             out.append((field, target))

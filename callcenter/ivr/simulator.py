@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from callcenter.ivr.interpreter import Interpreter, IvrServices, Outcome
-from callcenter.ivr.port import CallInfo, RecordedMessage, TransferResult
+from callcenter.ivr.port import CallInfo, QueueResult, RecordedMessage, TransferResult
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRuntime
 
@@ -29,6 +29,7 @@ class SimulatedPort:
     groups: deque[str]
     out: Printer
     transfer_result: TransferResult = TransferResult.CONNECTED
+    queue_result: QueueResult = QueueResult.OVERFLOW
     heard: list[str] = field(default_factory=list)
 
     async def play(self, media: list[str], lang: str, interruptible: bool) -> None:
@@ -62,6 +63,12 @@ class SimulatedPort:
     async def transfer(self, number: str, timeout: int) -> TransferResult:
         self.out(f"     ☎ transfer to {number}: {self.transfer_result.value}")
         return self.transfer_result
+
+    async def queue(
+        self, queue: str, priority: int, skills: list[str], language: str
+    ) -> QueueResult:
+        self.out(f"     ☎ queue {queue}: {self.queue_result.value}")
+        return self.queue_result
 
 
 @dataclass
@@ -113,9 +120,10 @@ async def simulate(
     prompts: PromptLibrary,
     out: Printer,
     transfer_result: TransferResult = TransferResult.CONNECTED,
+    queue_result: QueueResult = QueueResult.OVERFLOW,
 ) -> SimulationResult:
     groups = deque(g.strip() for g in digits.split(",")) if digits else deque()
-    port = SimulatedPort(prompts, groups, out, transfer_result)
+    port = SimulatedPort(prompts, groups, out, transfer_result, queue_result)
     trace = SimulatedTrace(out)
     services = IvrServices(
         prompts=prompts,

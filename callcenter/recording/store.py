@@ -37,6 +37,39 @@ async def fetch_checksum(ari: AriClient, name: str) -> tuple[int, str]:
     return len(data), hashlib.sha256(data).hexdigest()
 
 
+async def save_recording(
+    sessions: async_sessionmaker[AsyncSession],
+    ari: AriClient,
+    *,
+    call_id: uuid.UUID,
+    kind: str,
+    name: str,
+    fmt: str,
+    started_at: datetime,
+    duration_seconds: float | None,
+    agent_id: str | None = None,
+) -> tuple[uuid.UUID, str]:
+    """Checksum the file and store its ``recordings`` row; the row's id and sha256."""
+    size, sha256 = await fetch_checksum(ari, name)
+    recording_id = uuid.uuid4()
+    async with sessions.begin() as session:
+        session.add(
+            Recording(
+                id=recording_id,
+                call_id=call_id,
+                kind=kind,
+                name=name,
+                format=fmt,
+                started_at=started_at,
+                duration_seconds=duration_seconds,
+                size_bytes=size,
+                sha256=sha256,
+                agent_id=agent_id,
+            )
+        )
+    return recording_id, sha256
+
+
 async def save_voicemail(
     sessions: async_sessionmaker[AsyncSession],
     ari: AriClient,
@@ -49,24 +82,19 @@ async def save_voicemail(
     flow: str,
     node: str,
 ) -> NewVoicemail:
-    size, sha256 = await fetch_checksum(ari, f"{name}")
     now = datetime.now(UTC)
-    recording_id, voicemail_id = uuid.uuid4(), uuid.uuid4()
+    recording_id, sha256 = await save_recording(
+        sessions,
+        ari,
+        call_id=call_id,
+        kind="voicemail",
+        name=name,
+        fmt=fmt,
+        started_at=now,
+        duration_seconds=duration_seconds,
+    )
+    voicemail_id = uuid.uuid4()
     async with sessions.begin() as session:
-        session.add(
-            Recording(
-                id=recording_id,
-                call_id=call_id,
-                kind="voicemail",
-                name=name,
-                format=fmt,
-                started_at=now,
-                duration_seconds=duration_seconds,
-                size_bytes=size,
-                sha256=sha256,
-            )
-        )
-        await session.flush()
         session.add(
             Voicemail(
                 id=voicemail_id,

@@ -10,24 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
+from callcenter.acd.agents import Agent
+from callcenter.acd.queues import load_queues
+from callcenter.acd.roster import SeatSecrets, load_roster
+from callcenter.acd.seats import reload_pjsip, write_seats_conf
+from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventRouter, EventStream
+from callcenter.calls.acd_store import AcdStore
 from callcenter.calls.ari_port import DialOut
 from callcenter.calls.ivr_sink import DbIvrSink
 from callcenter.calls.metrics import CallMetrics
-from callcenter.calls.recorder import CallRecorder
+from callcenter.calls.queue_call import QueueDeps
+from callcenter.calls.recorder import AgentStateLogged, CallRecorder
 from callcenter.calls.service import BRIDGE_PREFIX, CallService
 from callcenter.calls.session import CallDeps
 from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry
-from callcenter.web import health, ivr_routes, openapi
+from callcenter.web import acd_routes, health, ivr_routes, openapi
 from callcenter.web.keys import (
+    ACD,
     ARI,
     CALLS,
     ENGINE,
@@ -78,6 +88,37 @@ async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def _log_agent_state(recorder: CallRecorder) -> Callable[[Agent], None]:
+    def log_change(agent: Agent) -> None:
+        call_id = uuid.UUID(agent.call_id) if agent.call_id else None
+        recorder.submit(
+            AgentStateLogged(
+                agent.id, agent.state.value, agent.reason, call_id, agent.since or datetime.now(UTC)
+            )
+        )
+
+    return log_change
+
+
+async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The ACD: roster, queues, agents' states; seats rendered for Asterisk."""
+    settings = app[SETTINGS]
+    acd = AcdService(
+        load_roster(settings.acd.roster),
+        load_queues(settings.ivr.queues),
+        on_change=_log_agent_state(app[RECORDER]),
+    )
+    app[ACD] = acd
+    if settings.acd.seats_conf is not None and settings.acd.seats_conf.parent.exists():
+        roster = load_roster(settings.acd.roster)
+        if write_seats_conf(
+            roster, SeatSecrets(settings.acd.seat_secrets), settings.acd.seats_conf
+        ):
+            await reload_pjsip(app[ARI])
+    yield
+    acd.close()
+
+
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     router = EventRouter()
@@ -91,6 +132,15 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
         sink=DbIvrSink(app[SESSIONS], app[ARI], app[RECORDER]),
         dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
+        queues=QueueDeps(
+            acd=app[ACD],
+            store=AcdStore(app[SESSIONS], app[RECORDER]),
+            prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
+            seat_endpoint=settings.acd.seat_endpoint,
+            app=settings.ari.app,
+            bridge_prefix=BRIDGE_PREFIX,
+            clock=lambda: datetime.now(UTC),
+        ),
     )
     calls = CallService(deps, router, app=settings.ari.app)
     stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
@@ -114,10 +164,11 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[REGISTRY] = CollectorRegistry()
     app[IVR] = IvrRegistry(settings.ivr.paths())
-    app.cleanup_ctx.extend([database_ctx, ari_ctx, calls_ctx])
+    app.cleanup_ctx.extend([database_ctx, ari_ctx, acd_ctx, calls_ctx])
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/api/openapi.json", openapi.openapi_handler)
     app.router.add_get("/api/v1/ivr", ivr_routes.current)
     app.router.add_post("/api/v1/ivr/reload", ivr_routes.reload)
+    acd_routes.add_routes(app)
     return app

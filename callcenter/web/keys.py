@@ -4,6 +4,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventStream
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
@@ -19,3 +20,4 @@ EVENTS = web.AppKey("events", EventStream)
 CALLS = web.AppKey("calls", CallService)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 IVR = web.AppKey("ivr", IvrRegistry)
+ACD = web.AppKey("acd", AcdService)

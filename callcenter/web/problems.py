@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from callcenter.acd.agents import IllegalAgentTransition, UnknownAgent
 from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavailable
 from callcenter.ari.inbox import ChannelGone
 from callcenter.calls.state import IllegalTransition
@@ -20,6 +21,8 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (AriConflict, 409),
     (ChannelGone, 409),
     (IllegalTransition, 409),
+    (UnknownAgent, 404),
+    (IllegalAgentTransition, 409),
     (AriUnavailable, 503),
     (AriError, 502),
     (ConfigError, 400),

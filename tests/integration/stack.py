@@ -130,6 +130,8 @@ class Service:
         self.config_dir = config_dir
         self.flows_dir = config_dir / "flows"
         self.calendar = config_dir / "calendar.yaml"
+        self.roster = config_dir / "roster.yaml"
+        self.queues = config_dir / "queues.yaml"
         self.flow_set = ""
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -154,10 +156,19 @@ class Service:
                 "flows_dir": str(self.flows_dir),
                 "prompts_dir": str(ROOT / "ivr_flows" / "prompts"),
                 "calendar": str(self.calendar),
-                "queues": str(ROOT / "config" / "queues.yaml"),
+                "queues": str(self.queues),
                 "lookup_fixture": str(ROOT / "config" / "lookup_fixture.yaml"),
             }
         )
+        base["acd"] = {
+            "roster": str(self.roster),
+            "seat_secrets": str(self.config_dir / "seats.yaml"),
+            "seats_conf": str(ROOT / "run" / "asterisk" / "etc" / "pjsip_agents.conf"),
+        }
+        if not self.roster.exists():
+            shutil.copy(ROOT / "agents" / "roster.yaml", self.roster)
+        if not self.queues.exists():
+            shutil.copy(ROOT / "config" / "queues.yaml", self.queues)
         if not self.flows_dir.exists():
             self.copy_flows("simple")
         if not self.calendar.exists():

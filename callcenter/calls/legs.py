@@ -1,0 +1,121 @@
+"""Outgoing legs of a call (an agent's seat, a department's number).
+
+A leg is a channel we create with our own id, in our application, whose
+events land in its own inbox. The caller's task dials it and waits, watching
+its own inbox at the same time, so either side hanging up is seen at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callcenter.ari import AriClient, AriError, ChannelGone, Inbox
+from callcenter.ari.events import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    Event,
+    StasisEnd,
+    UnknownEvent,
+)
+
+TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
+_STILL_DIALLING = ("", "ANSWER", "RINGING", "PROGRESS", "PROCEEDING")
+
+
+@dataclass
+class Leg:
+    id: str
+    inbox: Inbox
+    created: bool = False
+    failure: str | None = None  # why it never answered: BUSY, NOANSWER, CHANUNAVAIL, ...
+
+
+async def terminal(inbox: Inbox) -> Event:
+    """Consume an inbox until its channel is hung up or leaves; that event."""
+    while True:
+        event = await inbox.get()
+        if isinstance(event, TERMINAL):
+            return event
+
+
+async def dial(
+    ari: AriClient,
+    open_inbox: Callable[[str], Inbox],
+    *,
+    endpoint: str,
+    app: str,
+    purpose: str,
+    originator: str,
+    timeout: int,
+) -> Leg:
+    """Create and dial a leg; the caller's number shows on it (``caller`` = originator)."""
+    leg_id = f"{purpose}-{uuid.uuid4().hex}"
+    leg = Leg(leg_id, open_inbox(f"channel:{leg_id}"))
+    await ari.create_channel(leg_id, endpoint, app=app, app_args=purpose, originator=originator)
+    leg.created = True
+    await ari.dial(leg_id, caller=originator, timeout=timeout)
+    return leg
+
+
+async def until_answered(caller: Inbox, leg: Leg, limit: float) -> bool:
+    """True when the leg answers, False when it fails or ``limit`` passes.
+
+    Raises ChannelGone (with the caller's event) if the caller hangs up first.
+    """
+    caller_left = asyncio.create_task(terminal(caller))
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                get = asyncio.create_task(leg.inbox.get())
+                done, _ = await asyncio.wait(
+                    {get, caller_left}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if caller_left in done:
+                    get.cancel()
+                    raise ChannelGone(caller_left.result())
+                event = get.result()
+                if isinstance(event, ChannelStateChange) and event.channel.state == "Up":
+                    return True
+                if isinstance(event, UnknownEvent) and event.type == "Dial":
+                    status = str(event.raw.get("dialstatus", ""))
+                    if status not in _STILL_DIALLING:
+                        leg.failure = status
+                        return False
+                if isinstance(event, TERMINAL):
+                    leg.failure = leg.failure or "HANGUP"
+                    return False
+    except TimeoutError:
+        leg.failure = "NOANSWER"
+        return False
+    finally:
+        caller_left.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ChannelGone):
+            await caller_left
+
+
+async def until_either_leaves(caller: Inbox, leg: Leg) -> Event | None:
+    """Wait while both talk; the caller's terminal event if the caller left, else None."""
+    caller_left = asyncio.create_task(terminal(caller))
+    leg_left = asyncio.create_task(terminal(leg.inbox))
+    done, pending = await asyncio.wait({caller_left, leg_left}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return caller_left.result() if caller_left in done else None
+
+
+async def end(ari: AriClient, leg: Leg, close_inbox: Callable[[Inbox], None]) -> None:
+    """Hang the leg up (if it is still there) and let its last events drain."""
+    if leg.created:
+        with contextlib.suppress(AriError):
+            await ari.hangup(leg.id)
+        with contextlib.suppress(TimeoutError, ChannelGone, AriError):
+            async with asyncio.timeout(5):
+                while not isinstance(leg.inbox.ended, StasisEnd | ChannelDestroyed):
+                    await leg.inbox.get()
+    close_inbox(leg.inbox)

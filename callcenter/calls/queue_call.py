@@ -1,0 +1,360 @@
+"""One caller's stay in a queue, run in the caller's own task.
+
+Wait in a holding bridge with music; hear the position and expected wait now
+and then; when the ACD reserves an agent, ring the seat (the caller's number
+shown); on answer, move both into a mixing bridge and record it; on no
+answer, the agent is paused and the caller goes back to their place. Too long
+a wait overflows as the queue says. Every attempt goes into the timeline and
+the stay into ``queue_calls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from callcenter.acd.agents import Agent
+from callcenter.acd.queues import QueueConfig
+from callcenter.acd.service import AcdService, Waiting
+from callcenter.ari import AriError, ChannelGone, Inbox
+from callcenter.ari.events import ChannelDtmfReceived, RecordingFinished
+from callcenter.calls import legs
+from callcenter.calls.acd_store import AcdStore, QueueStay
+from callcenter.calls.ari_port import AriCallPort
+from callcenter.ivr.port import CallInfo, QueueResult, Trace
+from callcenter.ivr.prompts import PromptLibrary
+from callcenter.recording.store import save_recording
+
+log = logging.getLogger(__name__)
+
+# Keys the caller may press to take the callback offer.
+CALLBACK_KEY = "1"
+CALLBACK_ANSWER_SECONDS = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDeps:
+    acd: AcdService
+    store: AcdStore
+    prompts: PromptLibrary
+    seat_endpoint: str  # e.g. PJSIP/{seat}
+    app: str
+    bridge_prefix: str
+    clock: Callable[[], datetime]
+
+
+class QueueCall:
+    def __init__(
+        self,
+        port: AriCallPort,
+        deps: QueueDeps,
+        call: CallInfo,
+        trace: Trace,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+    ) -> None:
+        self.port = port
+        self.deps = deps
+        self.call = call
+        self.trace = trace
+        self.language = language
+        now = deps.clock()
+        self.entry = Waiting(
+            call.call_id,
+            call.caller,
+            queue,
+            priority,
+            tuple(skills),
+            language,
+            now,
+            asyncio.get_running_loop().create_future(),
+        )
+        self.stay = QueueStay(call.call_id, queue, priority, now)
+        self.hold_bridge = f"{deps.bridge_prefix}hold-{uuid.uuid4().hex}"
+        self.talk_bridge: str | None = None
+
+    @property
+    def config(self) -> QueueConfig:
+        return self.deps.acd.queues[self.entry.queue]
+
+    async def run(self) -> QueueResult:
+        acd = self.deps.acd
+        try:
+            if not acd.staffed(self.entry.queue):
+                self.trace.step("queue_unstaffed", queue=self.entry.queue)
+                return await self._overflowed()
+            self.trace.step("queue_entered", queue=self.entry.queue, priority=self.entry.priority)
+            await self._say(self.config.entry_prompts)
+            await self.port.ari.create_bridge(self.hold_bridge, "holding")
+            await self.port.ari.add_channel(self.hold_bridge, self.port.channel_id)
+            await self.port.ari.start_bridge_moh(self.hold_bridge)
+            acd.enqueue(self.entry)
+            return await self._wait()
+        except ChannelGone:
+            acd.leave(self.entry)
+            if self.stay.outcome == "abandoned":  # not after a conversation
+                self.trace.step("queue_abandoned", queue=self.entry.queue, waited=self._waited())
+                await asyncio.shield(self._abandoned())
+            raise
+        except asyncio.CancelledError:
+            acd.leave(self.entry)
+            if self.stay.outcome == "abandoned":
+                self.stay.outcome = "shutdown"
+                await asyncio.shield(self.deps.store.stay_ended(self.stay))
+            raise
+        finally:
+            await asyncio.shield(self._clean_up())
+
+    def _waited(self) -> float:
+        return round((self.deps.clock() - self.stay.entered_at).total_seconds(), 1)
+
+    async def _say(self, names: list[str]) -> None:
+        if names:
+            media = [self.deps.prompts.media(n, self.language) for n in names]
+            await self.port.play(media, self.language, interruptible=False)
+
+    # Waiting ----------------------------------------------------------------------
+    async def _wait(self) -> QueueResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.max_wait_seconds
+        announce_every = self.config.announce_every_seconds
+        next_announce = loop.time() + announce_every if announce_every else None
+        while True:
+            wake = min(t for t in (deadline, next_announce) if t is not None)
+            agent = await self._next_offer(max(0.0, wake - loop.time()))
+            if agent is not None:
+                result = await self._ring(agent)
+                if result is not None:
+                    return result
+                continue
+            now = loop.time()
+            if now >= deadline:
+                self.deps.acd.leave(self.entry)
+                overflow = self.config.overflow
+                if overflow.action == "queue" and overflow.queue:
+                    self.trace.step("queue_overflow", queue=self.entry.queue, to=overflow.queue)
+                    await self._record_stay("overflow")
+                    self._move_to(overflow.queue)
+                    deadline = now + self.config.max_wait_seconds
+                    continue
+                if overflow.action == "callback":
+                    if await self._offer_callback():
+                        return QueueResult.CALLBACK
+                    deadline = now + self.config.max_wait_seconds
+                    self.deps.acd.enqueue(self._fresh_entry())
+                    continue
+                self.trace.step("queue_overflow", queue=self.entry.queue, to="voicemail")
+                return await self._overflowed()
+            if next_announce is not None and now >= next_announce:
+                await self._announce()
+                next_announce = loop.time() + announce_every
+
+    async def _next_offer(self, timeout: float) -> Agent | None:
+        """The agent the ACD reserved for us, or None after ``timeout``.
+
+        Meanwhile the caller's own events are read: a hang-up raises ChannelGone.
+        """
+        offer = self.entry.offer
+        while True:
+            event_task = asyncio.create_task(self.port.next_event())
+            done, _ = await asyncio.wait(
+                {offer, event_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if event_task in done:
+                event = event_task.result()  # raises ChannelGone on hang-up
+                if isinstance(event, ChannelDtmfReceived):
+                    self.port.keys.append(event.digit)
+                if offer not in done:
+                    continue
+            else:
+                event_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await event_task
+            if offer in done and not offer.cancelled():
+                return offer.result()
+            return None
+
+    def _move_to(self, queue: str) -> None:
+        """Overflow to another queue; the caller keeps the time already waited."""
+        self.entry.queue = queue
+        self.stay = QueueStay(self.call.call_id, queue, self.entry.priority, self.deps.clock())
+        self.deps.acd.enqueue(self._fresh_entry())
+
+    def _fresh_entry(self) -> Waiting:
+        self.entry.offer = asyncio.get_running_loop().create_future()
+        return self.entry
+
+    async def _announce(self) -> None:
+        position = self.deps.acd.position(self.entry)
+        if position == 0:
+            return
+        minutes = max(1, round(self.deps.acd.estimated_wait_seconds(self.entry) / 60))
+        lib, lang = self.deps.prompts, self.language
+        self.trace.step("queue_announcement", position=position, minutes=minutes)
+        names = [
+            "queue_ahead",
+            *lib.say_number(position - 1, lang),
+            "queue_ahead_unit",
+            "queue_wait",
+            *lib.say_number(minutes, lang),
+            "minutes",
+        ]
+        await self._say(names)
+
+    async def _offer_callback(self) -> bool:
+        await self._say(["callback_offer"])
+        key = await self.port.read_digits(1, CALLBACK_ANSWER_SECONDS, 1.0, None)
+        if key != CALLBACK_KEY:
+            self.trace.step("callback_declined", digit=key)
+            return False
+        self.trace.step("callback_requested", queue=self.entry.queue)
+        await self._record_stay("callback")
+        await self.deps.store.callback(
+            self.call.call_id,
+            self.call.caller,
+            self.entry.queue,
+            "requested",
+            self.entry.enqueued_at,
+        )
+        await self._say(["callback_registered"])
+        return True
+
+    async def _overflowed(self) -> QueueResult:
+        await self._record_stay("overflow")
+        return QueueResult.OVERFLOW
+
+    async def _abandoned(self) -> None:
+        await self._record_stay("abandoned")
+        await self.deps.store.callback(
+            self.call.call_id,
+            self.call.caller,
+            self.entry.queue,
+            "abandoned",
+            self.entry.enqueued_at,
+        )
+
+    async def _record_stay(self, outcome: str) -> None:
+        self.stay.outcome = outcome
+        await self.deps.store.stay_ended(self.stay)
+
+    # Ringing and talking ---------------------------------------------------------------
+    async def _ring(self, agent: Agent) -> QueueResult | None:
+        """Ring the agent's seat; the result when answered, None to keep waiting."""
+        acd, ari = self.deps.acd, self.port.ari
+        self.stay.attempts += 1
+        seat = agent.config.seat
+        self.trace.step("agent_ringing", agent=agent.id, seat=seat, attempt=self.stay.attempts)
+        leg: legs.Leg | None = None
+        try:
+            leg = await legs.dial(
+                ari,
+                self.port.open_inbox,
+                endpoint=self.deps.seat_endpoint.format(seat=seat),
+                app=self.deps.app,
+                purpose="agent",
+                originator=self.port.channel_id,
+                timeout=self.config.ring_timeout_seconds,
+            )
+            answered = await legs.until_answered(
+                self.port.inbox, leg, self.config.ring_timeout_seconds + 5
+            )
+        except ChannelGone:
+            self.trace.step("agent_ring_cancelled", agent=agent.id)
+            acd.ring_cancelled(agent)
+            if leg is not None:
+                await asyncio.shield(legs.end(ari, leg, self.port.close_inbox))
+            raise
+        except AriError as exc:
+            log.warning("ringing agent %s failed: %s", agent.id, exc)
+            answered = False
+        if not answered:
+            reason = "rejected" if leg and leg.failure in ("BUSY", "HANGUP") else "no answer"
+            self.trace.step(
+                "agent_rejected" if reason == "rejected" else "agent_no_answer",
+                agent=agent.id,
+                status=leg.failure if leg else "unreachable",
+            )
+            if leg is not None:
+                await legs.end(ari, leg, self.port.close_inbox)
+            acd.not_answered(agent, self.entry, reason)
+            return None
+        assert leg is not None
+        return await self._talk(agent, leg)
+
+    async def _talk(self, agent: Agent, leg: legs.Leg) -> QueueResult:
+        ari, acd = self.port.ari, self.deps.acd
+        acd.answered(agent, self.entry)
+        self.stay.agent_id = agent.id
+        self.stay.answered_at = answered_at = self.deps.clock()
+        self.trace.step("agent_answered", agent=agent.id, waited=self._waited())
+        self.talk_bridge = f"{self.deps.bridge_prefix}call-{uuid.uuid4().hex}"
+        bridge_inbox = self.port.open_inbox(f"bridge:{self.talk_bridge}")
+        name = f"calls/{answered_at:%Y/%m/%d}/{self.call.call_id}-{self.stay.attempts}"
+        caller_left = None
+        try:
+            await ari.create_bridge(self.talk_bridge, "mixing")
+            with contextlib.suppress(AriError):
+                await ari.remove_channel(self.hold_bridge, self.port.channel_id)
+            await ari.add_channel(self.talk_bridge, self.port.channel_id)
+            await ari.add_channel(self.talk_bridge, leg.id)
+            await ari.record_bridge(self.talk_bridge, name)
+            caller_left = await legs.until_either_leaves(self.port.inbox, leg)
+        finally:
+            self.stay.talk_seconds = round((self.deps.clock() - answered_at).total_seconds(), 1)
+            self.stay.outcome = "answered"
+            self.stay.wrapup_seconds = float(self.config.wrapup_seconds)
+            self.trace.step(
+                "agent_call_ended",
+                agent=agent.id,
+                talk=self.stay.talk_seconds,
+                ended_by="caller" if caller_left else "agent",
+            )
+            await asyncio.shield(self._after_talk(agent, leg, bridge_inbox, name))
+        if caller_left is not None:
+            self.port.gone = caller_left
+        return QueueResult.ANSWERED
+
+    async def _after_talk(
+        self, agent: Agent, leg: legs.Leg, bridge_inbox: Inbox, name: str
+    ) -> None:
+        ari = self.port.ari
+        await legs.end(ari, leg, self.port.close_inbox)
+        self.deps.acd.call_ended(agent, self.entry.queue, self.stay.talk_seconds or 0.0)
+        if self.talk_bridge is not None:
+            with contextlib.suppress(AriError):
+                await ari.delete_bridge(self.talk_bridge)
+        duration = None
+        with contextlib.suppress(TimeoutError, AriError, ChannelGone):
+            async with asyncio.timeout(5):
+                while True:
+                    event = await bridge_inbox.get()
+                    if isinstance(event, RecordingFinished) and event.recording.name == name:
+                        duration = event.recording.duration
+                        break
+        self.port.close_inbox(bridge_inbox)
+        try:
+            self.stay.recording_id, _ = await save_recording(
+                self.deps.store.sessions,
+                ari,
+                call_id=self.call.call_id,
+                kind="conversation",
+                name=name,
+                fmt="wav",
+                started_at=self.stay.answered_at or datetime.now(UTC),
+                duration_seconds=float(duration) if duration is not None else None,
+                agent_id=agent.id,
+            )
+        except AriError as exc:
+            log.error("conversation recording %s missing: %s", name, exc)
+        await self.deps.store.stay_ended(self.stay)
+
+    async def _clean_up(self) -> None:
+        with contextlib.suppress(AriError):
+            await self.port.ari.delete_bridge(self.hold_bridge)

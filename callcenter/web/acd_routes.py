@@ -1,0 +1,121 @@
+"""Agents and queues over HTTP: states for the agent desktop and the wallboard."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.acd.agents import Agent, AgentState, UnknownAgent
+from callcenter.acd.queues import load_queues
+from callcenter.acd.roster import SeatSecrets, load_roster
+from callcenter.acd.seats import reload_pjsip, write_seats_conf
+from callcenter.web.keys import ACD, ARI, CALLS, SETTINGS
+from callcenter.web.openapi import documented
+from callcenter.web.requests import parse_body
+
+
+class StateChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["available", "paused", "logged_out"]
+    reason: str | None = Field(None, max_length=64)
+
+
+def _agent(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.config.name,
+        "seat": agent.config.seat,
+        "state": agent.state.value,
+        "reason": agent.reason,
+        "since": agent.since.isoformat() if agent.since else None,
+        "registered": agent.registered,
+        "calls_answered": agent.calls_answered,
+        "skills": dict(agent.config.skills),
+    }
+
+
+@documented("Agents and their states", tags=("agents",))
+async def list_agents(request: web.Request) -> web.Response:
+    acd = request.app[ACD]
+    return web.json_response([_agent(a) for _, a in sorted(acd.agents.items())])
+
+
+@documented(
+    "One agent",
+    tags=("agents",),
+    responses={"200": {"description": "The agent"}, "404": {"description": "Unknown"}},
+)
+async def get_agent(request: web.Request) -> web.Response:
+    agent = request.app[ACD].agents.get(request.match_info["agent_id"])
+    if agent is None:
+        raise UnknownAgent(f"no agent {request.match_info['agent_id']!r}")
+    return web.json_response(_agent(agent))
+
+
+@documented(
+    "Log in, pause (with a reason) or log out an agent",
+    tags=("agents",),
+    request_body={"content": {"application/json": {"schema": StateChange.model_json_schema()}}},
+    responses={
+        "200": {"description": "The agent's new state"},
+        "404": {"description": "Unknown agent"},
+        "409": {"description": "Not now (ringing or on a call)"},
+        "400": {"description": "Invalid body; the field is named"},
+    },
+)
+async def change_state(request: web.Request) -> web.Response:
+    body = await parse_body(request, StateChange)
+    agent = request.app[ACD].request_state(
+        request.match_info["agent_id"], AgentState(body.state), body.reason
+    )
+    return web.json_response(_agent(agent))
+
+
+@documented(
+    "Re-read the roster and queues; seats reach Asterisk without a restart", tags=("agents",)
+)
+async def reload(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    roster = load_roster(settings.acd.roster)
+    acd = request.app[ACD]
+    acd.queues = load_queues(settings.ivr.queues)
+    acd.load_roster(roster)
+    reloaded = False
+    if settings.acd.seats_conf is not None:
+        write_seats_conf(roster, SeatSecrets(settings.acd.seat_secrets), settings.acd.seats_conf)
+        reloaded = await reload_pjsip(request.app[ARI])
+    await request.app[CALLS].sync_registrations()
+    return web.json_response({"agents": len(acd.agents), "pjsip_reloaded": reloaded})
+
+
+@documented("Queues: who waits, who serves", tags=("queues",))
+async def list_queues(request: web.Request) -> web.Response:
+    acd = request.app[ACD]
+    body = {}
+    for name, queue in acd.queues.items():
+        serving = [a for a in acd.agents.values() if name in a.config.skills]
+        body[name] = {
+            "title": queue.title,
+            "strategy": queue.strategy,
+            "waiting": [
+                {
+                    "position": acd.position(w),
+                    "since": w.enqueued_at.isoformat(),
+                    "priority": w.priority,
+                }
+                for w in acd.waiting(name)
+            ],
+            "agents": {s.value: sum(1 for a in serving if a.state is s) for s in AgentState},
+        }
+    return web.json_response(body)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/agents", list_agents)
+    app.router.add_get("/api/v1/agents/{agent_id}", get_agent)
+    app.router.add_post("/api/v1/agents/{agent_id}/state", change_state)
+    app.router.add_post("/api/v1/agents/reload", reload)
+    app.router.add_get("/api/v1/queues", list_queues)
