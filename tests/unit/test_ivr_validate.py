@@ -22,6 +22,7 @@ from callcenter.ivr.validate import load_flow_set
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "ivr_broken"
+FIXTURES = Path(__file__).resolve().parent / "ivr_valid"
 PROMPTS = ROOT / "ivr_flows" / "prompts"
 QUEUES_FILE = ROOT / "config" / "queues.yaml"
 HOTLINE_CONFIG = ROOT / "config" / "hotline.yaml"
@@ -97,10 +98,6 @@ CASES: dict[str, list[str]] = {
         f"loop that never waits for the caller: welcome → again → welcome {NO_WAIT}",
     ],
     # The queue is a stub that only speaks (not an input node): it does not wait.
-    "queue_loop.yaml": [
-        "queue_loop.yaml:5:5: nodes.wait: loop that never waits for the caller: "
-        f"wait → again → wait {NO_WAIT}",
-    ],
     # --- prompts -------------------------------------------------------------------
     "missing_prompt.yaml": [
         "missing_prompt.yaml:7:24: nodes.welcome.prompts.1: prompt 'date_month' missing for en "
@@ -502,8 +499,9 @@ def test_a_loop_through_a_subflow_that_waits_is_accepted(tmp_path: Path):
         "    type: voicemail\n    prompts: [leave_message]\n",
         "    type: survey\n    prompts: [survey]\n",
         '    type: transfer\n    number: "01012345678"\n',
+        "    type: queue\n    queue: general\n",
     ],
-    ids=["collect", "voicemail", "survey", "transfer"],
+    ids=["collect", "voicemail", "survey", "transfer", "queue"],
 )
 def test_every_input_node_in_a_subflow_counts_as_waiting(tmp_path: Path, waiting: str):
     (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="ask"), encoding="utf-8")
@@ -515,9 +513,8 @@ def test_every_input_node_in_a_subflow_counts_as_waiting(tmp_path: Path, waiting
     "callee",
     [
         "start: say\nnodes:\n  say:\n    type: play\n    prompts: [welcome]\n",
-        "start: wait\nnodes:\n  wait:\n    type: queue\n    queue: general\n",
     ],
-    ids=["play", "queue"],
+    ids=["play"],
 )
 def test_a_loop_through_a_subflow_that_never_waits_is_refused(tmp_path: Path, callee: str):
     (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="speak"), encoding="utf-8")
@@ -530,12 +527,9 @@ def test_a_loop_through_a_subflow_that_never_waits_is_refused(tmp_path: Path, ca
     ]
 
 
-def test_a_loop_through_the_queue_stub_is_refused():
-    with pytest.raises(FlowSetInvalid) as info:
-        load(CORPUS / "queue_loop.yaml")
-    [error] = info.value.errors
-    assert (error.line, error.column, error.field) == (5, 5, "nodes.wait")
-    assert error.message == "loop that never waits for the caller: wait → again → wait"
+def test_a_loop_back_into_the_queue_is_accepted_since_the_queue_waits():
+    # queue → (overflow) goto → queue: the caller waits in the queue each time.
+    assert "queue_loop" in load(FIXTURES / "queue_loop.yaml").flows
 
 
 def test_a_queue_then_a_menu_in_the_loop_is_accepted(tmp_path: Path):
