@@ -28,6 +28,7 @@ class QueueStay:
     wrapup_seconds: float | None = None
     transferred_to: str | None = None
     recording_id: uuid.UUID | None = None
+    left_at: datetime | None = None  # when the conversation (or the wait) ended
 
 
 @dataclass
@@ -35,8 +36,8 @@ class AcdStore:
     sessions: async_sessionmaker[AsyncSession]
     recorder: CallRecorder
 
-    async def stay_ended(self, stay: QueueStay, left_at: datetime | None = None) -> None:
-        left_at = left_at or datetime.now(UTC)
+    async def stay_ended(self, stay: QueueStay) -> None:
+        left_at = stay.left_at or datetime.now(UTC)
         await self.recorder.flush()  # the call's own row first (foreign key)
         async with self.sessions.begin() as session:
             session.add(

@@ -225,6 +225,7 @@ class AriCallPort:
             leg = await legs.dial(
                 self.ari,
                 self.open_inbox,
+                self.close_inbox,
                 endpoint=self.dial_out.endpoint.format(number=number),
                 app=self.dial_out.app,
                 purpose="transfer",

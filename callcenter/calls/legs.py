@@ -20,10 +20,28 @@ from callcenter.ari.events import (
     ChannelStateChange,
     Event,
     StasisEnd,
+    StasisStart,
     UnknownEvent,
 )
 
 TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
+STASIS_WAIT_SECONDS = 5.0
+# Q.850 causes of a leg that ended before answering, as Dial's statuses name them.
+_FAILURE_BY_CAUSE = {
+    17: "BUSY",
+    18: "NOANSWER",
+    19: "NOANSWER",
+    21: "REJECTED",
+    20: "CHANUNAVAIL",
+    3: "CHANUNAVAIL",
+    34: "CONGESTION",
+}
+
+
+class LegFailed(AriError):
+    """The leg could not be created or dialled (what was created is gone again)."""
+
+
 _STILL_DIALLING = ("", "ANSWER", "RINGING", "PROGRESS", "PROCEEDING")
 
 
@@ -46,6 +64,7 @@ async def terminal(inbox: Inbox) -> Event:
 async def dial(
     ari: AriClient,
     open_inbox: Callable[[str], Inbox],
+    close_inbox: Callable[[Inbox], None],
     *,
     endpoint: str,
     app: str,
@@ -53,12 +72,21 @@ async def dial(
     originator: str,
     timeout: int,
 ) -> Leg:
-    """Create and dial a leg; the caller's number shows on it (``caller`` = originator)."""
+    """Create and dial a leg; the caller's number shows on it (``caller`` = originator).
+
+    Raises LegFailed when it cannot be placed; nothing is left behind then.
+    """
     leg_id = f"{purpose}-{uuid.uuid4().hex}"
     leg = Leg(leg_id, open_inbox(f"channel:{leg_id}"))
-    await ari.create_channel(leg_id, endpoint, app=app, app_args=purpose, originator=originator)
-    leg.created = True
-    await ari.dial(leg_id, caller=originator, timeout=timeout)
+    try:
+        await ari.create_channel(leg_id, endpoint, app=app, app_args=purpose, originator=originator)
+        leg.created = True
+        # The reply can beat the channel into Stasis; dialling before that is a 409.
+        await leg.inbox.wait_for(lambda e: isinstance(e, StasisStart), STASIS_WAIT_SECONDS)
+        await ari.dial(leg_id, caller=originator, timeout=timeout)
+    except (AriError, TimeoutError) as exc:
+        await asyncio.shield(end(ari, leg, close_inbox))
+        raise LegFailed(f"{endpoint}: {exc!r}") from exc
     return leg
 
 
@@ -87,7 +115,8 @@ async def until_answered(caller: Inbox, leg: Leg, limit: float) -> bool:
                         leg.failure = status
                         return False
                 if isinstance(event, TERMINAL):
-                    leg.failure = leg.failure or "HANGUP"
+                    cause = getattr(event, "cause", None)
+                    leg.failure = leg.failure or _FAILURE_BY_CAUSE.get(cause, "HANGUP")
                     return False
     except TimeoutError:
         leg.failure = "NOANSWER"

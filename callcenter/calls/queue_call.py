@@ -256,6 +256,7 @@ class QueueCall:
             leg = await legs.dial(
                 ari,
                 self.port.open_inbox,
+                self.port.close_inbox,
                 endpoint=self.deps.seat_endpoint.format(seat=seat),
                 app=self.deps.app,
                 purpose="agent",
@@ -275,7 +276,7 @@ class QueueCall:
             log.warning("ringing agent %s failed: %s", agent.id, exc)
             answered = False
         if not answered:
-            reason = "rejected" if leg and leg.failure in ("BUSY", "HANGUP") else "no answer"
+            reason = "rejected" if leg and leg.failure in ("BUSY", "REJECTED") else "no answer"
             self.trace.step(
                 "agent_rejected" if reason == "rejected" else "agent_no_answer",
                 agent=agent.id,
@@ -307,7 +308,8 @@ class QueueCall:
             await ari.record_bridge(self.talk_bridge, name)
             caller_left = await legs.until_either_leaves(self.port.inbox, leg)
         finally:
-            self.stay.talk_seconds = round((self.deps.clock() - answered_at).total_seconds(), 1)
+            self.stay.left_at = self.deps.clock()
+            self.stay.talk_seconds = round((self.stay.left_at - answered_at).total_seconds(), 1)
             self.stay.outcome = "answered"
             self.stay.wrapup_seconds = float(self.config.wrapup_seconds)
             self.trace.step(

@@ -107,6 +107,7 @@ FLOW_SETS = {
     "default": ROOT / "ivr_flows",
     "transfer": ROOT / "tests" / "integration" / "flows" / "transfer",
     "survey": ROOT / "tests" / "integration" / "flows" / "survey",
+    "queue": ROOT / "tests" / "integration" / "flows" / "queue",
 }
 
 
@@ -353,3 +354,94 @@ def caller_scenario(directory: Path, steps: list[tuple[str, str | int]], *, hang
     path = directory / f"caller-{len(list(directory.glob('caller-*.xml')))}.xml"
     path.write_text(head + "\n".join(actions) + "\n" + ending)
     return path
+
+
+class SippAgent:
+    """An agent's softphone: registers the seat (digest auth) and answers (or not)."""
+
+    def __init__(
+        self,
+        seat: str,
+        password: str,
+        behaviour: str = "agent_answers.xml",
+        talk_ms: int = 3000,
+        calls: int = 100,
+    ) -> None:
+        self.seat = seat
+        self.password = password
+        self.behaviour = behaviour
+        self.talk_ms = talk_ms
+        self.calls = calls
+        self.port = free_udp_port()
+        self.uas: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.uas = await asyncio.create_subprocess_exec(
+            "sipp",
+            "-sf",
+            str(SIPP_DIR / self.behaviour),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-mp",
+            str(free_udp_port()),
+            "-m",
+            str(self.calls),
+            "-d",
+            str(self.talk_ms),
+            "-key",
+            "pcap",
+            str(PCAP),
+            "-nostdin",
+            "-timeout",
+            "300s",
+            "-trace_err",
+            "-trace_msg",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=str(LOGS),
+        )
+        await self.register(3600)
+
+    async def register(self, expires: int) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "sipp",
+            "127.0.0.1:5060",
+            "-sf",
+            str(SIPP_DIR / "register.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_udp_port()),
+            "-m",
+            "1",
+            "-au",
+            self.seat,
+            "-ap",
+            self.password,
+            "-key",
+            "seat",
+            self.seat,
+            "-key",
+            "contact_port",
+            str(self.port),
+            "-key",
+            "expires",
+            str(expires),
+            "-nostdin",
+            "-timeout",
+            "10s",
+            "-timeout_error",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=str(LOGS),
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, f"REGISTER {self.seat} failed: {out.decode()[-1500:]}"
+
+    async def stop(self) -> None:
+        await self.register(0)
+        if self.uas is not None and self.uas.returncode is None:
+            self.uas.kill()
+            await self.uas.wait()

@@ -1,0 +1,256 @@
+"""Queues and agents on the real stack: SIPp softphones register with digest
+auth and answer (or don't); SIPp callers wait, talk, give up or overflow."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import yaml
+from sqlalchemy import text
+
+from tests.integration.stack import (
+    HTTP,
+    ROOT,
+    SippAgent,
+    caller_scenario,
+    closed_calls,
+    sipp,
+    timeline,
+)
+from tests.integration.test_ivr import loudness
+
+AGENTS = ["t1", "t2", "t3", "t4", "t5"]
+
+
+def queue_config(**general) -> dict:
+    base = {
+        "title": "测试",
+        "strategy": "longest-idle",
+        "ring_timeout_seconds": 5,
+        "wrapup_seconds": 1,
+        "max_wait_seconds": 20,
+        "announce_every_seconds": 0,
+        "entry_prompts": [],
+        "overflow": {"action": "voicemail"},
+    }
+    return {"queues": {"general": {**base, **general}}}
+
+
+class Desk:
+    """The ACD as the tests drive it: roster, queues, softphones, agent states."""
+
+    def __init__(self, service, http: aiohttp.ClientSession) -> None:
+        self.service = service
+        self.http = http
+        self.phones: list[SippAgent] = []
+
+    async def configure(self, **general) -> None:
+        roster = {
+            "agents": {
+                a: {"name": f"测试{a}", "seat": f"seat-{a}", "skills": {"general": 5}}
+                for a in AGENTS
+            }
+        }
+        self.service.roster.write_text(yaml.safe_dump(roster, allow_unicode=True))
+        self.service.queues.write_text(yaml.safe_dump(queue_config(**general)))
+        async with self.http.post(f"{HTTP}/api/v1/agents/reload") as resp:
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["pjsip_reloaded"] is True
+        for agent in AGENTS:
+            await self.state(agent, "logged_out")
+
+    def password(self, seat: str) -> str:
+        secrets = yaml.safe_load((self.service.config_dir / "seats.yaml").read_text())
+        return secrets[seat]
+
+    async def phone(
+        self, agent: str, behaviour: str = "agent_answers_hangs_up.xml", **kwargs
+    ) -> SippAgent:
+        phone = SippAgent(f"seat-{agent}", self.password(f"seat-{agent}"), behaviour, **kwargs)
+        await phone.start()
+        self.phones.append(phone)
+        for _ in range(50):  # the registration reaches the ACD as a device state
+            if (await self.agent(agent))["registered"]:
+                return phone
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"seat-{agent} never showed as registered")
+
+    async def state(self, agent: str, state: str, reason: str | None = None) -> dict:
+        body = {"state": state, **({"reason": reason} if reason else {})}
+        async with self.http.post(f"{HTTP}/api/v1/agents/{agent}/state", json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def agent(self, agent: str) -> dict:
+        async with self.http.get(f"{HTTP}/api/v1/agents/{agent}") as resp:
+            return await resp.json()
+
+    async def close(self) -> None:
+        for agent in AGENTS:
+            await self.state(agent, "logged_out")
+        for phone in self.phones:
+            await phone.stop()
+
+
+@pytest.fixture
+async def desk(service) -> AsyncIterator[Desk]:
+    await service.use_flows("queue")
+    async with aiohttp.ClientSession() as http:
+        desk = Desk(service, http)
+        await desk.configure()
+        yield desk
+        await desk.close()
+
+
+async def rows(db, sql: str, **params) -> list[dict]:
+    async with db.connect() as conn:
+        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
+
+
+async def test_the_longest_idle_agent_gets_the_call_and_it_is_recorded(desk, db, caller_prefix):
+    await desk.phone("t1", talk_ms=4000)
+    await desk.phone("t2", talk_ms=4000)
+    await desk.state("t1", "available")
+    await asyncio.sleep(0.3)
+    await desk.state("t2", "available")
+
+    result = await sipp("caller_until_bye.xml", caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert call["disposition"] == "answered"
+
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert (stay["queue"], stay["outcome"], stay["agent_id"]) == ("general", "answered", "t1")
+    assert stay["answered_at"] is not None and stay["talk_seconds"] > 2
+    [recording] = await rows(db, "SELECT * FROM recordings WHERE id = :r", r=stay["recording_id"])
+    assert (recording["kind"], recording["agent_id"]) == ("conversation", "t1")
+    wav = ROOT / "recordings" / f"{recording['name']}.wav"
+    data = wav.read_bytes()
+    assert len(data) == recording["size_bytes"] > 44
+    assert hashlib.sha256(data).hexdigest() == recording["sha256"]
+    assert loudness(wav) > 200  # both sides were talking
+
+    kinds = [k for k, _ in await timeline(db, call["id"])]
+    assert kinds.index("agent_ringing") < kinds.index("agent_answered")
+    states = [
+        r["state"]
+        for r in await rows(
+            db,
+            "SELECT state FROM agent_state_log WHERE agent_id = 't1' AND call_id = :c ORDER BY id",
+            c=call["id"],
+        )
+    ]
+    assert states == ["ringing", "on_call", "wrap_up"]
+    assert (await desk.agent("t2"))["calls_answered"] == 0
+
+
+async def test_an_agent_who_does_not_answer_is_paused_and_the_next_one_rings(
+    desk, db, caller_prefix
+):
+    await desk.phone("t1", "agent_no_answer.xml")
+    await desk.phone("t2", talk_ms=2000)
+    await desk.state("t1", "available")
+    await asyncio.sleep(0.3)
+    await desk.state("t2", "available")
+
+    result = await sipp("caller_until_bye.xml", caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    attempts = [
+        (k, d.get("agent")) for k, d in await timeline(db, call["id"]) if k.startswith("agent_")
+    ]
+    assert attempts[:4] == [
+        ("agent_ringing", "t1"),
+        ("agent_no_answer", "t1"),
+        ("agent_ringing", "t2"),
+        ("agent_answered", "t2"),
+    ]
+    t1 = await desk.agent("t1")
+    assert (t1["state"], t1["reason"]) == ("paused", "no answer")
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert (stay["agent_id"], stay["attempts"]) == ("t2", 2)
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_abandoned_with_a_callback_task(
+    desk, db, caller_prefix
+):
+    await desk.configure(announce_every_seconds=1)
+    await desk.phone("t1")
+    await desk.state("t1", "paused", "training")  # staffed, but nobody free
+
+    result = await sipp("caller_hangs_up.xml", caller_prefix, hangup_after_ms=3500)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert call["disposition"] == "abandoned"
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert stay["outcome"] == "abandoned" and stay["agent_id"] is None
+    assert 2.5 < stay["wait_seconds"] < 6
+    [task] = await rows(db, "SELECT * FROM callback_tasks WHERE call_id = :c", c=call["id"])
+    assert (task["reason"], task["caller_number"], task["status"]) == (
+        "abandoned",
+        caller_prefix + "1",
+        "open",
+    )
+    events = await timeline(db, call["id"])
+    announced = [d for k, d in events if k == "queue_announcement"]
+    assert announced and announced[0]["position"] == 1 and announced[0]["minutes"] >= 1
+
+
+async def test_max_wait_overflows_to_voicemail_with_a_ticket_stub(
+    desk, db, caller_prefix, tmp_path
+):
+    await desk.configure(max_wait_seconds=5)
+    await desk.phone("t1")
+    await desk.state("t1", "paused", "break")
+
+    # 5 s in the queue, the busy and message prompts, then speech into the message.
+    steps = [("pause", 17000), ("talk", 4000)]
+    result = await sipp(caller_scenario(tmp_path, steps, hang_up=False), caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1, timeout=40)
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert stay["outcome"] == "overflow" and stay["wait_seconds"] >= 5
+    [message] = await rows(
+        db,
+        "SELECT v.status, r.size_bytes FROM voicemails v JOIN recordings r "
+        "ON r.id = v.recording_id WHERE v.call_id = :c",
+        c=call["id"],
+    )
+    assert message["status"] == "new" and message["size_bytes"] > 44
+
+
+async def test_thirty_callers_five_agents_nobody_double_booked(desk, db, caller_prefix):
+    await desk.configure(max_wait_seconds=15, wrapup_seconds=0)
+    for agent in AGENTS:
+        await desk.phone(agent, talk_ms=1500)
+        await desk.state(agent, "available")
+
+    result = await sipp("caller_until_bye.xml", caller_prefix, calls=30, rate=10, timeout_s=120)
+    assert result.returncode == 0, result.output
+    calls = await closed_calls(db, caller_prefix, 30, timeout=60)
+    assert len(calls) == 30 and all(c["ended_at"] is not None for c in calls)
+    stays = await rows(
+        db,
+        "SELECT q.* FROM queue_calls q JOIN calls c ON c.id = q.call_id "
+        "WHERE c.caller_number LIKE :p",
+        p=caller_prefix + "%",
+    )
+    by_call: dict = {}
+    for stay in stays:
+        by_call.setdefault(stay["call_id"], []).append(stay)
+    assert len(by_call) == 30
+    for call in calls:
+        outcomes = [s["outcome"] for s in by_call[call["id"]]]
+        assert outcomes in (["answered"], ["overflow"]), outcomes
+        assert call["disposition"] == ("answered" if outcomes == ["answered"] else "completed")
+    answered = [s for s in stays if s["outcome"] == "answered"]
+    assert len(answered) >= 10
+    for agent in AGENTS:  # one conversation at a time per agent
+        talks = sorted((s["answered_at"], s["left_at"]) for s in answered if s["agent_id"] == agent)
+        for (_, end), (start, _) in itertools.pairwise(talks):
+            assert start >= end, f"agent {agent} double-booked"
