@@ -171,6 +171,17 @@ class AcdService:
         agent.calls_answered += 1
         self._set(agent, AgentState.ON_CALL)
 
+    def take(self, agent: Agent, queue: str) -> None:
+        """Reserve a free agent for a transfer or conference (not from a queue)."""
+        if not agent.can_take_calls():
+            raise IllegalAgentTransition(f"agent {agent.id} is {agent.state.value}")
+        call_id = agent.call_id
+        self._set(agent, AgentState.RINGING, queue)
+        agent.call_id = call_id
+
+    def take_answered(self, agent: Agent) -> None:
+        self._set(agent, AgentState.ON_CALL)
+
     def not_answered(self, agent: Agent, entry: Waiting, reason: str) -> None:
         """The seat did not answer: pause the agent and put the caller back in their place."""
         if agent.state is AgentState.RINGING:

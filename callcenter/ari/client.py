@@ -137,6 +137,29 @@ class AriClient:
             params={"media": media_param, "lang": lang},
         )
 
+    async def transfer_progress(self, channel_id: str, state: str) -> None:
+        """Tell a transferring phone how its transfer goes (channel_answered, ...)."""
+        await self.request(
+            "POST", f"/channels/{_q(channel_id)}/transfer_progress", params={"states": state}
+        )
+
+    async def snoop(
+        self,
+        channel_id: str,
+        snoop_id: str,
+        *,
+        app: str,
+        spy: str = "both",
+        whisper: str = "none",
+        app_args: str | None = None,
+    ) -> dict[str, Any]:
+        """A snoop channel on ``channel_id`` (listen: spy, whisper: speak into it)."""
+        return await self.request(
+            "POST",
+            f"/channels/{_q(channel_id)}/snoop/{_q(snoop_id)}",
+            params={"spy": spy, "whisper": whisper, "app": app, "appArgs": app_args},
+        )
+
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{_q(playback_id)}")
 

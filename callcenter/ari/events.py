@@ -249,6 +249,18 @@ class ChannelLeftBridge(BridgeChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelTransfer(Event):
+    """A phone asked to transfer (SIP REFER with PJSIP_TRANSFER_HANDLING=ari-only)."""
+
+    source_channel_id: str = ""
+    destination: str = ""  # blind transfer: the number dialled on the phone
+    protocol_id: str = ""  # attended transfer: the SIP Call-ID of the consulted call
+
+    def route_keys(self) -> tuple[str, ...]:
+        return (f"channel:{self.source_channel_id}",) if self.source_channel_id else ()
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownEvent(Event):
     """An event type this module has no class for; read ``raw``."""
 
@@ -333,6 +345,21 @@ _PARSERS: dict[str, Callable[[Json], Event]] = {
     "ChannelEnteredBridge": _bridge_channel(ChannelEnteredBridge),
     "ChannelLeftBridge": _bridge_channel(ChannelLeftBridge),
 }
+
+
+def _transfer(d: Json) -> Event:
+    refer_to = d.get("refer_to") or {}
+    wanted = refer_to.get("requested_destination") or {}
+    source = (d.get("referred_by") or {}).get("source_channel") or {}
+    return ChannelTransfer(
+        **_common(d),
+        source_channel_id=source.get("id", ""),
+        destination=wanted.get("destination", "") or "",
+        protocol_id=wanted.get("protocol_id", "") or "",
+    )
+
+
+_PARSERS["ChannelTransfer"] = _transfer
 
 
 def parse_event(data: Json) -> Event:

@@ -90,20 +90,20 @@ async def dial(
     return leg
 
 
-async def until_answered(caller: Inbox, leg: Leg, limit: float) -> bool:
+async def until_answered(caller: Inbox | None, leg: Leg, limit: float) -> bool:
     """True when the leg answers, False when it fails or ``limit`` passes.
 
-    Raises ChannelGone (with the caller's event) if the caller hangs up first.
+    With a caller inbox, raises ChannelGone (with the caller's event) if the
+    caller hangs up first; without one, the caller is watched elsewhere.
     """
-    caller_left = asyncio.create_task(terminal(caller))
+    caller_left = asyncio.create_task(terminal(caller)) if caller else None
     try:
         async with asyncio.timeout(limit):
             while True:
                 get = asyncio.create_task(leg.inbox.get())
-                done, _ = await asyncio.wait(
-                    {get, caller_left}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if caller_left in done:
+                waiting = {get, caller_left} if caller_left else {get}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if caller_left is not None and caller_left in done:
                     get.cancel()
                     raise ChannelGone(caller_left.result())
                 event = get.result()
@@ -122,9 +122,10 @@ async def until_answered(caller: Inbox, leg: Leg, limit: float) -> bool:
         leg.failure = "NOANSWER"
         return False
     finally:
-        caller_left.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ChannelGone):
-            await caller_left
+        if caller_left is not None:
+            caller_left.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ChannelGone):
+                await caller_left
 
 
 async def until_either_leaves(caller: Inbox, leg: Leg) -> Event | None:

@@ -26,6 +26,7 @@ from callcenter.ari.events import ChannelDtmfReceived, RecordingFinished
 from callcenter.calls import legs
 from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.ari_port import AriCallPort
+from callcenter.calls.conversation import Conversation, Dialling, Party
 from callcenter.ivr.port import CallInfo, QueueResult, Trace
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.recording.store import save_recording
@@ -43,6 +44,9 @@ class QueueDeps:
     store: AcdStore
     prompts: PromptLibrary
     seat_endpoint: str  # e.g. PJSIP/{seat}
+    dial_out: str  # e.g. PJSIP/{number}@dialout-trunk, for transfers and conferences
+    # Conversations in progress, by call id: where call-control requests find them.
+    conversations: dict[uuid.UUID, Conversation]
     app: str
     bridge_prefix: str
     clock: Callable[[], datetime]
@@ -299,6 +303,16 @@ class QueueCall:
         bridge_inbox = self.port.open_inbox(f"bridge:{self.talk_bridge}")
         name = f"calls/{answered_at:%Y/%m/%d}/{self.call.call_id}-{self.stay.attempts}"
         caller_left = None
+        conversation = Conversation(
+            self.call.call_id,
+            self.port.channel_id,
+            self.port.inbox,
+            self.talk_bridge,
+            self.entry.queue,
+            self._dialling(),
+            self.trace,
+            parties=[Party(leg, agent_id=agent.id)],
+        )
         try:
             await ari.create_bridge(self.talk_bridge, "mixing")
             with contextlib.suppress(AriError):
@@ -306,8 +320,11 @@ class QueueCall:
             await ari.add_channel(self.talk_bridge, self.port.channel_id)
             await ari.add_channel(self.talk_bridge, leg.id)
             await ari.record_bridge(self.talk_bridge, name)
-            caller_left = await legs.until_either_leaves(self.port.inbox, leg)
+            self.deps.conversations[self.call.call_id] = conversation
+            caller_left = await conversation.wait()
         finally:
+            self.deps.conversations.pop(self.call.call_id, None)
+            self.stay.transferred_to = conversation.transferred_to
             self.stay.left_at = self.deps.clock()
             self.stay.talk_seconds = round((self.stay.left_at - answered_at).total_seconds(), 1)
             self.stay.outcome = "answered"
@@ -318,17 +335,30 @@ class QueueCall:
                 talk=self.stay.talk_seconds,
                 ended_by="caller" if caller_left else "agent",
             )
-            await asyncio.shield(self._after_talk(agent, leg, bridge_inbox, name))
+            await asyncio.shield(self._after_talk(conversation, bridge_inbox, name))
         if caller_left is not None:
             self.port.gone = caller_left
         return QueueResult.ANSWERED
 
-    async def _after_talk(
-        self, agent: Agent, leg: legs.Leg, bridge_inbox: Inbox, name: str
-    ) -> None:
+    def _dialling(self) -> Dialling:
+        return Dialling(
+            ari=self.port.ari,
+            open_inbox=self.port.open_inbox,
+            close_inbox=self.port.close_inbox,
+            app=self.deps.app,
+            dial_out=self.deps.dial_out,
+            seat_endpoint=self.deps.seat_endpoint,
+            ring_timeout=self.config.ring_timeout_seconds,
+            acd=self.deps.acd,
+        )
+
+    async def _after_talk(self, conversation: Conversation, bridge_inbox: Inbox, name: str) -> None:
         ari = self.port.ari
-        await legs.end(ari, leg, self.port.close_inbox)
-        self.deps.acd.call_ended(agent, self.entry.queue, self.stay.talk_seconds or 0.0)
+        await conversation.close()
+        for agent_id in dict.fromkeys(conversation.finished_agents):  # each wraps up once
+            agent = self.deps.acd.agents.get(agent_id)
+            if agent is not None:
+                self.deps.acd.call_ended(agent, self.entry.queue, self.stay.talk_seconds or 0.0)
         if self.talk_bridge is not None:
             with contextlib.suppress(AriError):
                 await ari.delete_bridge(self.talk_bridge)

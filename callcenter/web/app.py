@@ -35,11 +35,12 @@ from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry
-from callcenter.web import acd_routes, health, ivr_routes, openapi
+from callcenter.web import acd_routes, call_routes, health, ivr_routes, openapi
 from callcenter.web.keys import (
     ACD,
     ARI,
     CALLS,
+    CONVERSATIONS,
     ENGINE,
     EVENTS,
     IVR,
@@ -137,6 +138,8 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
             store=AcdStore(app[SESSIONS], app[RECORDER]),
             prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
             seat_endpoint=settings.acd.seat_endpoint,
+            dial_out=settings.calls.dialout_endpoint,
+            conversations=app[CONVERSATIONS],
             app=settings.ari.app,
             bridge_prefix=BRIDGE_PREFIX,
             clock=lambda: datetime.now(UTC),
@@ -164,6 +167,7 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[REGISTRY] = CollectorRegistry()
     app[IVR] = IvrRegistry(settings.ivr.paths())
+    app[CONVERSATIONS] = {}
     app.cleanup_ctx.extend([database_ctx, ari_ctx, acd_ctx, calls_ctx])
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
@@ -171,4 +175,5 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/v1/ivr", ivr_routes.current)
     app.router.add_post("/api/v1/ivr/reload", ivr_routes.reload)
     acd_routes.add_routes(app)
+    call_routes.add_routes(app)
     return app

@@ -1,11 +1,14 @@
 """Typed application state keys (never string keys)."""
 
+import uuid
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventStream
+from callcenter.calls.conversation import Conversation
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
@@ -21,3 +24,4 @@ CALLS = web.AppKey("calls", CallService)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 IVR = web.AppKey("ivr", IvrRegistry)
 ACD = web.AppKey("acd", AcdService)
+CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])

@@ -10,6 +10,7 @@ from aiohttp import web
 from callcenter.acd.agents import IllegalAgentTransition, UnknownAgent
 from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavailable
 from callcenter.ari.inbox import ChannelGone
+from callcenter.calls.conversation import ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
 from callcenter.errors import CallCenterError, ConfigError
 
@@ -22,6 +23,8 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (ChannelGone, 409),
     (IllegalTransition, 409),
     (UnknownAgent, 404),
+    (NoSuchConversation, 404),
+    (ConversationError, 409),
     (IllegalAgentTransition, 409),
     (AriUnavailable, 503),
     (AriError, 502),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import shutil
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -95,6 +96,11 @@ class Desk:
             await self.state(agent, "logged_out")
         for phone in self.phones:
             await phone.stop()
+        # Leave the service with the project's own roster and queues for other tests.
+        shutil.copy(ROOT / "agents" / "roster.yaml", self.service.roster)
+        shutil.copy(ROOT / "config" / "queues.yaml", self.service.queues)
+        async with self.http.post(f"{HTTP}/api/v1/agents/reload") as resp:
+            assert resp.status == 200
 
 
 @pytest.fixture
@@ -254,3 +260,91 @@ async def test_thirty_callers_five_agents_nobody_double_booked(desk, db, caller_
         talks = sorted((s["answered_at"], s["left_at"]) for s in answered if s["agent_id"] == agent)
         for (_, end), (start, _) in itertools.pairwise(talks):
             assert start >= end, f"agent {agent} double-booked"
+
+
+async def open_call_id(db, prefix: str) -> str:
+    for _ in range(100):
+        found = await rows(
+            db,
+            "SELECT id FROM calls WHERE caller_number LIKE :p AND ended_at IS NULL",
+            p=prefix + "%",
+        )
+        if found:
+            return str(found[0]["id"])
+        await asyncio.sleep(0.1)
+    raise AssertionError("the call never started")
+
+
+async def talking(desk: Desk, call_id: str) -> None:
+    """Wait until the call is in a conversation with an agent."""
+    for _ in range(100):
+        async with desk.http.post(
+            f"{HTTP}/api/v1/calls/{call_id}/hold", json={"on": False}
+        ) as resp:
+            if resp.status == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the call never reached an agent")
+
+
+@pytest.mark.parametrize("mode", ["blind", "conference"])
+async def test_transfer_to_a_department(desk, db, caller_prefix, tmp_path, mode):
+    await desk.phone("t1", "agent_answers.xml")  # the agent stays until hung up
+    await desk.state("t1", "available")
+    department = await asyncio.create_subprocess_exec(
+        "sipp",
+        "-sn",
+        "uas",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "5090",
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "60s",
+        "-timeout_error",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    caller = asyncio.create_task(
+        sipp(
+            caller_scenario(tmp_path, [("pause", 6000), ("talk", 2000)], hang_up=True),
+            caller_prefix,
+        )
+    )
+    call_id = await open_call_id(db, caller_prefix)
+    await talking(desk, call_id)
+    async with desk.http.post(
+        f"{HTTP}/api/v1/calls/{call_id}/transfer", json={"to": "88001234", "mode": mode}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["agents"] == ([] if mode == "blind" else ["t1"])
+    result = await caller
+    assert result.returncode == 0, result.output
+    assert await asyncio.wait_for(department.wait(), 30) == 0  # reached, then our BYE
+
+    [call] = await closed_calls(db, caller_prefix, 1)
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert (stay["agent_id"], stay["transferred_to"]) == ("t1", "88001234")
+    kinds = [k for k, _ in await timeline(db, call["id"])]
+    assert ("transferred" if mode == "blind" else "conference_added") in kinds
+    assert (await desk.agent("t1"))["state"] in ("wrap_up", "available")
+
+
+async def test_bad_call_control_requests_are_refused_clearly(desk, db):
+    async with desk.http.post(
+        f"{HTTP}/api/v1/calls/{'0' * 8}-0000-0000-0000-{'0' * 12}/transfer", json={"to": "88001234"}
+    ) as resp:
+        assert resp.status == 404
+        assert resp.content_type == "application/problem+json"
+    async with desk.http.post(f"{HTTP}/api/v1/calls/nonsense/hold", json={"on": True}) as r:
+        assert r.status == 400
+    async with desk.http.post(f"{HTTP}/api/v1/agents/t1/state", json={"state": "busy"}) as r:
+        assert r.status == 400
+        assert "state" in (await r.json())["detail"]
+    async with desk.http.post(
+        f"{HTTP}/api/v1/agents/nobody/state", json={"state": "available"}
+    ) as r:
+        assert r.status == 404

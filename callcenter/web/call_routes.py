@@ -1,0 +1,133 @@
+"""Calls over HTTP: the call records, and control of a conversation in progress
+(transfer, 三方连线, hold, supervision) for the agent desktop and supervisors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from callcenter.calls.conversation import Conversation, NoSuchConversation
+from callcenter.db.models import Call
+from callcenter.web.keys import CONVERSATIONS, SESSIONS
+from callcenter.web.openapi import documented
+from callcenter.web.requests import RequestInvalid, parse_body
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # A department number (dial-out trunk) or agent:ID (another agent's seat).
+    to: str = Field(pattern=r"^(agent:[0-9A-Za-z_-]{1,32}|\+?[0-9]{1,32})$")
+    # blind: the agent leaves once it answers; conference: everybody stays (三方连线).
+    mode: Literal["blind", "conference"] = "blind"
+
+
+class HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+
+
+class SuperviseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["listen", "whisper", "barge"]
+    seat: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")  # the supervisor's softphone
+
+
+def _conversation(request: web.Request) -> Conversation:
+    try:
+        call_id = uuid.UUID(request.match_info["call_id"])
+    except ValueError as exc:
+        raise RequestInvalid(f"{request.path}: not a call id") from exc
+    conversation = request.app[CONVERSATIONS].get(call_id)
+    if conversation is None:
+        raise NoSuchConversation(f"call {call_id} is not talking to an agent now")
+    return conversation
+
+
+def _json(schema: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema.model_json_schema()}}}
+
+
+CONTROL = {
+    "200": {"description": "Done"},
+    "404": {"description": "The call is not in a conversation"},
+    "409": {"description": "Refused (nobody answered, agent busy, ...)"},
+}
+
+
+@documented(
+    "Transfer (blind) or add a party (三方连线)",
+    tags=("calls",),
+    request_body=_json(TransferRequest),
+    responses=CONTROL,
+)
+async def transfer(request: web.Request) -> web.Response:
+    body = await parse_body(request, TransferRequest)
+    conversation = _conversation(request)
+    await conversation.transfer(body.to, blind=body.mode == "blind")
+    return web.json_response({"to": body.to, "mode": body.mode, "agents": conversation.agents})
+
+
+@documented(
+    "Put the caller on hold (music) or take them back",
+    tags=("calls",),
+    request_body=_json(HoldRequest),
+    responses=CONTROL,
+)
+async def hold(request: web.Request) -> web.Response:
+    body = await parse_body(request, HoldRequest)
+    await _conversation(request).hold(body.on)
+    return web.json_response({"on_hold": body.on})
+
+
+@documented(
+    "A supervisor listens, whispers to the agent or barges in",
+    tags=("calls",),
+    request_body=_json(SuperviseRequest),
+    responses=CONTROL,
+)
+async def supervise(request: web.Request) -> web.Response:
+    body = await parse_body(request, SuperviseRequest)
+    leg = await _conversation(request).supervise(body.mode, body.seat)
+    return web.json_response({"mode": body.mode, "supervisor_channel": leg})
+
+
+@documented("Call records, newest first (filter by caller number)", tags=("calls",))
+async def list_calls(request: web.Request) -> web.Response:
+    try:
+        limit = min(max(int(request.query.get("limit", "50")), 1), 500)
+    except ValueError as exc:
+        raise RequestInvalid(f"{request.path}: limit must be a number") from exc
+    query = select(Call).order_by(Call.started_at.desc()).limit(limit)
+    if "caller" in request.query:
+        query = query.where(Call.caller_number == request.query["caller"])
+    async with request.app[SESSIONS]() as session:
+        calls = (await session.scalars(query)).all()
+    return web.json_response(
+        [
+            {
+                "id": str(c.id),
+                "caller": c.caller_number,
+                "dialled": c.dialled_number,
+                "started_at": c.started_at.isoformat(),
+                "answered_at": c.answered_at.isoformat() if c.answered_at else None,
+                "ended_at": c.ended_at.isoformat() if c.ended_at else None,
+                "disposition": c.disposition.value if c.disposition else None,
+                "last_stage": c.last_stage,
+            }
+            for c in calls
+        ]
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/calls", list_calls)
+    app.router.add_post("/api/v1/calls/{call_id}/transfer", transfer)
+    app.router.add_post("/api/v1/calls/{call_id}/hold", hold)
+    app.router.add_post("/api/v1/calls/{call_id}/supervise", supervise)
