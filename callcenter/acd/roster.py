@@ -24,7 +24,8 @@ SEAT = r"^[a-z][a-z0-9-]{0,39}$"
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
+    # Shown on phones as caller ID: no quotes, line breaks or ';' (config syntax).
+    name: str = Field(min_length=1, max_length=64, pattern=r'^[^"\\;\r\n<>]+$')
     seat: Annotated[str, Field(pattern=SEAT)]
     # Queue name → level 1-10: which queues the agent serves and how well.
     skills: dict[str, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=dict)
@@ -90,8 +91,9 @@ class SeatSecrets:
             known.update({s: secrets.token_urlsafe(12) for s in missing})
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(yaml.safe_dump(known, sort_keys=True))
-            tmp.chmod(0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable
+            with os.fdopen(fd, "w") as out:
+                out.write(yaml.safe_dump(known, sort_keys=True))
             os.replace(tmp, self.path)
         return {s: known[s] for s in seats}
 

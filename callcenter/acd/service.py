@@ -66,22 +66,26 @@ class AcdService:
         self._last_agent: dict[str, str] = {}  # queue → last agent rung (round-robin)
         self._wrapups: dict[str, asyncio.TimerHandle] = {}
         self._handle_times: dict[str, list[float]] = {}
+        self._roster_ids: set[str] = set()
         self.load_roster(roster)
 
     # Roster and registrations ------------------------------------------------------
     def load_roster(self, roster: Roster) -> None:
         """Apply roster changes; agents removed mid-call finish their call first."""
+        self._roster_ids = set(roster.agents)
         for agent_id, config in roster.agents.items():
-            if agent_id in self.agents:
-                self.agents[agent_id].config = config
-            else:
+            agent = self.agents.get(agent_id)
+            if agent is None:
                 self.agents[agent_id] = Agent(agent_id, config, since=self.clock())
+                continue
+            if agent.config.seat != config.seat:
+                agent.registered = False  # the new seat's softphone has yet to register
+            agent.config = config
         for agent_id in [a for a in self.agents if a not in roster.agents]:
             agent = self.agents[agent_id]
-            if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP):
-                self._set(agent, AgentState.LOGGED_OUT, "removed from roster")
-            if agent.state is AgentState.LOGGED_OUT:
-                del self.agents[agent_id]
+            if agent.state not in (AgentState.RINGING, AgentState.ON_CALL):
+                self._cancel_wrapup(agent)
+                self._retire(agent)
         self._seats = {a.config.seat: a.id for a in self.agents.values()}
         self.dispatch()
 
@@ -109,6 +113,8 @@ class AcdService:
             raise IllegalAgentTransition(
                 f"agent {agent_id} is {agent.state.value}; change state after the call"
             )
+        if state is agent.state and reason == agent.reason:
+            return agent  # asked twice (*21 pressed again): keep the agent's place
         self._cancel_wrapup(agent)
         self._set(agent, state, reason)
         self.dispatch()
@@ -168,8 +174,10 @@ class AcdService:
 
     # Ring outcomes (from the caller's task) -------------------------------------------
     def answered(self, agent: Agent, entry: Waiting) -> None:
-        agent.calls_answered += 1
+        if agent.call_id != str(entry.call_id):
+            raise IllegalAgentTransition(f"agent {agent.id} was not reserved for this caller")
         self._set(agent, AgentState.ON_CALL)
+        agent.calls_answered += 1
 
     def take(self, agent: Agent, queue: str) -> None:
         """Reserve a free agent for a transfer or conference (not from a queue)."""
@@ -192,8 +200,7 @@ class AcdService:
     def ring_cancelled(self, agent: Agent) -> None:
         """The caller hung up while the seat rang: the agent is free again."""
         if agent.state is AgentState.RINGING:
-            self._set(agent, AgentState.AVAILABLE, "caller left")
-            self.dispatch()
+            self._free(agent, "caller left")
 
     def call_ended(self, agent: Agent, queue: str, talk_seconds: float) -> None:
         """After the conversation: wrap-up for the queue's seconds, then free."""
@@ -210,8 +217,21 @@ class AcdService:
         self._wrapups.pop(agent_id, None)
         agent = self.agents.get(agent_id)
         if agent is not None and agent.state is AgentState.WRAP_UP:
-            self._set(agent, AgentState.AVAILABLE)
+            self._free(agent)
+
+    def _free(self, agent: Agent, reason: str | None = None) -> None:
+        """Back to available, unless the roster no longer has the agent."""
+        if agent.id in self._roster_ids:
+            self._set(agent, AgentState.AVAILABLE, reason)
             self.dispatch()
+        else:
+            self._retire(agent)
+
+    def _retire(self, agent: Agent) -> None:
+        if agent.state is not AgentState.LOGGED_OUT:
+            self._set(agent, AgentState.LOGGED_OUT, "removed from roster")
+        self.agents.pop(agent.id, None)
+        self._seats = {a.config.seat: a.id for a in self.agents.values()}
 
     def _cancel_wrapup(self, agent: Agent) -> None:
         handle = self._wrapups.pop(agent.id, None)

@@ -317,12 +317,6 @@ def test_write_seats_conf_writes_once_and_reports_changes(tmp_path: Path):
     assert "seat-1001" not in conf.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: AgentConfig.name accepts any text and render_seats pastes it into "
-    '`callerid = "..."`; a newline or quote in a name adds lines to the endpoint '
-    "section (here: a second context = default)",
-)
 def test_an_agent_name_cannot_add_lines_to_the_endpoint():
     from pydantic import ValidationError
 

@@ -641,12 +641,6 @@ async def test_load_roster_keeps_a_ringing_agent_reserved():
     assert h["1001"].call_id == str(entry.call_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: AcdService.load_roster only drops removed agents that are free at reload "
-    "time; one removed while on a call goes through wrap-up (_wrapup_over) back to "
-    "available, stays in AcdService.agents and keeps being offered callers",
-)
 async def test_an_agent_removed_mid_call_is_gone_once_the_call_ends():
     h = Harness({"1001": config("1001"), "1002": config("1002")}, GENERAL)
     h.login("1001")
@@ -660,12 +654,6 @@ async def test_an_agent_removed_mid_call_is_gone_once_the_call_ends():
     assert "1001" not in h.acd.agents
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an agent removed from the roster while ringing stays in AcdService.agents "
-    "(load_roster skips RINGING); ring_cancelled makes them available and dispatch "
-    "offers them the next caller",
-)
 async def test_an_agent_removed_while_ringing_is_not_offered_again():
     h = Harness({"1001": config("1001"), "1002": config("1002")}, GENERAL)
     h.login("1001")
@@ -675,12 +663,6 @@ async def test_an_agent_removed_while_ringing_is_not_offered_again():
     assert offered(h.enqueue()) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: AcdService.load_roster swaps the config of an agent whose seat changed but "
-    "keeps `registered` from the old seat, and dispatches at once: the new, "
-    "unregistered seat is rung",
-)
 async def test_an_agent_moved_to_another_seat_waits_for_that_seat_to_register():
     h = Harness({"1001": config("1001")}, GENERAL)
     h.login("1001")
@@ -708,12 +690,6 @@ async def test_close_cancels_wrap_up_timers():
 
 
 # --- gaps ---------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: request_state(AVAILABLE) for an agent already available goes through "
-    "Agent.move, which restamps idle_since: pressing *21 twice (or the "
-    "desktop re-sending 'available') sends the agent to the back of longest-idle",
-)
 async def test_asking_again_for_available_keeps_the_place_in_longest_idle():
     h = two_agents()
     h.login("1001", "1002")
@@ -721,12 +697,6 @@ async def test_asking_again_for_available_keeps_the_place_in_longest_idle():
     assert offered(h.enqueue()) == "1001"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: AcdService.answered counts the call before checking "
-    "the agent is still reserved for this caller; the move then fails (or, if the agent "
-    "was reserved for someone else meanwhile, puts them on the wrong call)",
-)
 async def test_answered_for_an_agent_no_longer_reserved_is_refused_without_counting():
     h = Harness({"1001": config("1001")}, GENERAL)
     h.login("1001")
