@@ -119,10 +119,10 @@ class QueueCall:
     def _waited(self) -> float:
         return round((self.deps.clock() - self.stay.entered_at).total_seconds(), 1)
 
-    async def _say(self, names: list[str]) -> None:
+    async def _say(self, names: list[str], interruptible: bool = False) -> None:
         if names:
             media = [self.deps.prompts.media(n, self.language) for n in names]
-            await self.port.play(media, self.language, interruptible=False)
+            await self.port.play(media, self.language, interruptible=interruptible)
 
     # Waiting ----------------------------------------------------------------------
     async def _wait(self) -> QueueResult:
@@ -213,7 +213,7 @@ class QueueCall:
         await self._say(names)
 
     async def _offer_callback(self) -> bool:
-        await self._say(["callback_offer"])
+        await self._say(["callback_offer"], interruptible=True)  # "press 1" may come early
         key = await self.port.read_digits(1, CALLBACK_ANSWER_SECONDS, 1.0, None)
         if key != CALLBACK_KEY:
             self.trace.step("callback_declined", digit=key)

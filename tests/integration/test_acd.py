@@ -348,3 +348,114 @@ async def test_bad_call_control_requests_are_refused_clearly(desk, db):
         f"{HTTP}/api/v1/agents/nobody/state", json={"state": "available"}
     ) as r:
         assert r.status == 404
+
+
+async def test_feature_codes_from_the_softphone_log_in_and_pause(desk, db):
+    await desk.phone("t1")
+    for code, state in (
+        ("*21", "available"),
+        ("*23", "paused"),
+        ("*23", "available"),
+        ("*22", "logged_out"),
+    ):
+        proc = await asyncio.create_subprocess_exec(
+            "sipp",
+            "127.0.0.1:5060",
+            "-sf",
+            str(ROOT / "tests" / "sipp" / "agent_dials.xml"),
+            "-s",
+            code,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-m",
+            "1",
+            "-au",
+            "seat-t1",
+            "-ap",
+            desk.password("seat-t1"),
+            "-key",
+            "seat",
+            "seat-t1",
+            "-nostdin",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()[-1500:]
+        assert (await desk.agent("t1"))["state"] == state, code
+    logged = await rows(
+        db,
+        "SELECT state, reason FROM agent_state_log WHERE agent_id = 't1' ORDER BY id DESC LIMIT 4",
+    )
+    assert [r["state"] for r in reversed(logged)] == [
+        "available",
+        "paused",
+        "available",
+        "logged_out",
+    ]
+
+
+async def test_an_unregistered_softphone_is_out_of_rotation(desk, db, caller_prefix):
+    phone = await desk.phone("t1")
+    await desk.state("t1", "available")
+    await phone.register(0)  # the softphone goes away
+    for _ in range(50):
+        if not (await desk.agent("t1"))["registered"]:
+            break
+        await asyncio.sleep(0.1)
+    assert not (await desk.agent("t1"))["registered"]
+    result = await sipp("caller_hangs_up.xml", caller_prefix, hangup_after_ms=3000)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    kinds = [k for k, _ in await timeline(db, call["id"])]
+    assert "queue_unstaffed" in kinds and "agent_ringing" not in kinds
+
+
+async def test_a_caller_may_ask_to_be_called_back_instead_of_waiting(
+    desk, db, caller_prefix, tmp_path
+):
+    await desk.configure(max_wait_seconds=5, overflow={"action": "callback"})
+    await desk.phone("t1")
+    await desk.state("t1", "paused", "break")
+    steps = [("pause", 12000), ("keys", "1")]
+    result = await sipp(caller_scenario(tmp_path, steps, hang_up=False), caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert call["disposition"] == "callback"
+    [task] = await rows(db, "SELECT * FROM callback_tasks WHERE call_id = :c", c=call["id"])
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert task["reason"] == "requested" and task["queued_at"] == stay["entered_at"]
+    assert stay["outcome"] == "callback"
+
+
+async def test_hold_and_a_listening_supervisor(desk, db, caller_prefix, tmp_path):
+    await desk.phone("t1", "agent_answers.xml")
+    await desk.phone("t2", "agent_answers.xml")  # the supervisor's softphone (not in rotation)
+    await desk.state("t1", "available")
+    caller = asyncio.create_task(
+        sipp(
+            caller_scenario(tmp_path, [("pause", 6000), ("talk", 2000)], hang_up=True),
+            caller_prefix,
+        )
+    )
+    call_id = await open_call_id(db, caller_prefix)
+    await talking(desk, call_id)
+    for on in (True, False):
+        async with desk.http.post(f"{HTTP}/api/v1/calls/{call_id}/hold", json={"on": on}) as r:
+            assert r.status == 200, await r.text()
+    async with desk.http.post(
+        f"{HTTP}/api/v1/calls/{call_id}/supervise", json={"mode": "listen", "seat": "seat-t2"}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    result = await caller
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    events = await timeline(db, call["id"])
+    kinds = [k for k, _ in events]
+    assert kinds.index("hold") < kinds.index("unhold")
+    assert ("supervision", {"mode": "listen", "seat": "seat-t2", "agent": "t1"}) in events
