@@ -111,7 +111,7 @@ context = from-agents
 auth = {seat}
 aors = {seat}
 callerid = "{agent.name}" <{agent_id}>
-set_var = PJSIP_TRANSFER_HANDLING=ari-only
+set_var = PJSIP_TRANSFER_HANDLING()=ari-only
 set_var = HOTLINE_AGENT={agent_id}
 
 [{seat}]

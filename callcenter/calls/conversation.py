@@ -124,12 +124,9 @@ class Conversation:
             self.trace.step("softphone_transfer", agent=party.agent_id, to=target)
             try:
                 await self.transfer(target, blind=True, by=party)
-                state = "channel_answered"
             except ConversationError as exc:
                 self.trace.step("transfer_failed", to=target, reason=str(exc))
-                state = "channel_unavailable"
-            with contextlib.suppress(AriError):
-                await self.dialling.ari.transfer_progress(party.leg.id, state)
+                await self._progress(party, "channel_unavailable")
             return
         self._drop(party)
         self.trace.step("party_left", agent=party.agent_id, number=party.number)
@@ -153,10 +150,16 @@ class Conversation:
         self.parties.append(party)
         self.transferred_to = target
         self.trace.step("transferred" if blind else "conference_added", to=target)
+        if by is not None:  # tell the transferring phone before it is hung up
+            await self._progress(by, "channel_answered")
         for old in leaving:
             self._drop(old)
             await legs.end(self.dialling.ari, old.leg, self.dialling.close_inbox)
         self._changed.set()
+
+    async def _progress(self, party: Party, state: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.dialling.ari.transfer_progress(party.leg.id, state)
 
     async def _dial(self, target: str) -> Party:
         d = self.dialling

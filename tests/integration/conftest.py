@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callcenter.ari import AriClient, AriSettings
-from tests.integration.stack import ROOT, Service, asterisk
+from tests.integration.stack import ROOT, Service, asterisk, start_department
 
 DEFAULT_TEST_DB = "postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline_test"
 
@@ -108,6 +108,17 @@ async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
         f"leaked in Asterisk: channels {[c['name'] for c in channels]}, "
         f"bridges {[b['id'] for b in bridges]}"
     )
+
+
+@pytest.fixture
+async def department() -> AsyncIterator[asyncio.subprocess.Process]:
+    """A city department behind the dial-out trunk (SIPp UAS on 127.0.0.1:5090): it
+    answers one call and exits 0 once that call got its BYE. Never outlives the test."""
+    process = await start_department()
+    yield process
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
 
 
 @pytest.fixture

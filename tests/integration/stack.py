@@ -366,12 +366,14 @@ class SippAgent:
         behaviour: str = "agent_answers.xml",
         talk_ms: int = 3000,
         calls: int = 100,
+        keys: dict[str, str] | None = None,
     ) -> None:
         self.seat = seat
         self.password = password
         self.behaviour = behaviour
         self.talk_ms = talk_ms
         self.calls = calls
+        self.keys = keys or {}
         self.port = free_udp_port()
         self.uas: asyncio.subprocess.Process | None = None
 
@@ -393,6 +395,7 @@ class SippAgent:
             "-key",
             "pcap",
             str(PCAP),
+            *[arg for key, value in self.keys.items() for arg in ("-key", key, value)],
             "-nostdin",
             "-timeout",
             "300s",
@@ -445,3 +448,27 @@ class SippAgent:
         if self.uas is not None and self.uas.returncode is None:
             self.uas.kill()
             await self.uas.wait()
+
+
+async def start_department() -> asyncio.subprocess.Process:
+    """A city department behind the dial-out trunk (127.0.0.1:5090): answers one call
+    and waits for its BYE; the process exits 0 when that happened."""
+    process = await asyncio.create_subprocess_exec(
+        "sipp",
+        "-sn",
+        "uas",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "5090",
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "60s",
+        "-timeout_error",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(0.3)  # listening before anybody dials
+    return process

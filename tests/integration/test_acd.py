@@ -288,26 +288,9 @@ async def talking(desk: Desk, call_id: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["blind", "conference"])
-async def test_transfer_to_a_department(desk, db, caller_prefix, tmp_path, mode):
+async def test_transfer_to_a_department(department, desk, db, caller_prefix, tmp_path, mode):
     await desk.phone("t1", "agent_answers.xml")  # the agent stays until hung up
     await desk.state("t1", "available")
-    department = await asyncio.create_subprocess_exec(
-        "sipp",
-        "-sn",
-        "uas",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        "5090",
-        "-m",
-        "1",
-        "-nostdin",
-        "-timeout",
-        "60s",
-        "-timeout_error",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
     caller = asyncio.create_task(
         sipp(
             caller_scenario(tmp_path, [("pause", 6000), ("talk", 2000)], hang_up=True),
@@ -459,3 +442,20 @@ async def test_hold_and_a_listening_supervisor(desk, db, caller_prefix, tmp_path
     kinds = [k for k, _ in events]
     assert kinds.index("hold") < kinds.index("unhold")
     assert ("supervision", {"mode": "listen", "seat": "seat-t2", "agent": "t1"}) in events
+
+
+async def test_the_softphone_transfer_key_reaches_the_department(
+    department, desk, db, caller_prefix, tmp_path
+):
+    await desk.phone("t1", "agent_transfers.xml", talk_ms=2000, keys={"transfer_to": "88001234"})
+    await desk.state("t1", "available")
+    result = await sipp(
+        caller_scenario(tmp_path, [("pause", 8000), ("talk", 2000)], hang_up=True), caller_prefix
+    )
+    assert result.returncode == 0, result.output
+    assert await asyncio.wait_for(department.wait(), 30) == 0
+    [call] = await closed_calls(db, caller_prefix, 1)
+    events = await timeline(db, call["id"])
+    assert ("softphone_transfer", {"agent": "t1", "to": "88001234"}) in events
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert stay["transferred_to"] == "88001234"

@@ -16,7 +16,13 @@ from sqlalchemy import text
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrPaths, load_runtime
 from callcenter.ivr.simulator import simulate
-from tests.integration.stack import ROOT, caller_scenario, closed_calls, sipp, timeline
+from tests.integration.stack import (
+    ROOT,
+    caller_scenario,
+    closed_calls,
+    sipp,
+    timeline,
+)
 
 PROMPTS = ROOT / "ivr_flows" / "prompts"
 
@@ -259,26 +265,8 @@ async def test_reload_during_a_live_call_does_not_disturb_it(hotline, db, caller
     assert out.decode().strip() == f"reloaded: version {old_version}"
 
 
-async def test_transfer_to_a_department(service, db, caller_prefix, tmp_path):
+async def test_transfer_to_a_department(department, service, db, caller_prefix, tmp_path):
     await service.use_flows("transfer")
-    department = await asyncio.create_subprocess_exec(
-        "sipp",
-        "-sn",
-        "uas",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        "5090",
-        "-m",
-        "1",
-        "-nostdin",
-        "-timeout",
-        "60s",
-        "-timeout_error",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await asyncio.sleep(0.5)
     row = await call(db, tmp_path, caller_prefix, [("pause", 5000), ("talk", 2000)])
     assert await asyncio.wait_for(department.wait(), 30) == 0  # answered, then got our BYE
     assert row["disposition"] == "transferred"

@@ -262,7 +262,7 @@ def test_render_seats_writes_endpoint_auth_and_aor_per_seat(tmp_path: Path):
         "auth": ["seat-1001"],
         "aors": ["seat-1001"],
         "callerid": ['"张敏" <1001>'],
-        "set_var": ["PJSIP_TRANSFER_HANDLING=ari-only", "HOTLINE_AGENT=1001"],
+        "set_var": ["PJSIP_TRANSFER_HANDLING()=ari-only", "HOTLINE_AGENT=1001"],
     }
     assert auth == {
         "type": ["auth"],
