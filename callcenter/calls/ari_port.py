@@ -21,6 +21,7 @@ from callcenter.ari.events import (
     ChannelDtmfReceived,
     Event,
     PlaybackFinished,
+    PlaybackStarted,
     RecordingFailed,
     RecordingFinished,
     StasisEnd,
@@ -32,6 +33,8 @@ QueueHandler = Callable[[str, int, list[str], str], Awaitable[QueueResult]]
 
 log = logging.getLogger(__name__)
 
+# A playback Asterisk accepted should start at once; past this it never will.
+PLAYBACK_START_SECONDS = 5.0
 # After a hang-up, how long Asterisk may take to finish writing a recording.
 RECORDING_SETTLE_SECONDS = 5.0
 # A recording ended by neither key nor limit: how long to wait for the hang-up.
@@ -101,9 +104,21 @@ class AriCallPort:
             return  # the caller already answered what this prompt would ask
         playback_id = f"pb-{uuid.uuid4().hex}"
         await self.ari.play(self.channel_id, playback_id, media, lang=lang)
-        stopping = False
+        stopping = started = False
+        loop = asyncio.get_running_loop()
+        start_by = loop.time() + PLAYBACK_START_SECONDS
         while True:
-            event = await self._next()
+            try:
+                event = await self._next(timeout=None if started else start_by - loop.time())
+            except TimeoutError:
+                # Asterisk accepted the playback but never ran it (seen when the
+                # channel was just leaving a bridge): carry on rather than hang.
+                log.warning("playback %s of %s never started", playback_id, media)
+                with contextlib.suppress(AriError):
+                    await self.ari.stop_playback(playback_id)
+                return
+            if isinstance(event, PlaybackStarted) and event.playback.id == playback_id:
+                started = True
             if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
                 return
             if isinstance(event, ChannelDtmfReceived) and interruptible:

@@ -86,7 +86,8 @@ class QueueCall:
 
     @property
     def config(self) -> QueueConfig:
-        return self.deps.acd.queues[self.entry.queue]
+        # A reload may drop the queue while the caller waits: then its defaults.
+        return self.deps.acd.queues.get(self.entry.queue) or QueueConfig()
 
     async def run(self) -> QueueResult:
         acd = self.deps.acd
@@ -388,5 +389,11 @@ class QueueCall:
         await self.deps.store.stay_ended(self.stay)
 
     async def _clean_up(self) -> None:
+        """Take the caller out of the holding bridge first, then delete it: a
+        prompt started while the channel is still leaving a bridge can be lost."""
+        ari = self.port.ari
+        if self.port.gone is None:
+            with contextlib.suppress(AriError):
+                await ari.remove_channel(self.hold_bridge, self.port.channel_id)
         with contextlib.suppress(AriError):
-            await self.port.ari.delete_bridge(self.hold_bridge)
+            await ari.delete_bridge(self.hold_bridge)

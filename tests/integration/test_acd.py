@@ -39,7 +39,8 @@ def queue_config(**general) -> dict:
         "entry_prompts": [],
         "overflow": {"action": "voicemail"},
     }
-    return {"queues": {"general": {**base, **general}}}
+    # english and enterprise too: the 12345 flow names them.
+    return {"queues": {"general": {**base, **general}, "english": base, "enterprise": base}}
 
 
 class Desk:
@@ -459,3 +460,20 @@ async def test_the_softphone_transfer_key_reaches_the_department(
     assert ("softphone_transfer", {"agent": "t1", "to": "88001234"}) in events
     [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
     assert stay["transferred_to"] == "88001234"
+
+
+async def test_a_caller_pressing_1_in_the_12345_menu_reaches_an_agent(
+    desk, db, caller_prefix, tmp_path
+):
+    await desk.service.use_flows("default")
+    await desk.phone("t3", talk_ms=2000)
+    await desk.state("t3", "available")
+    steps = [("pause", 1000), ("keys", "1"), ("talk", 1000)]
+    result = await sipp(caller_scenario(tmp_path, steps, hang_up=False), caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert (call["flow"], call["disposition"]) == ("12345", "answered")
+    events = await timeline(db, call["id"])
+    assert ("menu_choice", {"node": "main_menu", "digit": "1", "attempt": 1}) in events
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert (stay["queue"], stay["agent_id"], stay["outcome"]) == ("general", "t3", "answered")
