@@ -51,10 +51,15 @@ class Desk:
         self.http = http
         self.phones: list[SippAgent] = []
 
-    async def configure(self, **general) -> None:
+    async def configure(self, skills: dict[str, dict] | None = None, **general) -> None:
+        skills = skills or {}
         roster = {
             "agents": {
-                a: {"name": f"测试{a}", "seat": f"seat-{a}", "skills": {"general": 5}}
+                a: {
+                    "name": f"测试{a}",
+                    "seat": f"seat-{a}",
+                    "skills": skills.get(a, {"general": 5}),
+                }
                 for a in AGENTS
             }
         }
@@ -417,7 +422,8 @@ async def test_a_caller_may_ask_to_be_called_back_instead_of_waiting(
     assert stay["outcome"] == "callback"
 
 
-async def test_hold_and_a_listening_supervisor(desk, db, caller_prefix, tmp_path):
+@pytest.mark.parametrize("mode", ["listen", "whisper", "barge"])
+async def test_hold_and_a_supervisor(desk, db, caller_prefix, tmp_path, mode):
     await desk.phone("t1", "agent_answers.xml")
     await desk.phone("t2", "agent_answers.xml")  # the supervisor's softphone (not in rotation)
     await desk.state("t1", "available")
@@ -433,7 +439,7 @@ async def test_hold_and_a_listening_supervisor(desk, db, caller_prefix, tmp_path
         async with desk.http.post(f"{HTTP}/api/v1/calls/{call_id}/hold", json={"on": on}) as r:
             assert r.status == 200, await r.text()
     async with desk.http.post(
-        f"{HTTP}/api/v1/calls/{call_id}/supervise", json={"mode": "listen", "seat": "seat-t2"}
+        f"{HTTP}/api/v1/calls/{call_id}/supervise", json={"mode": mode, "seat": "seat-t2"}
     ) as resp:
         assert resp.status == 200, await resp.text()
     result = await caller
@@ -442,7 +448,7 @@ async def test_hold_and_a_listening_supervisor(desk, db, caller_prefix, tmp_path
     events = await timeline(db, call["id"])
     kinds = [k for k, _ in events]
     assert kinds.index("hold") < kinds.index("unhold")
-    assert ("supervision", {"mode": "listen", "seat": "seat-t2", "agent": "t1"}) in events
+    assert ("supervision", {"mode": mode, "seat": "seat-t2", "agent": "t1"}) in events
 
 
 async def test_the_softphone_transfer_key_reaches_the_department(
@@ -477,3 +483,54 @@ async def test_a_caller_pressing_1_in_the_12345_menu_reaches_an_agent(
     assert ("menu_choice", {"node": "main_menu", "digit": "1", "attempt": 1}) in events
     [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
     assert (stay["queue"], stay["agent_id"], stay["outcome"]) == ("general", "t3", "answered")
+
+
+async def test_an_agent_transfers_the_caller_to_another_agent(desk, db, caller_prefix, tmp_path):
+    await desk.phone("t1", "agent_answers.xml")
+    await desk.phone("t2", "agent_answers.xml")
+    await desk.state("t1", "available")
+    caller = asyncio.create_task(
+        sipp(
+            caller_scenario(tmp_path, [("pause", 7000), ("talk", 1000)], hang_up=True),
+            caller_prefix,
+        )
+    )
+    call_id = await open_call_id(db, caller_prefix)
+    await talking(desk, call_id)
+    await desk.state("t2", "available")  # only now, so the queue gave the call to t1
+    async with desk.http.post(
+        f"{HTTP}/api/v1/calls/{call_id}/transfer", json={"to": "agent:t2", "mode": "blind"}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["agents"] == ["t2"]
+    assert (await desk.agent("t2"))["state"] == "on_call"
+    result = await caller
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert (stay["agent_id"], stay["transferred_to"]) == ("t1", "agent:t2")
+    assert (await desk.agent("t2"))["calls_answered"] == 1
+
+
+async def test_max_wait_overflows_into_another_queue(desk, db, caller_prefix):
+    await desk.configure(
+        max_wait_seconds=5,
+        overflow={"action": "queue", "queue": "english"},
+        skills={"t1": {"general": 5}, "t2": {"english": 9}},
+    )
+    await desk.phone("t1")
+    await desk.phone("t2", talk_ms=2000)
+    await desk.state("t1", "paused", "break")  # general is staffed but nobody is free
+    await desk.state("t2", "available")
+    result = await sipp("caller_until_bye.xml", caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    stays = await rows(
+        db, "SELECT * FROM queue_calls WHERE call_id = :c ORDER BY entered_at", c=call["id"]
+    )
+    assert [(s["queue"], s["outcome"]) for s in stays] == [
+        ("general", "overflow"),
+        ("english", "answered"),
+    ]
+    assert stays[1]["agent_id"] == "t2"
+    assert call["disposition"] == "answered"
