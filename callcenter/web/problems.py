@@ -13,6 +13,7 @@ from callcenter.ari.inbox import ChannelGone
 from callcenter.calls.conversation import ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
 from callcenter.errors import CallCenterError, ConfigError
+from callcenter.tickets.service import TicketChanged, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (IllegalTransition, 409),
     (IllegalTicketTransition, 409),
     (NotPermitted, 403),
+    (TicketNotFound, 404),
+    (TicketChanged, 409),
     (UnknownAgent, 404),
     (NoSuchConversation, 404),
     (ConversationError, 409),

@@ -11,33 +11,18 @@ import asyncio
 import os
 import secrets
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callcenter.ari import AriClient, AriSettings
 from tests.integration.stack import ROOT, Service, asterisk, start_department
-
-DEFAULT_TEST_DB = "postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline_test"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def database_url() -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        url = DEFAULT_TEST_DB
-        subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), url], check=True, stdout=subprocess.DEVNULL
-        )
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +59,6 @@ async def hotline(service_process: Service) -> Service:
     await service_process.start()
     await service_process.use_flows("default")
     return service_process
-
-
-@pytest.fixture(scope="session")
-async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture(scope="session")
