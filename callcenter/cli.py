@@ -386,3 +386,48 @@ def agents_render(config: Path | None) -> None:
         raise click.ClickException("acd.seats_conf is not set: seats are managed elsewhere")
     write_seats_conf(roster, secrets, settings.acd.seats_conf)
     click.echo(f"{len(roster.agents)} seat(s) in {settings.acd.seats_conf}")
+
+
+@main.group()
+def users() -> None:
+    """Users of the API and pages (agents, supervisors, departments, ...)."""
+
+
+@users.command(name="add")
+@config_option
+@click.argument("name")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["agent", "supervisor", "department", "auditor", "ops", "admin"]),
+)
+@click.option("--department", default=None, help="Department code (department users).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the password from standard input (never from the command line).",
+)
+def users_add(
+    config: Path | None, name: str, role: str, department: str | None, password_stdin: bool
+) -> None:
+    """Create a user."""
+    from callcenter.db.engine import make_engine, make_sessionmaker
+    from callcenter.tickets.workflow import Role
+    from callcenter.users.service import UserError, UserService
+
+    password = sys.stdin.readline().rstrip("\n")
+    settings = _settings(config)
+
+    async def add() -> None:
+        engine = make_engine(settings.database.url)
+        try:
+            await UserService(make_sessionmaker(engine)).add(name, Role(role), password, department)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(add())
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {name} ({role}{', ' + department if department else ''}) created")

@@ -107,6 +107,11 @@ class AcdConfig(_Strict):
     sip_server: str = "127.0.0.1:5060"
 
 
+class TicketsConfig(_Strict):
+    # Time limits per nature and stage; relative to this config file.
+    deadlines: Path = Path("deadlines.yaml")
+
+
 class Settings(_Strict):
     ari: AriConfig = AriConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -114,6 +119,7 @@ class Settings(_Strict):
     calls: CallsConfig = CallsConfig()
     ivr: IvrConfig = IvrConfig()
     acd: AcdConfig = AcdConfig()
+    tickets: TicketsConfig = TicketsConfig()
     log_level: str = "INFO"
 
     def ari_settings(self) -> AriSettings:

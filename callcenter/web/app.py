@@ -35,7 +35,10 @@ from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry
-from callcenter.web import acd_routes, call_routes, health, ivr_routes, openapi
+from callcenter.tickets.deadlines import load_deadlines
+from callcenter.tickets.service import TicketService
+from callcenter.users.service import UserService
+from callcenter.web import acd_routes, auth, call_routes, health, ivr_routes, openapi, ticket_routes
 from callcenter.web.keys import (
     ACD,
     ARI,
@@ -48,6 +51,8 @@ from callcenter.web.keys import (
     REGISTRY,
     SESSIONS,
     SETTINGS,
+    TICKETS,
+    USERS,
 )
 from callcenter.web.problems import problem_middleware
 
@@ -68,6 +73,10 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     recorder = CallRecorder(engine)
     app[ENGINE] = engine
     app[SESSIONS] = make_sessionmaker(engine)
+    app[USERS] = UserService(app[SESSIONS])
+    app[TICKETS] = TicketService(
+        app[SESSIONS], app[IVR].current.calendar, load_deadlines(app[SETTINGS].tickets.deadlines)
+    )
     app[RECORDER] = recorder
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
     Gauge(
@@ -176,4 +185,6 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/v1/ivr/reload", ivr_routes.reload)
     acd_routes.add_routes(app)
     call_routes.add_routes(app)
+    ticket_routes.add_routes(app)
+    app.router.add_post("/api/v1/auth/token", auth.token)
     return app

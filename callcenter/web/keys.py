@@ -13,6 +13,8 @@ from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
 from callcenter.ivr.registry import IvrRegistry
+from callcenter.tickets.service import TicketService
+from callcenter.users.service import UserService
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
@@ -24,4 +26,6 @@ CALLS = web.AppKey("calls", CallService)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 IVR = web.AppKey("ivr", IvrRegistry)
 ACD = web.AppKey("acd", AcdService)
+TICKETS = web.AppKey("tickets", TicketService)
+USERS = web.AppKey("users", UserService)
 CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])

@@ -15,6 +15,7 @@ from callcenter.calls.state import IllegalTransition
 from callcenter.errors import CallCenterError, ConfigError
 from callcenter.tickets.service import TicketChanged, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
+from callcenter.users.service import Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (NotPermitted, 403),
     (TicketNotFound, 404),
     (TicketChanged, 409),
+    (Unauthorized, 401),
     (UnknownAgent, 404),
     (NoSuchConversation, 404),
     (ConversationError, 409),

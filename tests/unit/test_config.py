@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.acd.queues import load_queues
-from callcenter.config import AcdConfig, IvrConfig, Settings, load_settings
+from callcenter.config import AcdConfig, IvrConfig, Settings, TicketsConfig, load_settings
 from callcenter.errors import ConfigError
 from callcenter.ivr.registry import IvrPaths
 
@@ -34,6 +34,7 @@ def defaults_beside(folder: Path) -> Settings:
             queues=folder / "queues.yaml",
             lookup_fixture=folder / "lookup_fixture.yaml",
         ),
+        tickets=TicketsConfig(deadlines=folder / "deadlines.yaml"),
         acd=AcdConfig(
             roster=folder / "../agents/roster.yaml",
             seat_secrets=folder / "../run/secrets/seats.yaml",
