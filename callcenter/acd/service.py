@@ -179,16 +179,16 @@ class AcdService:
         self._set(agent, AgentState.ON_CALL)
         agent.calls_answered += 1
 
-    def take(self, agent: Agent, queue: str) -> None:
+    def take(self, agent: Agent, queue: str, call_id: str) -> None:
         """Reserve a free agent for a transfer or conference (not from a queue)."""
         if not agent.can_take_calls():
             raise IllegalAgentTransition(f"agent {agent.id} is {agent.state.value}")
-        call_id = agent.call_id
-        self._set(agent, AgentState.RINGING, queue)
         agent.call_id = call_id
+        self._set(agent, AgentState.RINGING, queue)
 
     def take_answered(self, agent: Agent) -> None:
         self._set(agent, AgentState.ON_CALL)
+        agent.calls_answered += 1
 
     def not_answered(self, agent: Agent, entry: Waiting, reason: str) -> None:
         """The seat did not answer: pause the agent and put the caller back in their place."""
@@ -264,8 +264,7 @@ class AcdService:
             if agent is None:
                 continue
             self._waiting.remove(entry)
-            agent.call_id = str(entry.call_id)
+            agent.call_id = str(entry.call_id)  # before _set: the state log names the call
             self._set(agent, AgentState.RINGING, entry.queue)
-            agent.call_id = str(entry.call_id)
             self._last_agent[entry.queue] = agent.id
             entry.offer.set_result(agent)

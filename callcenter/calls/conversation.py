@@ -70,6 +70,7 @@ class Conversation:
     transferred_to: str | None = None
     supervisors: list[legs.Leg] = field(default_factory=list)
     on_hold: bool = False
+    closed: bool = False  # the caller's part is over: nothing may join any more
     _side_bridges: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Agents whose part ended (for wrap-up), with the seconds they talked.
@@ -143,7 +144,13 @@ class Conversation:
         """Bring ``target`` in: ``agent:ID`` rings that agent's seat, else a number on
         the dial-out trunk. Blind: the transferring agents leave once it answers."""
         party = await self._dial(target)
-        await self.dialling.ari.add_channel(self.bridge_id, party.leg.id)
+        try:
+            self._still_on()
+            await self.dialling.ari.add_channel(self.bridge_id, party.leg.id)
+        except (AriError, ConversationError) as exc:  # the caller left meanwhile
+            await legs.end(self.dialling.ari, party.leg, self.dialling.close_inbox)
+            self._release(party.agent_id, answered=False)
+            raise ConversationError(f"{target}: the call ended meanwhile") from exc
         leaving = [p for p in self.parties if p.agent_id] if blind else []
         if by is not None and blind and by not in leaving:
             leaving.append(by)
@@ -157,6 +164,10 @@ class Conversation:
             await legs.end(self.dialling.ari, old.leg, self.dialling.close_inbox)
         self._changed.set()
 
+    def _still_on(self) -> None:
+        if self.closed:
+            raise ConversationError("the call ended meanwhile")
+
     async def _progress(self, party: Party, state: str) -> None:
         with contextlib.suppress(AriError):
             await self.dialling.ari.transfer_progress(party.leg.id, state)
@@ -168,8 +179,7 @@ class Conversation:
             agent = d.acd.agents.get(agent_id)
             if agent is None or not agent.can_take_calls():
                 raise ConversationError(f"agent {agent_id} is not available")
-            agent.call_id = str(self.call_id)
-            d.acd.take(agent, self.queue)  # reserved: nobody else may ring them now
+            d.acd.take(agent, self.queue, str(self.call_id))  # nobody else may ring them now
             endpoint, purpose = d.seat_endpoint.format(seat=agent.config.seat), "agent"
         elif target.isdigit():
             endpoint, purpose = d.dial_out.format(number=target), "transfer"
@@ -203,7 +213,6 @@ class Conversation:
         if agent is None or agent.state is not AgentState.RINGING:
             return
         if answered:
-            agent.calls_answered += 1
             acd.take_answered(agent)
         else:
             acd.ring_cancelled(agent)
@@ -242,32 +251,46 @@ class Conversation:
         if not await legs.until_answered(None, supervisor, d.ring_timeout + 5):
             await legs.end(d.ari, supervisor, d.close_inbox)
             raise ConversationError(f"{seat} did not answer")
-        self.supervisors.append(supervisor)
-        if mode == "barge":
-            await d.ari.add_channel(self.bridge_id, supervisor.id)
-        else:
-            snoop_id = f"snoop-{uuid.uuid4().hex}"
-            snoop = legs.Leg(snoop_id, d.open_inbox(f"channel:{snoop_id}"))
-            await d.ari.snoop(
-                agents[0].leg.id,
-                snoop.id,
-                app=d.app,
-                spy="both",
-                whisper="out" if mode == "whisper" else "none",
-                app_args="snoop",
-            )
-            snoop.created = True
-            self.supervisors.append(snoop)
-            side = f"{self.bridge_id}-sup-{uuid.uuid4().hex[:8]}"
-            await d.ari.create_bridge(side, "mixing")
+        added: list[legs.Leg] = [supervisor]
+        side = None
+        try:
+            self._still_on()
+            if mode == "barge":
+                await d.ari.add_channel(self.bridge_id, supervisor.id)
+            else:
+                snoop_id = f"snoop-{uuid.uuid4().hex}"
+                snoop = legs.Leg(snoop_id, d.open_inbox(f"channel:{snoop_id}"))
+                added.append(snoop)
+                await d.ari.snoop(
+                    agents[0].leg.id,
+                    snoop.id,
+                    app=d.app,
+                    spy="both",
+                    whisper="out" if mode == "whisper" else "none",
+                    app_args="snoop",
+                )
+                snoop.created = True
+                side = f"{self.bridge_id}-sup-{uuid.uuid4().hex[:8]}"
+                await d.ari.create_bridge(side, "mixing")
+                await d.ari.add_channel(side, snoop.id)
+                await d.ari.add_channel(side, supervisor.id)
+            self._still_on()  # close() may have run during the awaits above
+        except (AriError, ConversationError) as exc:
+            for leg in added:
+                await legs.end(d.ari, leg, d.close_inbox)
+            if side is not None:
+                with contextlib.suppress(AriError):
+                    await d.ari.delete_bridge(side)
+            raise ConversationError(f"supervision of this call failed: {exc}") from exc
+        self.supervisors.extend(added)
+        if side is not None:
             self._side_bridges.append(side)
-            await d.ari.add_channel(side, snoop.id)
-            await d.ari.add_channel(side, supervisor.id)
         self.trace.step("supervision", mode=mode, seat=seat, agent=agents[0].agent_id)
         return supervisor.id
 
     async def close(self) -> None:
         """Hang up every leg still here; delete side bridges."""
+        self.closed = True
         d = self.dialling
         for party in list(self.parties):
             self._drop(party)

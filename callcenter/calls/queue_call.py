@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from callcenter.acd.agents import Agent
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.service import AcdService, Waiting
-from callcenter.ari import AriError, ChannelGone, Inbox
+from callcenter.ari import AriError, AriNotFound, ChannelGone, Inbox
 from callcenter.ari.events import ChannelDtmfReceived, RecordingFinished
 from callcenter.calls import legs
 from callcenter.calls.acd_store import AcdStore, QueueStay
@@ -102,19 +102,20 @@ class QueueCall:
             await self.port.ari.start_bridge_moh(self.hold_bridge)
             acd.enqueue(self.entry)
             return await self._wait()
-        except ChannelGone:
-            acd.leave(self.entry)
+        except (ChannelGone, AriNotFound):  # the caller hung up, at whatever await
             if self.stay.outcome == "abandoned":  # not after a conversation
                 self.trace.step("queue_abandoned", queue=self.entry.queue, waited=self._waited())
                 await asyncio.shield(self._abandoned())
             raise
         except asyncio.CancelledError:
-            acd.leave(self.entry)
             if self.stay.outcome == "abandoned":
                 self.stay.outcome = "shutdown"
                 await asyncio.shield(self.deps.store.stay_ended(self.stay))
             raise
         finally:
+            # Whatever ended the stay: never leave the caller waiting in the ACD,
+            # nor an agent reserved for them.
+            acd.leave(self.entry)
             await asyncio.shield(self._clean_up())
 
     def _waited(self) -> float:

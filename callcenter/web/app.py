@@ -113,14 +113,12 @@ def _log_agent_state(recorder: CallRecorder) -> Callable[[Agent], None]:
 async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
     """The ACD: roster, queues, agents' states; seats rendered for Asterisk."""
     settings = app[SETTINGS]
+    roster = load_roster(settings.acd.roster)
     acd = AcdService(
-        load_roster(settings.acd.roster),
-        load_queues(settings.ivr.queues),
-        on_change=_log_agent_state(app[RECORDER]),
+        roster, load_queues(settings.ivr.queues), on_change=_log_agent_state(app[RECORDER])
     )
     app[ACD] = acd
     if settings.acd.seats_conf is not None and settings.acd.seats_conf.parent.exists():
-        roster = load_roster(settings.acd.roster)
         if write_seats_conf(
             roster, SeatSecrets(settings.acd.seat_secrets), settings.acd.seats_conf
         ):
