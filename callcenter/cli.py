@@ -93,8 +93,16 @@ def config_group() -> None:
 @config_group.command(name="check")
 @config_option
 def config_check(config: Path | None) -> None:
-    """Validate the configuration file and print the effective settings."""
+    """Validate the configuration (with deadlines and the catalogue); print the settings."""
+    from callcenter.tickets.catalogue import load_catalogue
+    from callcenter.tickets.deadlines import load_deadlines
+
     settings = _settings(config)
+    try:
+        load_deadlines(settings.tickets.deadlines)
+        load_catalogue(settings.tickets.catalogue)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(settings.model_dump_json(indent=2, exclude={"ari": {"password"}}))
 
 

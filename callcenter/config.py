@@ -108,8 +108,18 @@ class AcdConfig(_Strict):
 
 
 class TicketsConfig(_Strict):
-    # Time limits per nature and stage; relative to this config file.
+    """Work orders; relative paths are relative to this config file."""
+
+    # Time limits per nature and stage.
     deadlines: Path = Path("deadlines.yaml")
+    # Departments and the category catalogue.
+    catalogue: Path = Path("catalogue.yaml")
+    # How often the 督办 rules are evaluated over every open ticket.
+    supervision_sweep_seconds: float = Field(60.0, gt=0)
+    # A 回访 is due this many working days after the ticket is handled.
+    callback_working_days: int = Field(2, ge=0, le=30)
+    # An export larger than this is refused: narrow the filters.
+    export_max_rows: int = Field(100_000, ge=1)
 
 
 class Settings(_Strict):

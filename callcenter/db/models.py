@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -132,6 +133,7 @@ class Voicemail(Base):
     node: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), server_default="new")
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tickets.id"))
 
 
 class Survey(Base):
@@ -217,6 +219,38 @@ class Department(Base):
     name: Mapped[str] = mapped_column(String(128))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     districts: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Category(Base):
+    """The category catalogue (multi-level, with codes), kept in step with config/."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
+    departments: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class KbEntry(Base):
+    """知识库: a question with its answer, valid for a period, searchable in Chinese."""
+
+    __tablename__ = "kb_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    tags: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    search_vector: Mapped[Any] = mapped_column(TSVECTOR)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Ticket(Base):
@@ -228,7 +262,7 @@ class Ticket(Base):
     query_code: Mapped[str] = mapped_column(String(16), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     nature: Mapped[str] = mapped_column(String(16))
-    category_code: Mapped[str | None] = mapped_column(String(32))
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
     subject: Mapped[str] = mapped_column(String(200))
     content: Mapped[str] = mapped_column(Text)
     caller_name: Mapped[str] = mapped_column(String(64), default="")
@@ -242,7 +276,12 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the current stage began: the colour is the share of its time left.
+    stage_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    kb_entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id"))
+    flags: Mapped[list[str]] = mapped_column(JSONB, default=list)  # leader, media, ...
+    search_vector: Mapped[Any] = mapped_column(TSVECTOR, nullable=True)
 
 
 class Dispatch(Base):
@@ -258,6 +297,9 @@ class Dispatch(Base):
     dispatched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accept_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extension_days: Mapped[int] = mapped_column(SmallInteger, default=0)  # approved
+    extension_requested: Mapped[int | None] = mapped_column(SmallInteger)  # awaiting approval
+    extension_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TicketCall(Base):
@@ -287,6 +329,50 @@ class TicketEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class Supervision(Base):
+    """督办: a ticket under supervision for one reason, until the reason is gone."""
+
+    __tablename__ = "supervisions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Outbox(Base):
+    """Notifications to send (an SMS gateway adapter reads the unsent ones)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class TicketCallback(Base):
+    """回访: the centre calls the citizen back once a ticket is handled."""
+
+    __tablename__ = "ticket_callbacks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    rating: Mapped[str | None] = mapped_column(String(8))
+    notes: Mapped[str | None] = mapped_column(Text)
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):

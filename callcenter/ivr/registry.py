@@ -8,7 +8,7 @@ refused and the one in service stays.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from callcenter.acd.queues import load_queues
@@ -16,6 +16,7 @@ from callcenter.calendar import WorkCalendar, load_calendar
 from callcenter.errors import ConfigError
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
 from callcenter.ivr.lookup import FixtureLookup
+from callcenter.ivr.port import TicketLookup
 from callcenter.ivr.validate import load_flow_set
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class IvrRuntime:
 
     flows: FlowSet
     calendar: WorkCalendar
-    lookup: FixtureLookup
+    lookup: TicketLookup
 
     @property
     def version(self) -> str:
@@ -50,19 +51,31 @@ class ReloadResult:
     errors: tuple[str, ...] = ()
 
 
-def load_runtime(paths: IvrPaths) -> IvrRuntime:
-    """Load flows, calendar and lookup data; ConfigError (or FlowSetInvalid) if any is bad."""
+def load_runtime(paths: IvrPaths, lookup: TicketLookup | None = None) -> IvrRuntime:
+    """Load flows, calendar and lookup data; ConfigError (or FlowSetInvalid) if any is bad.
+
+    ``lookup`` (the work-order database, live) replaces the fixture file, which
+    then serves only the simulator.
+    """
     queues = load_queues(paths.queues)
     flows = load_flow_set([paths.flows_dir], paths.prompts_dir, queues)
     return IvrRuntime(
-        flows, load_calendar(paths.calendar), FixtureLookup.load(paths.lookup_fixture)
+        flows,
+        load_calendar(paths.calendar),
+        lookup if lookup is not None else FixtureLookup.load(paths.lookup_fixture),
     )
 
 
 class IvrRegistry:
     def __init__(self, paths: IvrPaths) -> None:
         self.paths = paths
+        self._lookup: TicketLookup | None = None
         self._current = load_runtime(paths)  # the service refuses to start on a bad set
+
+    def use_lookup(self, lookup: TicketLookup) -> None:
+        """Answer the ``lookup`` node from ``lookup`` from now on (and after reloads)."""
+        self._lookup = lookup
+        self._current = replace(self._current, lookup=lookup)
 
     @property
     def current(self) -> IvrRuntime:
@@ -70,7 +83,7 @@ class IvrRegistry:
 
     def reload(self) -> ReloadResult:
         try:
-            runtime = load_runtime(self.paths)
+            runtime = load_runtime(self.paths, self._lookup)
         except FlowSetInvalid as exc:
             log.error("IVR reload refused, keeping %s:\n%s", self._current.version, exc)
             return ReloadResult(False, self._current.version, tuple(map(str, exc.errors)))

@@ -3,7 +3,9 @@
 受理 → 调度 (dispatch) → 办理 (accept, handle) → 回复 (reply) → 审核 (review)
 → 回访 (callback) → 办结 (closed); with 派单异议 (object) reviewed by the centre
 into 改派 (re-dispatch) or 退单 (return), 不满意 reopening under supervision,
-并单 (merge) and 呈报 (escalate). Who may do what is part of the table.
+并单 (merge), 呈报/批示 (escalate to a leader, the leader's instruction), manual
+督办 flags and 延期 (an extension the department asks for and the centre
+approves). Who may do what is part of the table.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ class Action(enum.StrEnum):
     CALLBACK_DISSATISFIED = "callback_dissatisfied"  # 不满意: reopened, supervised
     REOPEN = "reopen"
     MERGE = "merge"  # 并单
-    ESCALATE = "escalate"  # 呈报: a leader's instruction; the status stays
+    ESCALATE = "escalate"  # 呈报: put before a leader; the status stays
+    INSTRUCT = "instruct"  # 批示: the leader's instruction; flags it for supervision
+    FLAG = "flag"  # a manual supervision flag (media exposure, ...)
+    REQUEST_EXTENSION = "request_extension"  # 延期申请, by the lead department
+    APPROVE_EXTENSION = "approve_extension"
+    REJECT_EXTENSION = "reject_extension"
 
 
 class Role(enum.StrEnum):
@@ -75,6 +82,11 @@ TRANSITIONS: Mapping[tuple[TicketStatus, Action], TicketStatus] = {
     (S.CLOSED, A.REOPEN): S.REOPENED,
     **{(status, A.MERGE): S.MERGED for status in OPEN},
     **{(status, A.ESCALATE): status for status in OPEN},
+    **{(status, A.INSTRUCT): status for status in OPEN},
+    **{(status, A.FLAG): status for status in OPEN},
+    (S.ACCEPTED, A.REQUEST_EXTENSION): S.ACCEPTED,
+    (S.ACCEPTED, A.APPROVE_EXTENSION): S.ACCEPTED,
+    (S.ACCEPTED, A.REJECT_EXTENSION): S.ACCEPTED,
 }
 
 WHO: Mapping[Action, frozenset[Role]] = {
@@ -92,6 +104,11 @@ WHO: Mapping[Action, frozenset[Role]] = {
     A.REOPEN: CENTRE_LEAD,
     A.MERGE: CENTRE,
     A.ESCALATE: CENTRE,
+    A.INSTRUCT: CENTRE_LEAD,
+    A.FLAG: CENTRE_LEAD,
+    A.REQUEST_EXTENSION: DEPARTMENT,
+    A.APPROVE_EXTENSION: CENTRE_LEAD,
+    A.REJECT_EXTENSION: CENTRE_LEAD,
 }
 
 

@@ -1,6 +1,6 @@
 """Assemble the service: cleanup contexts open in order and close in reverse.
 
-database → ARI client → calls (which owns the events reader). On shutdown the
+database → tickets → ARI client → ACD → calls (which owns the events reader). On shutdown the
 calls drain first while events still flow, then the reader stops, the ARI
 client closes and the record writer flushes before the engine is disposed.
 """
@@ -35,22 +35,42 @@ from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry
+from callcenter.tickets.catalogue import load_catalogue, sync_catalogue
 from callcenter.tickets.deadlines import load_deadlines
+from callcenter.tickets.finder import TicketFinder
+from callcenter.tickets.intake import voicemail_to_ticket
+from callcenter.tickets.knowledge import KnowledgeBase
+from callcenter.tickets.lookup import DbTicketLookup
+from callcenter.tickets.oversight import SupervisionSweep
 from callcenter.tickets.service import TicketService
 from callcenter.users.service import UserService
-from callcenter.web import acd_routes, auth, call_routes, health, ivr_routes, openapi, ticket_routes
+from callcenter.web import (
+    acd_routes,
+    auth,
+    call_routes,
+    desk_routes,
+    health,
+    ivr_routes,
+    openapi,
+    ticket_routes,
+)
 from callcenter.web.keys import (
     ACD,
     ARI,
     CALLS,
+    CATALOGUE,
+    CLOCK,
     CONVERSATIONS,
     ENGINE,
     EVENTS,
+    FINDER,
     IVR,
+    KNOWLEDGE,
     RECORDER,
     REGISTRY,
     SESSIONS,
     SETTINGS,
+    SWEEP,
     TICKETS,
     USERS,
 )
@@ -74,9 +94,6 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[SESSIONS] = make_sessionmaker(engine)
     app[USERS] = UserService(app[SESSIONS])
-    app[TICKETS] = TicketService(
-        app[SESSIONS], app[IVR].current.calendar, load_deadlines(app[SETTINGS].tickets.deadlines)
-    )
     app[RECORDER] = recorder
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
     Gauge(
@@ -90,6 +107,26 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         log.error("record writer could not flush %d operations", recorder.backlog())
     await _stop(writer)
     await engine.dispose()
+
+
+async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Work orders: the catalogue in step with config/, the desk, the 督办 sweep."""
+    settings, sessions = app[SETTINGS].tickets, app[SESSIONS]
+    calendar = app[IVR].current.calendar
+    clock = app[CLOCK]
+    deadlines = load_deadlines(settings.deadlines)
+    if settings.catalogue.exists():
+        await sync_catalogue(sessions, app[CATALOGUE])
+    app[TICKETS] = TicketService(
+        sessions, calendar, deadlines, clock, settings.callback_working_days
+    )
+    app[FINDER] = TicketFinder(sessions, calendar, deadlines, app[CATALOGUE], clock)
+    app[KNOWLEDGE] = KnowledgeBase(sessions, clock)
+    app[SWEEP] = SupervisionSweep(sessions, clock, settings.supervision_sweep_seconds)
+    app[IVR].use_lookup(DbTicketLookup(sessions, calendar))
+    sweeper = asyncio.create_task(app[SWEEP].run(), name="supervision-sweep")
+    yield
+    await _stop(sweeper)
 
 
 async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -138,7 +175,12 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         router=router,
         ivr=app[IVR],
         prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
-        sink=DbIvrSink(app[SESSIONS], app[ARI], app[RECORDER]),
+        sink=DbIvrSink(
+            app[SESSIONS],
+            app[ARI],
+            app[RECORDER],
+            voicemail_hooks=[voicemail_to_ticket(app[TICKETS], app[SESSIONS])],
+        ),
         dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
         queues=QueueDeps(
             acd=app[ACD],
@@ -175,7 +217,9 @@ def build_app(settings: Settings) -> web.Application:
     app[REGISTRY] = CollectorRegistry()
     app[IVR] = IvrRegistry(settings.ivr.paths())
     app[CONVERSATIONS] = {}
-    app.cleanup_ctx.extend([database_ctx, ari_ctx, acd_ctx, calls_ctx])
+    app[CATALOGUE] = load_catalogue(settings.tickets.catalogue)
+    app[CLOCK] = lambda: datetime.now(UTC)
+    app.cleanup_ctx.extend([database_ctx, tickets_ctx, ari_ctx, acd_ctx, calls_ctx])
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/api/openapi.json", openapi.openapi_handler)
@@ -184,5 +228,6 @@ def build_app(settings: Settings) -> web.Application:
     acd_routes.add_routes(app)
     call_routes.add_routes(app)
     ticket_routes.add_routes(app)
+    desk_routes.add_routes(app)
     app.router.add_post("/api/v1/auth/token", auth.token)
     return app

@@ -1,6 +1,8 @@
 """Typed application state keys (never string keys)."""
 
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -13,6 +15,10 @@ from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
 from callcenter.ivr.registry import IvrRegistry
+from callcenter.tickets.catalogue import Catalogue
+from callcenter.tickets.finder import TicketFinder
+from callcenter.tickets.knowledge import KnowledgeBase
+from callcenter.tickets.oversight import SupervisionSweep
 from callcenter.tickets.service import TicketService
 from callcenter.users.service import UserService
 
@@ -28,4 +34,10 @@ IVR = web.AppKey("ivr", IvrRegistry)
 ACD = web.AppKey("acd", AcdService)
 TICKETS = web.AppKey("tickets", TicketService)
 USERS = web.AppKey("users", UserService)
+CATALOGUE = web.AppKey("catalogue", Catalogue)
+FINDER = web.AppKey("finder", TicketFinder)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+SWEEP = web.AppKey("sweep", SupervisionSweep)
+# What "now" is for the desk (deadlines, colours, sweeps): one clock to replace in tests.
+CLOCK = web.AppKey("clock", Callable[[], datetime])
 CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])

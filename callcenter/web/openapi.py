@@ -23,6 +23,7 @@ def documented(
     tags: tuple[str, ...] = (),
     responses: dict[str, Any] | None = None,
     request_body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
     public: bool = True,
 ) -> Callable[[F], F]:
     def wrap(handler: F) -> F:
@@ -34,6 +35,7 @@ def documented(
                 "tags": list(tags),
                 "responses": responses or {"200": {"description": "OK"}},
                 **({"requestBody": request_body} if request_body else {}),
+                **({"parameters": parameters} if parameters else {}),
                 **({} if public else {"security": [{"bearer": []}]}),
             },
         )

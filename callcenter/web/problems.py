@@ -13,6 +13,7 @@ from callcenter.ari.inbox import ChannelGone
 from callcenter.calls.conversation import ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
 from callcenter.errors import CallCenterError, ConfigError
+from callcenter.tickets.knowledge import KbChanged, KbNotFound
 from callcenter.tickets.service import TicketChanged, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
 from callcenter.users.service import Unauthorized
@@ -29,6 +30,8 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (NotPermitted, 403),
     (TicketNotFound, 404),
     (TicketChanged, 409),
+    (KbNotFound, 404),
+    (KbChanged, 409),
     (Unauthorized, 401),
     (UnknownAgent, 404),
     (NoSuchConversation, 404),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import TypeVar, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -17,6 +17,38 @@ class RequestInvalid(CallCenterError):
     title = "Invalid request"
 
 
+def _explain(request: web.Request, exc: ValidationError) -> RequestInvalid:
+    fields = "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors()
+    )
+    return RequestInvalid(f"{request.method} {request.path}: {fields}")
+
+
+def parse_query(request: web.Request, model: type[M], ignore: frozenset[str] = frozenset()) -> M:
+    """Query parameters into ``model``; a list field takes ``a,b`` or the key repeated."""
+    data: dict[str, object] = {}
+    for key in request.query.keys() - ignore:
+        field = model.model_fields.get(key)
+        values = request.query.getall(key)
+        if field is not None and get_origin(field.annotation) is list:
+            data[key] = [v for value in values for v in value.split(",") if v]
+        else:
+            data[key] = values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(request, exc) from exc
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, object]]:
+    """The OpenAPI description of a query model's parameters."""
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         data = await request.json()
@@ -25,7 +57,4 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise RequestInvalid(f"{request.method} {request.path}: {fields}") from exc
+        raise _explain(request, exc) from exc

@@ -1,28 +1,33 @@
-"""Work orders over HTTP: create, read, act; and the citizen's public lookup.
-
-Personal data is shown only to the centre's roles that need it, and never
-for a confidential ticket except to supervisors and admins.
-"""
+"""Work orders over HTTP: create, read, search, export, act; the public lookup."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.db.models import Ticket
-from callcenter.tickets.deadlines import Nature, colour
-from callcenter.tickets.service import ActionRequest, Actor, NewTicket, TicketNotFound
-from callcenter.tickets.workflow import Action, Role, TicketStatus, allowed_actions
+from callcenter.tickets import export
+from callcenter.tickets.deadlines import Nature
+from callcenter.tickets.finder import DuplicateCandidate
+from callcenter.tickets.search import TicketQuery
+from callcenter.tickets.service import (
+    ActionRequest,
+    Actor,
+    NewTicket,
+    TicketInvalid,
+    TicketNotFound,
+)
+from callcenter.tickets.workflow import Action
 from callcenter.web.auth import actor
-from callcenter.web.keys import TICKETS
+from callcenter.web.keys import FINDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
-from callcenter.web.requests import RequestInvalid, parse_body
-
-SEES_PERSONAL_DATA = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
-SEES_CONFIDENTIAL = frozenset({Role.SUPERVISOR, Role.ADMIN})
+from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
+from callcenter.web.responses import json_ok
+from callcenter.web.ticket_views import ticket_view
 
 
 class TicketIn(BaseModel):
@@ -53,43 +58,65 @@ class ActionIn(BaseModel):
     rating: str | None = None
     merge_into: uuid.UUID | None = None
     extension_days: int = Field(0, ge=0, le=60)
+    kb_entry_id: int | None = None
+    flag: str | None = Field(None, pattern=r"^[a-z_]{1,16}$")
 
 
-def _mask(value: str, keep: int = 1) -> str:
-    return value[:keep] + "*" * max(0, len(value) - keep) if value else value
+class TicketPatch(BaseModel):
+    """Fields to change; only those sent change. ``expected_version`` is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: int
+    nature: Nature | None = None
+    category_code: str | None = Field(None, max_length=32)
+    subject: str | None = Field(None, min_length=1, max_length=200)
+    content: str | None = Field(None, min_length=1, max_length=20000)
+    caller_name: str | None = Field(None, max_length=64)
+    caller_phone: str | None = Field(None, pattern=r"^[0-9+\-]{0,32}$")
+    address: str | None = Field(None, max_length=256)
+    district: str | None = Field(None, max_length=64)
+    confidential: bool | None = None
+    priority: int | None = Field(None, ge=0, le=10)
 
 
-def view(ticket: Ticket, who: Actor, tickets_service: Any) -> dict[str, Any]:
-    personal = who.role in SEES_PERSONAL_DATA and (
-        not ticket.confidential or who.role in SEES_CONFIDENTIAL
-    )
-    phone = ticket.caller_phone
-    started = ticket.updated_at
-    return {
-        "id": str(ticket.id),
-        "query_code": ticket.query_code,
-        "channel": ticket.channel,
-        "nature": ticket.nature,
-        "subject": ticket.subject,
-        "content": ticket.content,
-        "caller_name": ticket.caller_name if personal else _mask(ticket.caller_name),
-        "caller_phone": phone
-        if personal
-        else (phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else _mask(phone, 0)),
-        "address": ticket.address if personal else _mask(ticket.address, 2),
-        "district": ticket.district,
-        "confidential": ticket.confidential,
-        "status": ticket.status,
-        "version": ticket.version,
-        "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
-        "colour": colour(
-            tickets_service.deadlines, started, ticket.due_at, tickets_service.clock()
-        ).value
-        if ticket.due_at
-        else None,
-        "actions": [a.value for a in allowed_actions(TicketStatus(ticket.status), who.role)],
-        "created_at": ticket.created_at.isoformat(),
-    }
+class DuplicatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    caller_phone: str = Field("", max_length=32)
+    address: str = Field("", max_length=256)
+    content: str = Field("", max_length=20000)
+    exclude: uuid.UUID | None = None  # the ticket itself, when asking about a stored one
+
+
+class LinkCallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    call_id: uuid.UUID
+
+
+class ExportQuery(TicketQuery):
+    format: str = Field("csv", pattern=r"^(csv|xlsx)$")
+
+
+def view(request: web.Request, ticket: Ticket, who: Actor) -> dict[str, Any]:
+    service = request.app[TICKETS]
+    return ticket_view(ticket, who, service.deadlines, service.clock())
+
+
+def candidates_view(
+    request: web.Request, found: list[DuplicateCandidate], who: Actor
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "score": c.score.score,
+            "text": c.score.text,
+            "same_phone": c.score.same_phone,
+            "same_place": c.score.same_place,
+            "ticket": view(request, c.ticket, who),
+        }
+        for c in found
+    ]
 
 
 def _ticket_id(request: web.Request) -> uuid.UUID:
@@ -100,32 +127,118 @@ def _ticket_id(request: web.Request) -> uuid.UUID:
 
 
 @documented(
-    "Create a work order (during a call: pass call_id)",
+    "Create a work order (during a call: pass call_id); likely duplicates come back with it",
     tags=("tickets",),
     request_body={"content": {"application/json": {"schema": TicketIn.model_json_schema()}}},
+    responses={"201": {"description": "{ticket, duplicates}"}},
     public=False,
 )
 async def create(request: web.Request) -> web.Response:
     who = await actor(request)
     body = await parse_body(request, TicketIn)
-    service = request.app[TICKETS]
-    new = NewTicket(**body.model_dump(exclude={"call_id"}))
-    ticket = await service.create(who, new, call_id=body.call_id)
-    return web.json_response(view(ticket, who, service), status=201)
+    ticket = await request.app[TICKETS].create(
+        who, NewTicket(**body.model_dump(exclude={"call_id"})), call_id=body.call_id
+    )
+    found = await request.app[FINDER].duplicates(
+        who,
+        phone=ticket.caller_phone,
+        address=ticket.address,
+        content=ticket.content,
+        exclude=ticket.id,
+    )
+    return json_ok(
+        {**view(request, ticket, who), "duplicates": candidates_view(request, found, who)},
+        status=201,
+    )
+
+
+@documented(
+    "Search work orders: filters combine; paged and sorted",
+    tags=("tickets",),
+    parameters=query_parameters(TicketQuery),
+    responses={"200": {"description": "{total, page, per_page, tickets}"}},
+    public=False,
+)
+async def search(request: web.Request) -> web.Response:
+    who = await actor(request)
+    query = parse_query(request, TicketQuery)
+    found = await request.app[FINDER].search(who, query)
+    return json_ok(
+        {
+            "total": found.total,
+            "page": query.page,
+            "per_page": query.per_page,
+            "tickets": [view(request, t, who) for t in found.tickets],
+        }
+    )
+
+
+@documented(
+    "Export the search as CSV or XLSX (all pages; personal data masked as on screen)",
+    tags=("tickets",),
+    parameters=query_parameters(ExportQuery),
+    responses={"200": {"description": "text/csv or an .xlsx workbook"}},
+    public=False,
+)
+async def export_tickets(request: web.Request) -> web.StreamResponse:
+    who = await actor(request)
+    query = parse_query(request, ExportQuery, ignore=frozenset({"page", "per_page"}))
+    finder, cap = request.app[FINDER], request.app[SETTINGS].tickets.export_max_rows
+    if (total := await finder.count(who, query)) > cap:
+        raise TicketInvalid(f"{total} tickets match; an export takes at most {cap}: narrow it")
+
+    async def rows() -> AsyncIterator[dict[str, Any]]:
+        async for ticket in finder.stream(who, query):
+            yield view(request, ticket, who)
+
+    filename = f"tickets.{query.format}"
+    disposition = f'attachment; filename="{filename}"'
+    if query.format == "xlsx":
+        return web.Response(
+            body=await export.xlsx_bytes(rows()),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": disposition},
+        )
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": disposition}
+    )
+    await response.prepare(request)
+    async for chunk in export.csv_chunks(rows()):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@documented(
+    "判重: open tickets likely about the same matter, ranked by score",
+    tags=("tickets",),
+    request_body={"content": {"application/json": {"schema": DuplicatesIn.model_json_schema()}}},
+    public=False,
+)
+async def duplicates(request: web.Request) -> web.Response:
+    who = await actor(request)
+    body = await parse_body(request, DuplicatesIn)
+    found = await request.app[FINDER].duplicates(
+        who,
+        phone=body.caller_phone,
+        address=body.address,
+        content=body.content,
+        exclude=body.exclude,
+    )
+    return json_ok(candidates_view(request, found, who))
 
 
 @documented("One work order (personal data masked by role)", tags=("tickets",), public=False)
 async def get(request: web.Request) -> web.Response:
     who = await actor(request)
-    service = request.app[TICKETS]
-    return web.json_response(view(await service.get(who, _ticket_id(request)), who, service))
+    return json_ok(view(request, await request.app[TICKETS].get(who, _ticket_id(request)), who))
 
 
 @documented("Its audit trail", tags=("tickets",), public=False)
 async def events(request: web.Request) -> web.Response:
     who = await actor(request)
     trail = await request.app[TICKETS].events(who, _ticket_id(request))
-    return web.json_response(
+    return json_ok(
         [
             {
                 "at": e.at.isoformat(),
@@ -142,7 +255,7 @@ async def events(request: web.Request) -> web.Response:
 
 
 @documented(
-    "A workflow step (dispatch, accept, object, reply, callback, ...)",
+    "A workflow step (dispatch, accept, object, reply, callback, merge, extension, ...)",
     tags=("tickets",),
     request_body={"content": {"application/json": {"schema": ActionIn.model_json_schema()}}},
     public=False,
@@ -150,9 +263,45 @@ async def events(request: web.Request) -> web.Response:
 async def act(request: web.Request) -> web.Response:
     who = await actor(request)
     body = await parse_body(request, ActionIn)
-    service = request.app[TICKETS]
-    ticket = await service.act(who, _ticket_id(request), ActionRequest(**body.model_dump()))
-    return web.json_response(view(ticket, who, service))
+    ticket = await request.app[TICKETS].act(
+        who, _ticket_id(request), ActionRequest(**body.model_dump())
+    )
+    return json_ok(view(request, ticket, who))
+
+
+@documented(
+    "Complete or correct a ticket still with the centre (e.g. a voicemail stub)",
+    tags=("tickets",),
+    request_body={"content": {"application/json": {"schema": TicketPatch.model_json_schema()}}},
+    public=False,
+)
+async def edit(request: web.Request) -> web.Response:
+    who = await actor(request)
+    body = await parse_body(request, TicketPatch)
+    changes = body.model_dump(exclude_unset=True, exclude={"expected_version"})
+    for key, value in changes.items():
+        if value is None and key != "category_code":
+            raise RequestInvalid(f"PATCH {request.path}: {key}: may not be null")
+    if "nature" in changes:
+        changes["nature"] = changes["nature"].value
+    ticket = await request.app[TICKETS].edit(
+        who, _ticket_id(request), changes, body.expected_version
+    )
+    return json_ok(view(request, ticket, who))
+
+
+@documented(
+    "Link another call about the same matter",
+    tags=("tickets",),
+    request_body={"content": {"application/json": {"schema": LinkCallIn.model_json_schema()}}},
+    responses={"204": {"description": "Linked"}},
+    public=False,
+)
+async def link_call(request: web.Request) -> web.Response:
+    who = await actor(request)
+    body = await parse_body(request, LinkCallIn)
+    await request.app[TICKETS].link_call(who, _ticket_id(request), body.call_id)
+    return web.Response(status=204)
 
 
 @documented(
@@ -166,12 +315,18 @@ async def public_lookup(request: web.Request) -> web.Response:
     )
     if found is None:
         raise TicketNotFound("no request with that query code and phone number")
-    return web.json_response(found)
+    return json_ok(found)
 
 
 def add_routes(app: web.Application) -> None:
+    # Fixed paths before /tickets/{ticket_id}, which would match them too.
+    app.router.add_get("/api/v1/tickets", search)
     app.router.add_post("/api/v1/tickets", create)
+    app.router.add_get("/api/v1/tickets/export", export_tickets)
+    app.router.add_post("/api/v1/tickets/duplicates", duplicates)
     app.router.add_get("/api/v1/tickets/{ticket_id}", get)
+    app.router.add_patch("/api/v1/tickets/{ticket_id}", edit)
     app.router.add_get("/api/v1/tickets/{ticket_id}/events", events)
     app.router.add_post("/api/v1/tickets/{ticket_id}/actions", act)
+    app.router.add_post("/api/v1/tickets/{ticket_id}/calls", link_call)
     app.router.add_get("/api/v1/public/tickets/{query_code}", public_lookup)

@@ -34,7 +34,9 @@ def defaults_beside(folder: Path) -> Settings:
             queues=folder / "queues.yaml",
             lookup_fixture=folder / "lookup_fixture.yaml",
         ),
-        tickets=TicketsConfig(deadlines=folder / "deadlines.yaml"),
+        tickets=TicketsConfig(
+            deadlines=folder / "deadlines.yaml", catalogue=folder / "catalogue.yaml"
+        ),
         acd=AcdConfig(
             roster=folder / "../agents/roster.yaml",
             seat_secrets=folder / "../run/secrets/seats.yaml",

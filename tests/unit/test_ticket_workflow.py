@@ -97,10 +97,33 @@ def test_roles_outside_the_table_are_refused(action, role):
             apply(statuses[0], action, role)
 
 
-def test_departments_only_accept_object_and_reply():
+def test_departments_only_accept_object_reply_and_ask_for_more_time():
     department_actions = {a for a in A if R.DEPARTMENT in WHO[a]}
-    assert department_actions == {A.ACCEPT, A.OBJECT, A.REPLY}
+    assert department_actions == {A.ACCEPT, A.OBJECT, A.REPLY, A.REQUEST_EXTENSION}
     assert allowed_actions(S.DISPATCHED, R.DEPARTMENT) == [A.ACCEPT, A.OBJECT]
+    assert allowed_actions(S.ACCEPTED, R.DEPARTMENT) == [A.REPLY, A.REQUEST_EXTENSION]
+
+
+def test_an_extension_is_asked_by_the_department_and_decided_by_the_centre():
+    accepted = run((A.DISPATCH, R.AGENT), (A.ACCEPT, R.DEPARTMENT))
+    assert apply(accepted, A.REQUEST_EXTENSION, R.DEPARTMENT) is S.ACCEPTED
+    assert apply(accepted, A.APPROVE_EXTENSION, R.SUPERVISOR) is S.ACCEPTED
+    with pytest.raises(NotPermitted):
+        apply(accepted, A.APPROVE_EXTENSION, R.DEPARTMENT)  # not its own approval
+    with pytest.raises(NotPermitted):
+        apply(accepted, A.APPROVE_EXTENSION, R.AGENT)
+    with pytest.raises(IllegalTicketTransition):
+        apply(S.DISPATCHED, A.REQUEST_EXTENSION, R.DEPARTMENT)  # accept it first
+
+
+def test_a_leader_instruction_or_a_flag_keeps_the_status_and_only_leads_give_them():
+    for status in OPEN:
+        assert apply(status, A.INSTRUCT, R.SUPERVISOR) is status
+        assert apply(status, A.FLAG, R.ADMIN) is status
+    with pytest.raises(NotPermitted):
+        apply(S.ACCEPTED, A.INSTRUCT, R.AGENT)
+    with pytest.raises(IllegalTicketTransition):
+        apply(S.CLOSED, A.FLAG, R.SUPERVISOR)
 
 
 def test_auditors_and_ops_change_nothing():

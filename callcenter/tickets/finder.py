@@ -1,0 +1,188 @@
+"""The desk's read side: search, duplicate candidates, callbacks due, supervision.
+
+Reads never lock and never write. A department user only ever finds tickets
+dispatched to its department, the same rule the ticket service applies to a
+single read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.calendar import WorkCalendar
+from callcenter.db.models import Dispatch, Supervision, Ticket, TicketCallback
+from callcenter.tickets import duplicates, search
+from callcenter.tickets.catalogue import Catalogue
+from callcenter.tickets.deadlines import DeadlineConfig
+from callcenter.tickets.service import Actor
+from callcenter.tickets.textsearch import to_query
+from callcenter.tickets.workflow import OPEN, NotPermitted, Role
+
+# Duplicates are looked for among tickets raised this recently.
+DUPLICATE_WINDOW = timedelta(days=90)
+DUPLICATE_POOL = 200  # candidates fetched by the indexes, then ranked in Python
+CENTRE_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    total: int
+    tickets: list[Ticket]
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateCandidate:
+    ticket: Ticket
+    score: duplicates.Candidate
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionRow:
+    record: Supervision
+    ticket: Ticket
+
+
+class TicketFinder:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        calendar: WorkCalendar,
+        deadlines: DeadlineConfig,
+        catalogue: Catalogue,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.calendar = calendar
+        self.deadlines = deadlines
+        self.catalogue = catalogue
+        self.clock = clock
+
+    def _select(self, actor: Actor, query: search.TicketQuery) -> Select[tuple[Ticket]]:
+        if actor.role is Role.OPS:
+            raise NotPermitted("ops users do not read work orders")
+        return search.build(
+            query,
+            now=self.clock(),
+            calendar=self.calendar,
+            yellow_share=self.deadlines.yellow_share,
+            categories=self.catalogue.category_and_below(query.category)
+            if query.category and query.category in self.catalogue.categories
+            else (),
+            only_department=actor.department if actor.role is Role.DEPARTMENT else None,
+        )
+
+    async def search(self, actor: Actor, query: search.TicketQuery) -> Page:
+        stmt = self._select(actor, query)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+            rows = await session.scalars(search.page(stmt, query))
+            return Page(total or 0, list(rows))
+
+    async def count(self, actor: Actor, query: search.TicketQuery) -> int:
+        stmt = self._select(actor, query)
+        async with self.sessions() as session:
+            return await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+    async def stream(
+        self, actor: Actor, query: search.TicketQuery, batch: int = 1000
+    ) -> AsyncIterator[Ticket]:
+        """Every match in the query's order, fetched in batches (for exports)."""
+        stmt = search.page(self._select(actor, query), query).offset(None).limit(None)
+        async with self.sessions() as session:
+            result = await session.stream_scalars(stmt.execution_options(yield_per=batch))
+            async for ticket in result:
+                yield ticket
+
+    async def duplicates(
+        self,
+        actor: Actor,
+        *,
+        phone: str,
+        address: str,
+        content: str,
+        exclude: uuid.UUID | None = None,
+    ) -> list[DuplicateCandidate]:
+        """判重: open tickets likely about the same matter, best first."""
+        if actor.role not in CENTRE_ROLES:
+            raise NotPermitted("only the centre looks for duplicates")
+        matches = []
+        if phone:
+            matches.append(Ticket.caller_phone == phone)
+        if address:
+            matches.append(Ticket.address == address)
+        words = to_query(f"{content} {address}")
+        if words is not None:
+            matches.append(Ticket.search_vector.op("@@")(words))
+        if not matches:
+            return []
+        stmt = (
+            select(Ticket)
+            .where(
+                Ticket.status.in_([s.value for s in OPEN]),
+                Ticket.created_at >= self.clock() - DUPLICATE_WINDOW,
+                or_(*matches),
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(DUPLICATE_POOL)
+        )
+        if exclude is not None:
+            stmt = stmt.where(Ticket.id != exclude)
+        async with self.sessions() as session:
+            pool = {str(t.id): t for t in await session.scalars(stmt)}
+        new = duplicates.Request("new", phone, address, content)
+        ranked = duplicates.rank(
+            new,
+            [duplicates.Request(i, t.caller_phone, t.address, t.content) for i, t in pool.items()],
+        )
+        return [DuplicateCandidate(pool[c.ticket_id], c) for c in ranked]
+
+    async def callbacks_due(
+        self, actor: Actor, limit: int = 100
+    ) -> list[tuple[TicketCallback, Ticket]]:
+        """Open 回访 tasks, the most urgent first."""
+        if actor.role not in CENTRE_ROLES:
+            raise NotPermitted("callbacks are the centre's work")
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(TicketCallback, Ticket)
+                .join(Ticket, Ticket.id == TicketCallback.ticket_id)
+                .where(TicketCallback.status == "open")
+                .order_by(TicketCallback.due_at, TicketCallback.id)
+                .limit(limit)
+            )
+            return [(task, ticket) for task, ticket in rows]
+
+    async def supervisions(
+        self, actor: Actor, *, include_resolved: bool = False, reasons: Sequence[str] = ()
+    ) -> list[SupervisionRow]:
+        """Tickets under supervision; a department sees those of its tickets."""
+        if actor.role is Role.OPS:
+            raise NotPermitted("ops users do not read work orders")
+        stmt = (
+            select(Supervision, Ticket)
+            .join(Ticket, Ticket.id == Supervision.ticket_id)
+            .order_by(Supervision.opened_at.desc(), Supervision.id.desc())
+            .limit(1000)
+        )
+        if not include_resolved:
+            stmt = stmt.where(Supervision.resolved_at.is_(None))
+        if reasons:
+            stmt = stmt.where(Supervision.reason.in_(list(reasons)))
+        if actor.role is Role.DEPARTMENT:
+            stmt = stmt.where(
+                select(Dispatch.id)
+                .where(
+                    Dispatch.ticket_id == Ticket.id, Dispatch.department_code == actor.department
+                )
+                .exists()
+            )
+        async with self.sessions() as session:
+            return [
+                SupervisionRow(record, ticket) for record, ticket in await session.execute(stmt)
+            ]
