@@ -40,7 +40,7 @@ _NOT_TEXT = re.compile(r"[^\w]|[_0-9a-zA-Z]")
 WEIGHT_TEXT = 0.6
 WEIGHT_PHONE = 0.25
 WEIGHT_PLACE = 0.15
-THRESHOLD = 0.45  # shown to the agent as a likely duplicate at or above this
+THRESHOLD = 0.4  # shown to the agent as a likely duplicate at or above this
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +72,15 @@ def bigrams(text: str) -> frozenset[str]:
 
 
 def similarity(a: str, b: str) -> float:
-    """Overlap of two texts' bigrams (Dice coefficient), 0–1."""
+    """Overlap of two texts' bigrams, 0–1: the share of the shorter text found in the other.
+
+    A follow-up call is told shorter ("路灯还是没修好"); measured against the
+    shorter text it is not penalised for what the first call said in detail.
+    """
     x, y = bigrams(a), bigrams(b)
     if not x or not y:
         return 0.0
-    return 2 * len(x & y) / (len(x) + len(y))
+    return len(x & y) / min(len(x), len(y))
 
 
 def score(new: Request, old: Request) -> Candidate:

@@ -59,10 +59,12 @@ class TicketQuery(BaseModel):
 
 def colour_condition(colour: Colour, now: datetime, yellow_share: float) -> ColumnElement[bool]:
     """SQL for "this ticket's deadline is ``colour`` now"; no deadline: no colour."""
-    left = Ticket.due_at - now
-    total = Ticket.due_at - func.coalesce(Ticket.stage_started_at, Ticket.created_at)
     if colour is Colour.RED:
         return Ticket.due_at < now
+    left = func.extract("epoch", Ticket.due_at - now)
+    total = func.extract(
+        "epoch", Ticket.due_at - func.coalesce(Ticket.stage_started_at, Ticket.created_at)
+    )
     in_yellow = left < total * yellow_share
     if colour is Colour.YELLOW:
         return and_(Ticket.due_at >= now, in_yellow)

@@ -5,77 +5,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from callcenter.calendar import CalendarConfig, WorkCalendar
-from callcenter.tickets.deadlines import DeadlineConfig, Nature
 from callcenter.tickets.service import (
     ActionRequest,
-    Actor,
-    NewTicket,
     TicketChanged,
     TicketInvalid,
     TicketNotFound,
-    TicketService,
 )
-from callcenter.tickets.workflow import Action, IllegalTicketTransition, NotPermitted, Role
-
-SH = ZoneInfo("Asia/Shanghai")
-AGENT = Actor("agent-1001", Role.AGENT)
-LEAD = Actor("supervisor-1", Role.SUPERVISOR)
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def departments(db) -> tuple[Actor, Actor]:
-    suffix = uuid.uuid4().hex[:6]
-    codes = (f"WATER-{suffix}", f"ROADS-{suffix}")
-    async with db.begin() as conn:
-        for code, name in zip(codes, ("供水公司", "交通局"), strict=True):
-            await conn.execute(
-                text("INSERT INTO departments (code, name, districts) VALUES (:c, :n, '[]')"),
-                {"c": code, "n": name},
-            )
-    return (
-        Actor("water-clerk", Role.DEPARTMENT, codes[0]),
-        Actor("roads-clerk", Role.DEPARTMENT, codes[1]),
-    )
-
-
-@pytest.fixture
-def desk(db) -> tuple[TicketService, Clock]:
-    clock = Clock(datetime(2026, 9, 30, 10, 0, tzinfo=SH))
-    return TicketService(
-        async_sessionmaker(db, expire_on_commit=False),
-        WorkCalendar(CalendarConfig()),
-        DeadlineConfig(),
-        clock,
-    ), clock
-
-
-def water_outage(phone: str = "13800001111") -> NewTicket:
-    return NewTicket(
-        channel="phone",
-        nature=Nature.COMPLAINT,
-        subject="小区停水",
-        content="阳光花园小区停水两天，物业不给说法",
-        caller_name="王女士",
-        caller_phone=phone,
-        address="阳光花园3栋",
-        district="高新区",
-    )
+from callcenter.tickets.workflow import Action, IllegalTicketTransition, NotPermitted
+from tests.db.desk import AGENT, LEAD, SH, water_outage
 
 
 async def test_the_closed_loop_with_every_step_in_the_audit_trail(desk, departments, db):
