@@ -67,9 +67,9 @@ async def test_lookups_by_query_code_and_phone_use_indexes_on_a_million_tickets(
                 "SELECT * FROM tickets WHERE caller_phone = :p ORDER BY created_at DESC LIMIT 20",
                 {"p": "13000007919"},
             )
-            assert any(
-                index == "ix_tickets_caller_phone_created_at" for _, index in by_phone
-            ), by_phone
+            assert any(index == "ix_tickets_caller_phone_created_at" for _, index in by_phone), (
+                by_phone
+            )
             assert not any(node == "Seq Scan" for node, _ in by_code + by_phone)
             # The public lookup and the IVR ask exactly this.
             public = await explain(

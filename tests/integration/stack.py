@@ -161,6 +161,10 @@ class Service:
                 "lookup_fixture": str(ROOT / "config" / "lookup_fixture.yaml"),
             }
         )
+        base["tickets"] = {
+            "deadlines": str(ROOT / "config" / "deadlines.yaml"),
+            "catalogue": str(ROOT / "config" / "catalogue.yaml"),
+        }
         base["acd"] = {
             "roster": str(self.roster),
             "seat_secrets": str(self.config_dir / "seats.yaml"),

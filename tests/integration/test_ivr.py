@@ -12,10 +12,15 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from callcenter.calendar import CalendarConfig, WorkCalendar
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrPaths, load_runtime
 from callcenter.ivr.simulator import simulate
+from callcenter.tickets.deadlines import DeadlineConfig, Nature
+from callcenter.tickets.service import ActionRequest, Actor, NewTicket, TicketService
+from callcenter.tickets.workflow import Action, Role
 from tests.integration.stack import (
     ROOT,
     caller_scenario,
@@ -69,7 +74,31 @@ def media_played(events) -> list[str]:
     ]  # one per media, also within a multi-media playback
 
 
+async def a_real_ticket(db) -> str:
+    """A work order in the database the service uses; its query code."""
+    tickets = TicketService(
+        async_sessionmaker(db, expire_on_commit=False),
+        WorkCalendar(CalendarConfig()),
+        DeadlineConfig(),
+    )
+    ticket = await tickets.create(
+        Actor("agent-ivr-test", Role.AGENT),
+        NewTicket(
+            channel="phone",
+            nature=Nature.HELP,
+            subject="路灯不亮",
+            content="小区门口路灯坏了",
+            caller_phone="13800000000",
+        ),
+    )
+    await tickets.act(
+        Actor("agent-ivr-test", Role.AGENT), ticket.id, ActionRequest(Action.ANSWER, text="已答复")
+    )
+    return ticket.query_code
+
+
 async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path):
+    code = await a_real_ticket(db)
     row = await call(
         db,
         tmp_path,
@@ -80,26 +109,27 @@ async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path)
             ("pause", 1500),
             ("keys", "1"),
             ("pause", 1500),
-            ("keys", "20261128#"),
-            ("pause", 14000),
+            ("keys", f"{code}#"),
+            ("pause", 15000),
         ],
     )
     events = await timeline(db, row["id"])
     lookups = [d for kind, d in events if kind == "lookup"]
+    # Read from the work-order database: answered, so the caller hears "replied".
     assert lookups == [
-        {"node": "lookup_status", "query_code": "20261128", "found": True, "status": "processing"}
+        {"node": "lookup_status", "query_code": code, "found": True, "status": "replied"}
     ]
     heard = media_played(events)
-    assert "zh/status_processing" in heard  # the caller heard the status
-    assert [m for m in heard if m.startswith("zh/digits/")] == [
-        f"zh/digits/{d}" for d in "20261128"
+    assert "zh/status_replied" in heard  # the caller heard the status
+    assert [m for m in heard if m.startswith("zh/digits/")][: len(code)] == [
+        f"zh/digits/{d}" for d in code
     ]
     assert row["flow"] == "12345"
     assert row["disposition"] == "abandoned"  # the caller hung up in the next menu
     # The simulator takes the same path for the same keys.
     path = await live_path(db, row["id"])
     assert ("12345", "lookup_status") in path
-    assert (await simulated_path(hotline, "2,1,20261128#"))[: len(path)] == path
+    assert (await simulated_path(hotline, f"2,1,{code}#"))[: len(path)] == path
 
 
 async def test_human_service_is_registered_and_a_message_is_recorded(
@@ -142,7 +172,25 @@ async def test_human_service_is_registered_and_a_message_is_recorded(
         )
     assert (queue["queue"], queue["flow"], queue["node"]) == ("general", "12345", "queue_general")
     assert message["caller_number"] == row["caller_number"]
-    assert message["status"] == "new" and message["kind"] == "voicemail"
+    assert message["kind"] == "voicemail"
+    # The message became a work order (channel voicemail) linked to the call.
+    assert message["status"] == "ticket"
+    async with db.connect() as conn:
+        ticket = (
+            await conn.execute(
+                text(
+                    "SELECT t.channel, t.caller_phone, t.status, tc.call_id FROM tickets t "
+                    "JOIN ticket_calls tc ON tc.ticket_id = t.id WHERE t.id = :t"
+                ),
+                {"t": message["ticket_id"]},
+            )
+        ).one()
+    assert (ticket.channel, ticket.caller_phone, ticket.status, ticket.call_id) == (
+        "voicemail",
+        row["caller_number"],
+        "registered",
+        row["id"],
+    )
     assert message["name"].startswith("voicemail/")
     wav = ROOT / "recordings" / f"{message['name']}.wav"
     data = wav.read_bytes()
