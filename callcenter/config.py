@@ -114,7 +114,8 @@ class TicketsConfig(_Strict):
     deadlines: Path = Path("deadlines.yaml")
     # Departments and the category catalogue.
     catalogue: Path = Path("catalogue.yaml")
-    # How often the 督办 rules are evaluated over every open ticket.
+    # How often the 督办 rules are evaluated over every open ticket (and voicemail
+    # messages whose ticket could not be written are given one).
     supervision_sweep_seconds: float = Field(60.0, gt=0)
     # A 回访 is due this many working days after the ticket is handled.
     callback_working_days: int = Field(2, ge=0, le=30)

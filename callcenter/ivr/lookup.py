@@ -1,7 +1,8 @@
 """Ticket status by query code, from a small YAML fixture.
 
-Stands in for the work-order database until the tickets issue lands; it
-implements the same TicketLookup interface the lookup node uses.
+Serves ``callcenter ivr simulate``, which runs without a database; the live
+service answers the lookup node from the work-order database
+(:class:`callcenter.tickets.lookup.DbTicketLookup`) behind the same interface.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calendar import WorkCalendar
@@ -111,24 +111,32 @@ class TicketFinder:
         """判重: open tickets likely about the same matter, best first."""
         if actor.role not in CENTRE_ROLES:
             raise NotPermitted("only the centre looks for duplicates")
-        matches = []
+        exact: list[ColumnElement[bool]] = []
         if phone:
-            matches.append(Ticket.caller_phone == phone)
+            exact.append(Ticket.caller_phone == phone)
         if address:
-            matches.append(Ticket.address == address)
+            exact.append(Ticket.address == address)
+        matches = list(exact)
+        # The pool is the likeliest by the same signals, so common words (小区)
+        # in many newer tickets do not push the real duplicate out of it.
+        relevance: ColumnElement[float] = literal(0.0)
+        for match in exact:
+            relevance = relevance + case((match, 1.0), else_=0.0)
         words = to_query(f"{content} {address}")
         if words is not None:
             matches.append(Ticket.search_vector.op("@@")(words))
+            relevance = relevance + func.ts_rank(Ticket.search_vector, words)
         if not matches:
             return []
+        now = self.clock()
         stmt = (
             select(Ticket)
             .where(
                 Ticket.status.in_([s.value for s in OPEN]),
-                Ticket.created_at >= self.clock() - DUPLICATE_WINDOW,
+                Ticket.created_at.between(now - DUPLICATE_WINDOW, now),
                 or_(*matches),
             )
-            .order_by(Ticket.created_at.desc())
+            .order_by(relevance.desc(), Ticket.created_at.desc())
             .limit(DUPLICATE_POOL)
         )
         if exclude is not None:

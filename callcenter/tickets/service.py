@@ -9,7 +9,7 @@ changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -155,8 +155,13 @@ class TicketService:
         self.callback_working_days = callback_working_days
 
     async def create(
-        self, actor: Actor, new: NewTicket, call_id: uuid.UUID | None = None
+        self,
+        actor: Actor,
+        new: NewTicket,
+        call_id: uuid.UUID | None = None,
+        also: Callable[[AsyncSession, Ticket], Awaitable[None]] | None = None,
     ) -> Ticket:
+        """A registered ticket; ``also`` runs in the same transaction (what it came from)."""
         if actor.role not in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN):
             raise NotPermitted(f"{actor.role.value} may not create tickets")
         if new.channel not in CHANNELS:
@@ -164,11 +169,13 @@ class TicketService:
         if not new.subject.strip() or not new.content.strip():
             raise TicketInvalid("subject and content are required")
         now = self.clock()
-        if new.category_code is not None:
-            async with self.sessions() as session:
+        async with self.sessions() as session:
+            if new.category_code is not None:
                 category = await session.get(Category, new.category_code)
-            if category is None or not category.active:
-                raise TicketInvalid(f"unknown category {new.category_code!r}")
+                if category is None or not category.active:
+                    raise TicketInvalid(f"unknown category {new.category_code!r}")
+            if call_id is not None and await session.get(Call, call_id) is None:
+                raise TicketInvalid(f"no call {call_id}")
         for _ in range(5):  # a query code clash is astronomically rare: draw again
             ticket = Ticket(
                 id=uuid.uuid4(),
@@ -200,6 +207,8 @@ class TicketService:
                     await session.refresh(ticket, ["search_vector"])
                     if call_id is not None:
                         session.add(TicketCall(ticket_id=ticket.id, call_id=call_id))
+                    if also is not None:
+                        await also(session, ticket)
                     session.add(
                         self._event(
                             ticket,
@@ -298,6 +307,15 @@ class TicketService:
     async def get(self, actor: Actor, ticket_id: uuid.UUID) -> Ticket:
         async with self.sessions() as session:
             return await self._visible(session, actor, ticket_id)
+
+    async def dispatches(self, actor: Actor, ticket_id: uuid.UUID) -> list[Dispatch]:
+        """Where the ticket was sent, oldest first (superseded ones too: the history)."""
+        async with self.sessions() as session:
+            await self._visible(session, actor, ticket_id)
+            rows = await session.scalars(
+                select(Dispatch).where(Dispatch.ticket_id == ticket_id).order_by(Dispatch.id)
+            )
+            return list(rows)
 
     async def events(self, actor: Actor, ticket_id: uuid.UUID) -> list[TicketEvent]:
         async with self.sessions() as session:

@@ -38,10 +38,11 @@ from callcenter.ivr.registry import IvrRegistry
 from callcenter.tickets.catalogue import load_catalogue, sync_catalogue
 from callcenter.tickets.deadlines import load_deadlines
 from callcenter.tickets.finder import TicketFinder
-from callcenter.tickets.intake import voicemail_to_ticket
+from callcenter.tickets.intake import adopt_voicemails, voicemail_to_ticket
 from callcenter.tickets.knowledge import KnowledgeBase
 from callcenter.tickets.lookup import DbTicketLookup
 from callcenter.tickets.oversight import SupervisionSweep
+from callcenter.tickets.rounds import every
 from callcenter.tickets.service import TicketService
 from callcenter.users.service import UserService
 from callcenter.web import (
@@ -110,7 +111,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Work orders: the catalogue in step with config/, the desk, the 督办 sweep."""
+    """Work orders: the catalogue in step with config/, the desk, and its rounds
+    (the 督办 sweep; tickets for voicemails whose hook could not write one)."""
     settings, sessions = app[SETTINGS].tickets, app[SESSIONS]
     calendar = app[IVR].current.calendar
     clock = app[CLOCK]
@@ -122,11 +124,25 @@ async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[FINDER] = TicketFinder(sessions, calendar, deadlines, app[CATALOGUE], clock)
     app[KNOWLEDGE] = KnowledgeBase(sessions, clock)
-    app[SWEEP] = SupervisionSweep(sessions, clock, settings.supervision_sweep_seconds)
+    app[SWEEP] = SupervisionSweep(sessions, clock)
     app[IVR].use_lookup(DbTicketLookup(sessions, calendar))
-    sweeper = asyncio.create_task(app[SWEEP].run(), name="supervision-sweep")
+    interval = settings.supervision_sweep_seconds
+    rounds = [
+        asyncio.create_task(
+            every(interval, app[SWEEP].run_once, "supervision sweep"), name="supervision-sweep"
+        ),
+        asyncio.create_task(
+            every(
+                interval,
+                lambda: adopt_voicemails(app[TICKETS], sessions, clock()),
+                "voicemail intake",
+            ),
+            name="voicemail-intake",
+        ),
+    ]
     yield
-    await _stop(sweeper)
+    for task in rounds:
+        await _stop(task)
 
 
 async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -179,7 +195,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
             app[SESSIONS],
             app[ARI],
             app[RECORDER],
-            voicemail_hooks=[voicemail_to_ticket(app[TICKETS], app[SESSIONS])],
+            voicemail_hooks=[voicemail_to_ticket(app[TICKETS])],
         ),
         dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
         queues=QueueDeps(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,11 +25,14 @@ from callcenter.tickets.service import (
 )
 from callcenter.tickets.workflow import Action
 from callcenter.web.auth import actor
-from callcenter.web.keys import FINDER, SETTINGS, TICKETS
+from callcenter.web.keys import FINDER, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
 from callcenter.web.responses import json_ok
-from callcenter.web.ticket_views import ticket_view
+from callcenter.web.ticket_views import dispatch_view, ticket_view
+
+# How long a create waits for the call's own row before saying "no call".
+RECORDER_WAIT_SECONDS = 5.0
 
 
 class TicketIn(BaseModel):
@@ -136,6 +141,11 @@ def _ticket_id(request: web.Request) -> uuid.UUID:
 async def create(request: web.Request) -> web.Response:
     who = await actor(request)
     body = await parse_body(request, TicketIn)
+    if body.call_id is not None:
+        # Taken during the call: its row may still be in the record writer's batch.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RECORDER_WAIT_SECONDS):
+                await request.app[RECORDER].flush()
     ticket = await request.app[TICKETS].create(
         who, NewTicket(**body.model_dump(exclude={"call_id"})), call_id=body.call_id
     )
@@ -228,10 +238,23 @@ async def duplicates(request: web.Request) -> web.Response:
     return json_ok(candidates_view(request, found, who))
 
 
-@documented("One work order (personal data masked by role)", tags=("tickets",), public=False)
+@documented(
+    "One work order (personal data masked by role) with its dispatches and their colours",
+    tags=("tickets",),
+    public=False,
+)
 async def get(request: web.Request) -> web.Response:
     who = await actor(request)
-    return json_ok(view(request, await request.app[TICKETS].get(who, _ticket_id(request)), who))
+    service, ticket_id = request.app[TICKETS], _ticket_id(request)
+    ticket = await service.get(who, ticket_id)
+    dispatches = await service.dispatches(who, ticket_id)
+    now = service.clock()
+    return json_ok(
+        {
+            **view(request, ticket, who),
+            "dispatches": [dispatch_view(d, service.deadlines, now) for d in dispatches],
+        }
+    )
 
 
 @documented("Its audit trail", tags=("tickets",), public=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from callcenter.db.models import Ticket
+from callcenter.db.models import Dispatch, Ticket
 from callcenter.tickets.deadlines import DeadlineConfig, colour
 from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import Role, TicketStatus, allowed_actions
@@ -31,6 +31,22 @@ def sees_personal_data(who: Actor, ticket: Ticket) -> bool:
     return who.role in SEES_PERSONAL_DATA and (
         not ticket.confidential or who.role in SEES_CONFIDENTIAL
     )
+
+
+def dispatch_view(dispatch: Dispatch, deadlines: DeadlineConfig, now: datetime) -> dict[str, Any]:
+    """A dispatch with its own deadline colour while the department holds it."""
+    due = {"dispatched": dispatch.accept_due, "accepted": dispatch.handle_due}.get(dispatch.state)
+    return {
+        "department": dispatch.department_code,
+        "role": dispatch.role,
+        "state": dispatch.state,
+        "dispatched_at": dispatch.dispatched_at.isoformat(),
+        "accept_due": dispatch.accept_due.isoformat(),
+        "handle_due": dispatch.handle_due.isoformat() if dispatch.handle_due else None,
+        "colour": colour(deadlines, dispatch.dispatched_at, due, now).value if due else None,
+        "extension_days": dispatch.extension_days,
+        "extension_requested": dispatch.extension_requested,
+    }
 
 
 def ticket_view(

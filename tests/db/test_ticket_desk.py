@@ -14,7 +14,7 @@ from sqlalchemy import text
 from callcenter.recording.store import NewVoicemail
 from callcenter.tickets.catalogue import load_catalogue, sync_catalogue
 from callcenter.tickets.deadlines import Nature
-from callcenter.tickets.intake import voicemail_to_ticket
+from callcenter.tickets.intake import AlreadyTicketed, adopt_voicemails, voicemail_to_ticket
 from callcenter.tickets.knowledge import KbChanged, KbDraft, KbInvalid, KnowledgeBase
 from callcenter.tickets.lookup import DbTicketLookup
 from callcenter.tickets.service import ActionRequest, TicketChanged, TicketInvalid
@@ -163,27 +163,36 @@ async def test_an_extension_is_asked_for_and_approved_within_the_cap(desk, depar
         )
 
 
-async def test_a_voicemail_becomes_a_ticket_the_agent_completes(desk, sessions, db):
-    tickets, clock = desk
-    call_id = await insert_call(db, clock.now, "13655556666")
+async def stored_voicemail(db, call_id: uuid.UUID, at: datetime) -> uuid.UUID:
+    """A message as the IVR stores it (recording + voicemail rows), without a ticket."""
     recording_id, voicemail_id = uuid.uuid4(), uuid.uuid4()
     async with db.begin() as conn:
         await conn.execute(
             text(
                 "INSERT INTO recordings (id, call_id, kind, name, format, started_at, "
-                "size_bytes, sha256) VALUES (:r, :c, 'voicemail', :n, 'wav', now(), 10, :s)"
+                "size_bytes, sha256) VALUES (:r, :c, 'voicemail', :n, 'wav', :t, 10, :s)"
             ),
-            {"r": recording_id, "c": call_id, "n": f"vm-{voicemail_id}", "s": "ab" * 32},
+            {"r": recording_id, "c": call_id, "n": f"vm-{voicemail_id}", "t": at, "s": "ab" * 32},
         )
         await conn.execute(
             text(
                 "INSERT INTO voicemails (id, call_id, recording_id, caller_number, flow, node, "
-                "created_at) VALUES (:v, :c, :r, '13655556666', '12345', 'leave', now())"
+                "created_at) VALUES (:v, :c, :r, '13655556666', '12345', 'leave', :t)"
             ),
-            {"v": voicemail_id, "c": call_id, "r": recording_id},
+            {"v": voicemail_id, "c": call_id, "r": recording_id, "t": at},
         )
-    hook = voicemail_to_ticket(tickets, sessions)
-    await hook(NewVoicemail(voicemail_id, call_id, "13655556666", f"vm-{voicemail_id}", "ab" * 32))
+    return voicemail_id
+
+
+async def test_a_voicemail_becomes_a_ticket_the_agent_completes(desk, db):
+    tickets, clock = desk
+    call_id = await insert_call(db, clock.now, "13655556666")
+    voicemail_id = await stored_voicemail(db, call_id, clock.now)
+    hook = voicemail_to_ticket(tickets)
+    message = NewVoicemail(voicemail_id, call_id, "13655556666", f"vm-{voicemail_id}", "ab" * 32)
+    await hook(message)
+    with pytest.raises(AlreadyTicketed):  # twice (the hook and a sweep racing): one ticket
+        await hook(message)
     async with db.connect() as conn:
         row = (
             await conn.execute(
@@ -223,6 +232,35 @@ async def test_a_voicemail_becomes_a_ticket_the_agent_completes(desk, sessions, 
     await tickets.act(AGENT, row.id, ActionRequest(Action.ANSWER, text="已告知"))
     with pytest.raises(IllegalTicketTransition, match="cannot be edited"):
         await tickets.edit(AGENT, row.id, {"subject": "y"}, expected_version=3)
+
+
+async def test_a_message_whose_ticket_was_not_written_gets_one_on_the_next_round(
+    desk, sessions, db
+):
+    tickets, clock = desk
+    call_id = await insert_call(db, clock.now, "13655556666")
+    voicemail_id = await stored_voicemail(db, call_id, clock.now)
+    await adopt_voicemails(tickets, sessions, clock.now)
+    async with db.connect() as conn:
+        still = (
+            await conn.execute(
+                text("SELECT ticket_id FROM voicemails WHERE id = :v"), {"v": voicemail_id}
+            )
+        ).scalar_one()
+    assert still is None  # the live hook may still be at it
+    await adopt_voicemails(tickets, sessions, clock.now + timedelta(minutes=2))
+    async with db.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT v.status, t.channel FROM voicemails v "
+                    "JOIN tickets t ON t.id = v.ticket_id WHERE v.id = :v"
+                ),
+                {"v": voicemail_id},
+            )
+        ).one()
+    assert tuple(row) == ("ticket", "voicemail")
+    assert await adopt_voicemails(tickets, sessions, clock.now + timedelta(minutes=3)) == 0
 
 
 async def test_the_ivr_lookup_speaks_the_real_status(desk, departments, calendar):

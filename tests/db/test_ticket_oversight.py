@@ -43,7 +43,7 @@ async def outbox(db, ticket_id) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def sweep(sessions, clock) -> SupervisionSweep:
-    return SupervisionSweep(sessions, clock, interval=60)
+    return SupervisionSweep(sessions, clock)
 
 
 async def test_an_overdue_ticket_is_supervised_once_and_released_when_it_moves(

@@ -180,7 +180,9 @@ DIFFERENT = [
 
 
 async def test_duplicates_at_intake_rank_the_same_matter_first(desk, finder, district):
-    tickets, _ = desk
+    tickets, clock = desk
+    # A moment of this run's own: earlier runs' identical tickets are out of the window.
+    clock.now = datetime(2030, 1, 1, tzinfo=SH) + timedelta(days=100 * (uuid.uuid4().int % 5000))
     made = {}
     for phone, address, content in [*SAME_MATTER[:1], *DIFFERENT]:
         ticket = await tickets.create(

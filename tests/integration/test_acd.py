@@ -213,7 +213,7 @@ async def test_a_caller_who_hangs_up_while_waiting_is_abandoned_with_a_callback_
     assert announced and announced[0]["position"] == 1 and announced[0]["minutes"] >= 1
 
 
-async def test_max_wait_overflows_to_voicemail_with_a_ticket_stub(
+async def test_max_wait_overflows_to_voicemail_and_the_message_becomes_a_ticket(
     desk, db, caller_prefix, tmp_path
 ):
     await desk.configure(max_wait_seconds=5)
@@ -229,11 +229,12 @@ async def test_max_wait_overflows_to_voicemail_with_a_ticket_stub(
     assert stay["outcome"] == "overflow" and stay["wait_seconds"] >= 5
     [message] = await rows(
         db,
-        "SELECT v.status, r.size_bytes FROM voicemails v JOIN recordings r "
-        "ON r.id = v.recording_id WHERE v.call_id = :c",
+        "SELECT v.status, r.size_bytes, t.channel FROM voicemails v JOIN recordings r "
+        "ON r.id = v.recording_id JOIN tickets t ON t.id = v.ticket_id WHERE v.call_id = :c",
         c=call["id"],
     )
-    assert message["status"] == "new" and message["size_bytes"] > 44
+    assert message["size_bytes"] > 44
+    assert (message["status"], message["channel"]) == ("ticket", "voicemail")
 
 
 async def test_thirty_callers_five_agents_nobody_double_booked(desk, db, caller_prefix):

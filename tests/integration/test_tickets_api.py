@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from sqlalchemy import text
 
-from tests.integration.stack import HTTP, ROOT, closed_calls, sipp
+from tests.db.desk import insert_call
+from tests.integration.stack import HTTP, ROOT, caller_scenario, closed_calls, sipp
 
 PASSWORD = "correct horse battery"
 
@@ -137,6 +139,46 @@ async def test_a_ticket_from_a_call_goes_round_the_loop(people, db, caller_prefi
     assert (found["query_code"], found["status"]) == (ticket["query_code"], "closed")
 
 
+async def test_a_ticket_taken_while_the_citizen_is_on_the_line_is_linked_to_the_call(
+    people, hotline, db, caller_prefix, tmp_path
+):
+    http, h, _ = people
+    scenario = caller_scenario(tmp_path, [("pause", 9000)], hang_up=True)
+    caller = asyncio.create_task(sipp(scenario, caller_prefix, timeout_s=60))
+    call_id = None
+    for _ in range(100):  # the call's row, written as it starts
+        async with db.connect() as conn:
+            call_id = (
+                await conn.execute(
+                    text("SELECT id FROM calls WHERE caller_number LIKE :p AND ended_at IS NULL"),
+                    {"p": caller_prefix + "%"},
+                )
+            ).scalar_one_or_none()
+        if call_id is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert call_id is not None, "the call never showed up"
+    body = {
+        "nature": "help",
+        "subject": "独居老人求助",
+        "content": "老人摔倒在家，需要社区上门",
+        "call_id": str(call_id),
+    }
+    async with http.post(f"{HTTP}/api/v1/tickets", json=body, headers=h["agent"]) as resp:
+        assert resp.status == 201, await resp.text()
+        ticket = await resp.json()
+    result = await caller
+    assert result.returncode == 0, result.output
+    [row] = await closed_calls(db, caller_prefix, 1)
+    created = datetime.fromisoformat(ticket["created_at"])
+    assert row["id"] == call_id and row["started_at"] < created < row["ended_at"]
+    async with db.connect() as conn:
+        linked = await conn.execute(
+            text("SELECT ticket_id FROM ticket_calls WHERE call_id = :c"), {"c": call_id}
+        )
+        assert [str(r.ticket_id) for r in linked] == [ticket["id"]]
+
+
 async def test_refusals_are_problems_that_name_the_reason(people):
     http, h, _ = people
     body = {"nature": "consultation", "subject": "医保", "content": "新生儿医保怎么办"}
@@ -225,6 +267,10 @@ async def test_the_desk_search_export_duplicates_knowledge_and_edits(people, db)
         headers=h["agent"],
     ) as resp:
         assert resp.status == 200
+    shown = await get_json(f"/api/v1/tickets/{first['id']}", "agent")
+    assert [(d["department"], d["role"], d["state"], d["colour"]) for d in shown["dispatches"]] == [
+        (water, "lead", "dispatched", "green")
+    ]
     mine = await get_json("/api/v1/tickets", "water", district=district)
     assert [t["id"] for t in mine["tickets"]] == [first["id"]]
     assert mine["tickets"][0]["caller_phone"] == phone[:3] + "****" + phone[-4:]
@@ -322,15 +368,7 @@ async def test_overdue_flagged_and_repeated_tickets_appear_under_supervision(peo
         )
     # The same citizen calls twice more about it.
     for _ in range(2):
-        call_id = uuid.uuid4()
-        async with db.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO calls (id, channel_id, linkedid, started_at) "
-                    "VALUES (:i, :c, :c, now())"
-                ),
-                {"i": call_id, "c": f"api-test-{call_id}"},
-            )
+        call_id = await insert_call(db, datetime.now(UTC))
         async with http.post(
             f"{HTTP}/api/v1/tickets/{repeated['id']}/calls",
             json={"call_id": str(call_id)},

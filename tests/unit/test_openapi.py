@@ -86,3 +86,19 @@ async def test_openapi_handler_serves_the_document():
         served = await resp.json()
     assert served == build_document(app)
     assert "/api/calls" in served["paths"]
+
+
+def test_every_route_of_the_service_is_in_its_document():
+    from callcenter.config import load_settings
+    from callcenter.web.app import build_app
+
+    app = build_app(load_settings(environ={}))
+    documented_paths = build_document(app)["paths"]
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method == "HEAD" or not path.startswith("/api/"):
+            continue
+        assert route.method.lower() in documented_paths.get(path, {}), (route.method, path)
+    search = documented_paths["/api/v1/tickets"]["get"]
+    assert {p["name"] for p in search["parameters"]} >= {"status", "colour", "page", "sort"}

@@ -60,6 +60,13 @@ def upgrade() -> None:
     op.add_column(
         "tickets", sa.Column("flags", postgresql.JSONB, nullable=False, server_default="[]")
     )
+    # Codes tickets already carry become inactive categories (named by their
+    # code) until the catalogue file names them: nothing stored is lost.
+    op.execute("""
+        INSERT INTO categories (code, name, active)
+        SELECT DISTINCT category_code, category_code, false FROM tickets
+        WHERE category_code IS NOT NULL
+    """)
     op.create_foreign_key(
         "fk_tickets_category", "tickets", "categories", ["category_code"], ["code"]
     )
@@ -69,6 +76,22 @@ def upgrade() -> None:
     op.create_index("ix_tickets_merged_into", "tickets", ["merged_into"])
     op.create_index("ix_tickets_address", "tickets", ["address"])
     op.create_index("ix_tickets_category_code", "tickets", ["category_code"])
+    # What the 督办 sweep asks every minute, without reading the whole table.
+    op.create_index(
+        "ix_tickets_flagged", "tickets", ["id"], postgresql_where=sa.text("flags <> '[]'::jsonb")
+    )
+    op.create_index(
+        "ix_ticket_events_link_call",
+        "ticket_events",
+        ["at"],
+        postgresql_where=sa.text("action = 'link_call'"),
+    )
+    op.create_index(
+        "ix_dispatches_returned",
+        "dispatches",
+        ["ticket_id"],
+        postgresql_where=sa.text("state = 'returned'"),
+    )
 
     op.add_column(
         "dispatches",
@@ -163,7 +186,10 @@ def downgrade() -> None:
     op.drop_table("supervisions")
     for column in ("extension_reason", "extension_requested", "extension_days"):
         op.drop_column("dispatches", column)
+    op.drop_index("ix_dispatches_returned", table_name="dispatches")
+    op.drop_index("ix_ticket_events_link_call", table_name="ticket_events")
     for index in (
+        "ix_tickets_flagged",
         "ix_tickets_category_code",
         "ix_tickets_address",
         "ix_tickets_merged_into",
