@@ -297,6 +297,7 @@ class Dispatch(Base):
     dispatched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accept_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extension_days: Mapped[int] = mapped_column(SmallInteger, default=0)  # approved
     extension_requested: Mapped[int | None] = mapped_column(SmallInteger)  # awaiting approval
     extension_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,7 +1,8 @@
 """Ticket lists as CSV and XLSX files for the centre's reports.
 
 Rows arrive already masked for the reader (the same view as the API), so an
-export never shows more than the screen would. CSV starts with a UTF-8 byte
+export never shows more than the screen would, and citizens' text is always
+text, never a formula. CSV starts with a UTF-8 byte
 order mark: without it Excel on a Chinese desktop shows the text garbled.
 XLSX is written in openpyxl's streaming mode, so a large export stays flat
 in memory.
@@ -16,6 +17,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 # (key in the ticket view, column heading)
@@ -38,8 +40,17 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 CSV_CHUNK = 256 * 1024
 
 
+# A cell starting with one of these is a formula to a spreadsheet: citizens'
+# text must never run (CSV/formula injection), so such cells are quoted.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cells(row: Mapping[str, Any]) -> list[str]:
     return ["" if row.get(key) is None else str(row[key]) for key, _ in COLUMNS]
+
+
+def _inert(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 async def csv_chunks(rows: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[bytes]:
@@ -49,7 +60,7 @@ async def csv_chunks(rows: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[by
     buffer.write("\ufeff")
     writer.writerow([heading for _, heading in COLUMNS])
     async for row in rows:
-        writer.writerow(_cells(row))
+        writer.writerow([_inert(cell) for cell in _cells(row)])
         if buffer.tell() >= CSV_CHUNK:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -68,7 +79,12 @@ async def xlsx_bytes(rows: AsyncIterator[Mapping[str, Any]]) -> bytes:
         header.append(cell)
     sheet.append(header)
     async for row in rows:
-        sheet.append(_cells(row))
+        cells = []
+        for value in _cells(row):
+            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+            cell.data_type = "s"  # text, always: "=..." from a citizen is not a formula
+            cells.append(cell)
+        sheet.append(cells)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -16,10 +16,11 @@ from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calendar import WorkCalendar
-from callcenter.db.models import Dispatch, Supervision, Ticket, TicketCallback
+from callcenter.db.models import Supervision, Ticket, TicketCallback
 from callcenter.tickets import duplicates, search
 from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.deadlines import DeadlineConfig
+from callcenter.tickets.privacy import SEES_CONFIDENTIAL, SEES_PERSONAL_DATA
 from callcenter.tickets.service import Actor
 from callcenter.tickets.textsearch import to_query
 from callcenter.tickets.workflow import OPEN, NotPermitted, Role
@@ -66,6 +67,8 @@ class TicketFinder:
     def _select(self, actor: Actor, query: search.TicketQuery) -> Select[tuple[Ticket]]:
         if actor.role is Role.OPS:
             raise NotPermitted("ops users do not read work orders")
+        if query.caller and actor.role not in SEES_PERSONAL_DATA:
+            raise NotPermitted(f"{actor.role.value} users may not search by caller")
         return search.build(
             query,
             now=self.clock(),
@@ -75,6 +78,7 @@ class TicketFinder:
             if query.category and query.category in self.catalogue.categories
             else (),
             only_department=actor.department if actor.role is Role.DEPARTMENT else None,
+            caller_in_confidential=actor.role in SEES_CONFIDENTIAL,
         )
 
     async def search(self, actor: Actor, query: search.TicketQuery) -> Page:
@@ -183,13 +187,7 @@ class TicketFinder:
         if reasons:
             stmt = stmt.where(Supervision.reason.in_(list(reasons)))
         if actor.role is Role.DEPARTMENT:
-            stmt = stmt.where(
-                select(Dispatch.id)
-                .where(
-                    Dispatch.ticket_id == Ticket.id, Dispatch.department_code == actor.department
-                )
-                .exists()
-            )
+            stmt = stmt.where(search.held_by(actor.department or ""))
         async with self.sessions() as session:
             return [
                 SupervisionRow(record, ticket) for record, ticket in await session.execute(stmt)

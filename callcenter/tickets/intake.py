@@ -28,8 +28,10 @@ from callcenter.tickets.workflow import Role, TicketError
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor("ivr-voicemail", Role.AGENT)
-# The live hook has this long before a sweep takes a message over.
+# The live hook has this long before a sweep takes a message over; messages
+# older than the window (left before tickets existed) are not turned into new ones.
 ADOPT_AFTER = timedelta(minutes=1)
+ADOPT_WINDOW = timedelta(days=7)
 
 
 class AlreadyTicketed(TicketError):
@@ -40,7 +42,7 @@ def _stub(message: NewVoicemail) -> NewTicket:
     return NewTicket(
         channel="voicemail",
         nature=Nature.HELP,
-        subject=f"语音留言 {message.caller_number or '未知号码'}",
+        subject="语音留言（待补充）",  # no number here: subjects are never masked
         content=(
             f"来电留言，待坐席听取录音后补充。录音 {message.recording_name} "
             f"(sha256 {message.sha256[:16]}…)"
@@ -80,7 +82,10 @@ async def adopt_voicemails(
             await session.execute(
                 select(Voicemail, Recording.name, Recording.sha256)
                 .join(Recording, Recording.id == Voicemail.recording_id)
-                .where(Voicemail.ticket_id.is_(None), Voicemail.created_at < now - ADOPT_AFTER)
+                .where(
+                    Voicemail.ticket_id.is_(None),
+                    Voicemail.created_at.between(now - ADOPT_WINDOW, now - ADOPT_AFTER),
+                )
                 .order_by(Voicemail.created_at)
                 .limit(500)
             )
@@ -95,6 +100,8 @@ async def adopt_voicemails(
             adopted += 1
         except AlreadyTicketed:
             pass  # the live hook got there first
+        except Exception:  # one bad row must not hold up the others
+            log.exception("cannot give voicemail %s a ticket", voicemail.id)
     if adopted:
         log.info("gave tickets to %d voicemail messages that had none", adopted)
     return adopted

@@ -66,21 +66,24 @@ class Changes:
 
 
 def _raises(since: datetime, ticket_ids: Sequence[uuid.UUID] | None = None) -> Subquery:
-    """When each ticket's matter was raised: itself, tickets merged into it, calls linked later."""
-    own = select(Ticket.id.label("ticket_id"), Ticket.created_at.label("at")).where(
-        Ticket.merged_into.is_(None), Ticket.created_at >= since
+    """When each matter was raised: its tickets' creation and the calls linked to them.
+
+    A ticket merged into another counts for the one that carries the matter on
+    (merges are kept one level deep), with the calls that were linked to it.
+    """
+    root = func.coalesce(Ticket.merged_into, Ticket.id)
+    created = select(root.label("ticket_id"), Ticket.created_at.label("at")).where(
+        Ticket.created_at >= since
     )
-    merged = select(Ticket.merged_into, Ticket.created_at).where(
-        Ticket.merged_into.is_not(None), Ticket.created_at >= since
-    )
-    linked = select(TicketEvent.ticket_id, TicketEvent.at).where(
-        TicketEvent.action == "link_call", TicketEvent.at >= since
+    linked = (
+        select(root, TicketEvent.at)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(TicketEvent.action == "link_call", TicketEvent.at >= since)
     )
     if ticket_ids is not None:
-        own = own.where(Ticket.id.in_(ticket_ids))
-        merged = merged.where(Ticket.merged_into.in_(ticket_ids))
-        linked = linked.where(TicketEvent.ticket_id.in_(ticket_ids))
-    return union_all(own, merged, linked).subquery()
+        created = created.where(root.in_(ticket_ids))
+        linked = linked.where(root.in_(ticket_ids))
+    return union_all(created, linked).subquery()
 
 
 async def _snapshots(
@@ -222,9 +225,8 @@ class SupervisionSweep:
         self.clock = clock
 
     async def run_once(self) -> Changes:
-        now = self.clock()
         async with self.sessions() as session:
-            ids = list(await session.scalars(self._candidates(now)))
+            ids = list(await session.scalars(self._candidates(self.clock())))
         total = Changes()
         for start in range(0, len(ids), BATCH):
             async with self.sessions.begin() as session:
@@ -235,7 +237,8 @@ class SupervisionSweep:
                         .with_for_update(skip_locked=True)  # one being changed: next round
                     )
                 )
-                total += await reconcile(session, tickets, now, by="sweep")
+                # The time after the lock: an action just committed is judged by it.
+                total += await reconcile(session, tickets, self.clock(), by="sweep")
         if total.opened or total.resolved:
             log.info("supervision sweep: %d opened, %d resolved", total.opened, total.resolved)
         return total
@@ -256,8 +259,12 @@ class SupervisionSweep:
                 Ticket.status.in_([TicketStatus.OBJECTED.value, TicketStatus.REOPENED.value])
             ),
             # Inline, so the planner matches the partial index ix_tickets_flagged.
-            select(Ticket.id).where(Ticket.flags != literal_column("'[]'::jsonb")),
-            select(Dispatch.ticket_id).where(Dispatch.state == "returned"),
+            select(Ticket.id).where(
+                Ticket.flags != literal_column("'[]'::jsonb"), Ticket.status.in_(open_statuses)
+            ),
+            select(Dispatch.ticket_id)
+            .join(Ticket, Ticket.id == Dispatch.ticket_id)
+            .where(Dispatch.state == "returned", Ticket.status.in_(open_statuses)),
             select(raises.c.ticket_id)
             .group_by(raises.c.ticket_id)
             .having(func.count() >= REPEAT_COUNT),

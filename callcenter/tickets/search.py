@@ -21,6 +21,8 @@ from callcenter.tickets.deadlines import Colour, Nature
 from callcenter.tickets.textsearch import to_query
 from callcenter.tickets.workflow import TicketStatus
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # no 12345 tickets outside
+
 
 class Sort(enum.StrEnum):
     NEWEST = "-created_at"
@@ -40,8 +42,8 @@ class TicketQuery(BaseModel):
     category: str | None = Field(None, max_length=32)  # this code and those under it
     department: str | None = Field(None, max_length=32)  # dispatched to (lead or co)
     district: str | None = Field(None, max_length=64)
-    created_from: date | None = None  # local days, inclusive
-    created_to: date | None = None
+    created_from: date | None = Field(None, ge=EARLIEST, le=LATEST)  # local days, inclusive
+    created_to: date | None = Field(None, ge=EARLIEST, le=LATEST)
     caller: str | None = Field(None, max_length=64)  # phone (exact) or name (contains)
     query_code: str | None = Field(None, pattern=r"^[0-9]{1,16}$")
     colour: Colour | None = None
@@ -79,14 +81,16 @@ def build(
     yellow_share: float,
     categories: Sequence[str] = (),
     only_department: str | None = None,
+    caller_in_confidential: bool = False,
 ) -> Select[tuple[Ticket]]:
     """The filtered, unordered select; :func:`page` orders and cuts it.
 
-    ``categories`` is the asked category with every category under it.
+    ``categories`` is the asked category with every category under it. The
+    caller of a confidential ticket is found only with ``caller_in_confidential``.
     """
     stmt = select(Ticket)
     if only_department is not None:
-        stmt = stmt.where(_dispatched_to(only_department))
+        stmt = stmt.where(held_by(only_department))
     if query.status:
         stmt = stmt.where(Ticket.status.in_([s.value for s in query.status]))
     if query.nature:
@@ -94,7 +98,7 @@ def build(
     if query.category:
         stmt = stmt.where(Ticket.category_code.in_(list(categories) or [query.category]))
     if query.department:
-        stmt = stmt.where(_dispatched_to(query.department))
+        stmt = stmt.where(held_by(query.department))
     if query.district:
         stmt = stmt.where(Ticket.district == query.district)
     if query.created_from:
@@ -110,6 +114,8 @@ def build(
                 Ticket.caller_name.contains(query.caller, autoescape=True),
             )
         )
+        if not caller_in_confidential:  # it would confirm who called in confidence
+            stmt = stmt.where(Ticket.confidential.is_(False))
     if query.query_code:
         stmt = stmt.where(Ticket.query_code == query.query_code)
     if query.colour:
@@ -132,8 +138,16 @@ def page(stmt: Select[tuple[Ticket]], query: TicketQuery) -> Select[tuple[Ticket
     return stmt.order_by(*order).offset((query.page - 1) * query.per_page).limit(query.per_page)
 
 
-def _dispatched_to(department: str) -> Exists:
-    return exists().where(Dispatch.ticket_id == Ticket.id, Dispatch.department_code == department)
+def held_by(department: str) -> Exists:
+    """The ticket is (or was, and answered) with ``department``: not superseded or returned.
+
+    A department that objected and saw the ticket go elsewhere stops seeing it.
+    """
+    return exists().where(
+        Dispatch.ticket_id == Ticket.id,
+        Dispatch.department_code == department,
+        Dispatch.state.not_in(("superseded", "returned")),
+    )
 
 
 def _local_midnight(calendar: WorkCalendar, day: date) -> datetime:

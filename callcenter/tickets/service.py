@@ -41,9 +41,12 @@ from callcenter.tickets.deadlines import (
     handle_due,
 )
 from callcenter.tickets.oversight import reconcile
-from callcenter.tickets.textsearch import to_vector
+from callcenter.tickets.privacy import PERSONAL_FIELDS
+from callcenter.tickets.search import held_by
+from callcenter.tickets.textsearch import ticket_vector
 from callcenter.tickets.workflow import (
     CENTRE,
+    CENTRE_LEAD,
     OPEN,
     Action,
     IllegalTicketTransition,
@@ -198,7 +201,7 @@ class TicketService:
                 stage_started_at=now,
                 version=1,
                 flags=[],
-                search_vector=to_vector(f"{new.subject} {new.content} {new.address}"),
+                search_vector=ticket_vector(new.subject, new.content),
             )
             try:
                 async with self.sessions.begin() as session:
@@ -243,6 +246,14 @@ class TicketService:
 
     async def act(self, actor: Actor, ticket_id: uuid.UUID, request: ActionRequest) -> Ticket:
         async with self.sessions.begin() as session:
+            if request.action is Action.MERGE and request.merge_into is not None:
+                # Both rows, in id order: two opposite merges wait instead of deadlocking.
+                await session.execute(
+                    select(Ticket.id)
+                    .where(Ticket.id.in_([ticket_id, request.merge_into]))
+                    .order_by(Ticket.id)
+                    .with_for_update()
+                )
             ticket = await self._locked(session, actor, ticket_id)
             if request.expected_version not in (None, ticket.version):
                 raise TicketChanged(
@@ -259,7 +270,11 @@ class TicketService:
                 self._event(ticket, actor, request.action.value, before, snapshot(ticket), detail)
             )
             await session.flush()
-            await reconcile(session, [ticket], self.clock(), actor.name)
+            judged = [ticket]
+            if request.action is Action.MERGE and request.merge_into is not None:
+                # The matter goes on in the target: its raises now include this ticket's.
+                judged.append(await session.get(Ticket, request.merge_into))
+            await reconcile(session, judged, self.clock(), actor.name)
         return ticket
 
     async def edit(
@@ -292,13 +307,19 @@ class TicketService:
             changed = {k: v for k, v in changes.items() if getattr(ticket, k) != v}
             if not changed:
                 return ticket
+            guarded = "confidential" in changed or (
+                ticket.confidential and set(changed) & set(PERSONAL_FIELDS)
+            )
+            if guarded and actor.role not in CENTRE_LEAD:
+                raise NotPermitted(
+                    "only supervisors and admins change confidentiality "
+                    "or a confidential caller's details"
+                )
             before = {k: getattr(ticket, k) for k in changed}
             for key, value in changed.items():
                 setattr(ticket, key, value)
-            if {"subject", "content", "address"} & changed.keys():
-                ticket.search_vector = to_vector(
-                    f"{ticket.subject} {ticket.content} {ticket.address}"
-                )
+            if {"subject", "content"} & changed.keys():
+                ticket.search_vector = ticket_vector(ticket.subject, ticket.content)
             ticket.version += 1
             ticket.updated_at = self.clock()
             session.add(self._event(ticket, actor, "edit", before, changed, {}))
@@ -360,14 +381,11 @@ class TicketService:
     async def _may_see(self, session: AsyncSession, actor: Actor, ticket_id: uuid.UUID) -> bool:
         if actor.role is Role.OPS:
             raise NotPermitted("ops users do not read work orders")
-        if actor.role is not Role.DEPARTMENT:
-            return True
-        found = await session.scalar(
-            select(Dispatch.id)
-            .where(Dispatch.ticket_id == ticket_id, Dispatch.department_code == actor.department)
-            .limit(1)
+        if actor.role is not Role.DEPARTMENT or actor.department is None:
+            return actor.role is not Role.DEPARTMENT
+        return bool(
+            await session.scalar(select(held_by(actor.department)).where(Ticket.id == ticket_id))
         )
-        return found is not None
 
     async def _side_effects(
         self,
@@ -402,7 +420,9 @@ class TicketService:
         detail: dict[str, Any] = {"text": req.text} if req.text else {}
         if a is Action.ACCEPT:
             due = handle_due(self.deadlines, self.calendar, Nature(ticket.nature), now)
-            await self._set_dispatch_state(session, ticket.id, "accepted", due, actor.department)
+            await self._set_dispatch_state(
+                session, ticket.id, "accepted", due, actor.department, accepted_at=now
+            )
             set_due(ticket, due, now)
         elif a in (Action.OBJECT, Action.REPLY, Action.ESCALATE):
             if not (req.text or "").strip():
@@ -414,6 +434,8 @@ class TicketService:
                     "objected" if a is Action.OBJECT else "replied",
                     department=actor.department,
                 )
+        elif a is Action.REJECT_REPLY:
+            await self._set_dispatch_state(session, ticket.id, "accepted", lead_only=True)
         elif a is Action.RETURN:
             await self._set_dispatch_state(session, ticket.id, "returned")
             set_due(ticket, dispatch_due(self.deadlines, now), now)
@@ -422,7 +444,7 @@ class TicketService:
         if a is Action.ANSWER and req.kb_entry_id is not None:
             await self._used_entry(session, ticket, req.kb_entry_id, now)
             detail["kb_entry_id"] = req.kb_entry_id
-        if new_status is TicketStatus.AWAITING_CALLBACK:
+        if new_status is TicketStatus.AWAITING_CALLBACK and ticket.status != new_status.value:
             due = end_of_working_days(self.calendar, now, self.callback_working_days)
             session.add(TicketCallback(ticket_id=ticket.id, created_at=now, due_at=due))
             set_due(ticket, due, now)
@@ -556,6 +578,7 @@ class TicketService:
             .where(TicketCallback.ticket_id == ticket.id, TicketCallback.status == "open")
             .values(status="cancelled")
         )
+        await self._set_dispatch_state(session, ticket.id, "superseded")  # the target goes on
         ticket.merged_into = target.id
         set_due(ticket, None, self.clock())
         detail = {"into": str(target.id), "calls": [str(c) for c in calls]}
@@ -595,16 +618,22 @@ class TicketService:
         state: str,
         handle_due_at: datetime | None = None,
         department: str | None = None,
+        lead_only: bool = False,
+        accepted_at: datetime | None = None,
     ) -> None:
         query = select(Dispatch).where(
             Dispatch.ticket_id == ticket_id, Dispatch.state.not_in(("superseded", "returned"))
         )
         if department is not None:
             query = query.where(Dispatch.department_code == department)
+        if lead_only:
+            query = query.where(Dispatch.role == "lead")
         for dispatch in await session.scalars(query):
             dispatch.state = state
             if handle_due_at is not None:
                 dispatch.handle_due = handle_due_at
+            if accepted_at is not None:
+                dispatch.accepted_at = accepted_at
 
     def _event(
         self,

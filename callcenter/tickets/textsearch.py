@@ -47,6 +47,11 @@ def to_vector(text: str, weight: str = "D") -> ColumnElement[TSVECTOR]:
     return func.setweight(func.array_to_tsvector(lexemes), literal_column(f"'{weight}'"))
 
 
+def ticket_vector(subject: str, content: str) -> ColumnElement[TSVECTOR]:
+    """What a ticket is found by: its wording, not the caller's address (personal data)."""
+    return to_vector(f"{subject} {content}")
+
+
 def to_query(text: str) -> ColumnElement[TSQUERY] | None:
     """Any of the query's lexemes; ``None`` when it has none (nothing to search for)."""
     lexemes = terms(text)[:MAX_QUERY_TERMS]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.db.models import KbEntry
 from callcenter.tickets.knowledge import KbDraft
+from callcenter.tickets.search import EARLIEST, LATEST
 from callcenter.tickets.supervision import Reason
 from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.web.auth import actor
@@ -34,7 +35,7 @@ class KbQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field(min_length=1, max_length=200)
-    on: date | None = None  # valid on this day (default: today)
+    on: date | None = Field(None, ge=EARLIEST, le=LATEST)  # valid on this day (default: today)
     limit: int = Field(10, ge=1, le=50)
 
 
@@ -249,10 +250,10 @@ async def _editor(request: web.Request) -> str:
 
 
 def _entry_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["entry_id"])
-    except ValueError as exc:
-        raise RequestInvalid(f"{request.path}: not an entry id") from exc
+    raw = request.match_info["entry_id"]
+    if not raw.isdigit() or not 1 <= int(raw) < 2**63:
+        raise RequestInvalid(f"{request.path}: not an entry id")
+    return int(raw)
 
 
 def add_routes(app: web.Application) -> None:

@@ -29,7 +29,12 @@ from callcenter.web.keys import FINDER, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
 from callcenter.web.responses import json_ok
-from callcenter.web.ticket_views import dispatch_view, ticket_view
+from callcenter.web.ticket_views import (
+    dispatch_view,
+    event_view,
+    sees_personal_data,
+    ticket_view,
+)
 
 # How long a create waits for the call's own row before saying "no call".
 RECORDER_WAIT_SECONDS = 5.0
@@ -63,7 +68,7 @@ class ActionIn(BaseModel):
     rating: str | None = None
     merge_into: uuid.UUID | None = None
     extension_days: int = Field(0, ge=0, le=60)
-    kb_entry_id: int | None = None
+    kb_entry_id: int | None = Field(None, ge=1, le=2**63 - 1)
     flag: str | None = Field(None, pattern=r"^[a-z_]{1,16}$")
 
 
@@ -116,7 +121,8 @@ def candidates_view(
         {
             "score": c.score.score,
             "text": c.score.text,
-            "same_phone": c.score.same_phone,
+            # Whether a confidential caller has this number is itself personal data.
+            "same_phone": c.score.same_phone if sees_personal_data(who, c.ticket) else None,
             "same_place": c.score.same_place,
             "ticket": view(request, c.ticket, who),
         }
@@ -257,24 +263,16 @@ async def get(request: web.Request) -> web.Response:
     )
 
 
-@documented("Its audit trail", tags=("tickets",), public=False)
+@documented(
+    "Its audit trail (personal data in it masked as on the ticket)",
+    tags=("tickets",),
+    public=False,
+)
 async def events(request: web.Request) -> web.Response:
     who = await actor(request)
-    trail = await request.app[TICKETS].events(who, _ticket_id(request))
-    return json_ok(
-        [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "before": e.before,
-                "after": e.after,
-                "detail": e.detail,
-            }
-            for e in trail
-        ]
-    )
+    service, ticket_id = request.app[TICKETS], _ticket_id(request)
+    personal = sees_personal_data(who, await service.get(who, ticket_id))
+    return json_ok([event_view(e, personal) for e in await service.events(who, ticket_id)])
 
 
 @documented(

@@ -7,16 +7,15 @@ exports and the duplicate list all use this one view.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from callcenter.db.models import Dispatch, Ticket
+from callcenter.db.models import Dispatch, Ticket, TicketEvent
+from callcenter.tickets import privacy
 from callcenter.tickets.deadlines import DeadlineConfig, colour
 from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role, TicketStatus, allowed_actions
-
-SEES_PERSONAL_DATA = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
-SEES_CONFIDENTIAL = frozenset({Role.SUPERVISOR, Role.ADMIN})
+from callcenter.tickets.workflow import TicketStatus, allowed_actions
 
 
 def _mask(value: str, keep: int = 1) -> str:
@@ -28,22 +27,51 @@ def mask_phone(phone: str) -> str:
 
 
 def sees_personal_data(who: Actor, ticket: Ticket) -> bool:
-    return who.role in SEES_PERSONAL_DATA and (
-        not ticket.confidential or who.role in SEES_CONFIDENTIAL
-    )
+    return privacy.sees_personal_data(who.role, ticket.confidential)
+
+
+MASKS: dict[str, Callable[[str], str]] = {
+    "caller_name": _mask,
+    "caller_phone": mask_phone,
+    "address": lambda value: _mask(value, 2),
+}
+
+
+def masked(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``values`` with any personal field masked (audit trail before/after)."""
+    if values is None:
+        return None
+    return {k: MASKS[k](v) if k in MASKS and isinstance(v, str) else v for k, v in values.items()}
+
+
+def event_view(event: TicketEvent, personal: bool) -> dict[str, Any]:
+    hide = (lambda values: values) if personal else masked
+    return {
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "action": event.action,
+        "before": hide(event.before),
+        "after": hide(event.after),
+        "detail": hide(event.detail),
+    }
 
 
 def dispatch_view(dispatch: Dispatch, deadlines: DeadlineConfig, now: datetime) -> dict[str, Any]:
     """A dispatch with its own deadline colour while the department holds it."""
-    due = {"dispatched": dispatch.accept_due, "accepted": dispatch.handle_due}.get(dispatch.state)
+    due, started = {
+        "dispatched": (dispatch.accept_due, dispatch.dispatched_at),
+        "accepted": (dispatch.handle_due, dispatch.accepted_at or dispatch.dispatched_at),
+    }.get(dispatch.state, (None, dispatch.dispatched_at))
     return {
         "department": dispatch.department_code,
         "role": dispatch.role,
         "state": dispatch.state,
         "dispatched_at": dispatch.dispatched_at.isoformat(),
+        "accepted_at": dispatch.accepted_at.isoformat() if dispatch.accepted_at else None,
         "accept_due": dispatch.accept_due.isoformat(),
         "handle_due": dispatch.handle_due.isoformat() if dispatch.handle_due else None,
-        "colour": colour(deadlines, dispatch.dispatched_at, due, now).value if due else None,
+        "colour": colour(deadlines, started, due, now).value if due else None,
         "extension_days": dispatch.extension_days,
         "extension_requested": dispatch.extension_requested,
     }
@@ -63,9 +91,10 @@ def ticket_view(
         "category_code": ticket.category_code,
         "subject": ticket.subject,
         "content": ticket.content,
-        "caller_name": ticket.caller_name if personal else _mask(ticket.caller_name),
-        "caller_phone": ticket.caller_phone if personal else mask_phone(ticket.caller_phone),
-        "address": ticket.address if personal else _mask(ticket.address, 2),
+        **{
+            key: getattr(ticket, key) if personal else MASKS[key](getattr(ticket, key))
+            for key in privacy.PERSONAL_FIELDS
+        },
         "district": ticket.district,
         "confidential": ticket.confidential,
         "priority": ticket.priority,

@@ -106,11 +106,29 @@ async def test_an_objection_is_re_dispatched_to_another_department(desk, departm
     await tickets.act(AGENT, ticket.id, ActionRequest(Action.DISPATCH, department=water.department))
     await tickets.act(water, ticket.id, ActionRequest(Action.OBJECT, text="不属于本单位职责"))
     await tickets.act(
-        LEAD, ticket.id, ActionRequest(Action.REDISPATCH, department=roads.department)
+        LEAD,
+        ticket.id,
+        ActionRequest(
+            Action.REDISPATCH, department=roads.department, co_handlers=[water.department]
+        ),
     )
     assert (await tickets.act(roads, ticket.id, ActionRequest(Action.ACCEPT))).status == "accepted"
     with pytest.raises(NotPermitted, match="only the lead department"):
-        await tickets.act(water, ticket.id, ActionRequest(Action.REPLY, text="x"))
+        await tickets.act(water, ticket.id, ActionRequest(Action.REPLY, text="x"))  # 协办
+
+
+async def test_a_department_the_ticket_moved_away_from_no_longer_sees_it(desk, departments):
+    tickets, _ = desk
+    water, roads = departments
+    ticket = await tickets.create(AGENT, water_outage())
+    await tickets.act(AGENT, ticket.id, ActionRequest(Action.DISPATCH, department=water.department))
+    await tickets.act(water, ticket.id, ActionRequest(Action.OBJECT, text="不属于本单位职责"))
+    await tickets.act(
+        LEAD, ticket.id, ActionRequest(Action.REDISPATCH, department=roads.department)
+    )
+    with pytest.raises(TicketNotFound):
+        await tickets.get(water, ticket.id)
+    assert (await tickets.get(roads, ticket.id)).id == ticket.id
 
 
 async def test_a_dissatisfied_callback_reopens_the_ticket(desk, departments):

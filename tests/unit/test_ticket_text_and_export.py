@@ -24,6 +24,7 @@ def test_chinese_becomes_bigrams_and_latin_words_stay_whole():
 ROWS = [
     {"query_code": "123456782", "subject": "小区停水", "caller_phone": "138****1111"},
     {"query_code": "987654324", "subject": '含逗号,和"引号"', "content": "多行\n内容"},
+    {"query_code": "555555553", "subject": '=HYPERLINK("http://x")', "content": "垂直\x0b制表"},
 ]
 
 
@@ -40,7 +41,8 @@ async def test_csv_opens_in_excel_with_chinese_headers_and_quoted_cells():
     subject = [k for k, _ in COLUMNS].index("subject")
     content = [k for k, _ in COLUMNS].index("content")
     assert table[2][subject] == '含逗号,和"引号"' and table[2][content] == "多行\n内容"
-    assert len(table) == 3
+    assert table[3][subject] == '\'=HYPERLINK("http://x")'  # shown as text, never run
+    assert len(table) == 4
 
 
 async def test_xlsx_has_a_header_row_and_one_row_per_ticket():
@@ -49,7 +51,10 @@ async def test_xlsx_has_a_header_row_and_one_row_per_ticket():
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values[0][:2] == ["查询码", "受理时间"]
     assert values[1][0] == "123456782" and values[1][5] == "小区停水"
-    assert len(values) == 3
+    formula = sheet.cell(row=4, column=6)
+    assert (formula.value, formula.data_type) == ('=HYPERLINK("http://x")', "s")  # text
+    assert values[3][-1] == "垂直制表"  # a control character a workbook cannot hold
+    assert len(values) == 4
 
 
 def test_search_filters_are_validated():

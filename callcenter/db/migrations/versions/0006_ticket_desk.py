@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from callcenter.tickets.textsearch import terms
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -98,6 +100,7 @@ def upgrade() -> None:
         sa.Column("extension_days", sa.SmallInteger, nullable=False, server_default="0"),
     )
     op.add_column("dispatches", sa.Column("extension_requested", sa.SmallInteger))
+    op.add_column("dispatches", _timestamp("accepted_at", nullable=True))
     op.add_column("dispatches", sa.Column("extension_reason", sa.Text))
 
     op.create_table(
@@ -177,6 +180,27 @@ def upgrade() -> None:
         "voicemails",
         sa.Column("ticket_id", postgresql.UUID(as_uuid=True), sa.ForeignKey("tickets.id")),
     )
+    _backfill()
+
+
+def _backfill() -> None:
+    """Tickets from before this revision: searchable, and waiting for their callback."""
+    bind = op.get_bind()
+    fill = sa.text(
+        "UPDATE tickets SET search_vector = array_to_tsvector(:terms) WHERE id = :id"
+    ).bindparams(sa.bindparam("terms", type_=postgresql.ARRAY(sa.Text)))
+    rows = bind.execute(sa.text("SELECT id, subject, content FROM tickets")).all()
+    for ticket_id, subject, content in rows:
+        bind.execute(fill, {"id": ticket_id, "terms": terms(f"{subject} {content}")})
+    op.execute("""
+        INSERT INTO ticket_callbacks (ticket_id, created_at, due_at, status)
+        SELECT id, now(), coalesce(due_at, now() + interval '2 days'), 'open'
+        FROM tickets WHERE status = 'awaiting_callback'
+    """)
+    op.execute("""
+        UPDATE tickets SET due_at = now() + interval '2 days', stage_started_at = now()
+        WHERE status = 'awaiting_callback' AND due_at IS NULL
+    """)
 
 
 def downgrade() -> None:
@@ -184,7 +208,7 @@ def downgrade() -> None:
     op.drop_table("ticket_callbacks")
     op.drop_table("outbox")
     op.drop_table("supervisions")
-    for column in ("extension_reason", "extension_requested", "extension_days"):
+    for column in ("accepted_at", "extension_reason", "extension_requested", "extension_days"):
         op.drop_column("dispatches", column)
     op.drop_index("ix_dispatches_returned", table_name="dispatches")
     op.drop_index("ix_ticket_events_link_call", table_name="ticket_events")
