@@ -8,6 +8,7 @@ refused and the one in service stays.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -70,7 +71,13 @@ class IvrRegistry:
     def __init__(self, paths: IvrPaths) -> None:
         self.paths = paths
         self._lookup: TicketLookup | None = None
+        self._listeners: list[Callable[[IvrRuntime], None]] = []
         self._current = load_runtime(paths)  # the service refuses to start on a bad set
+
+    def on_reload(self, listener: Callable[[IvrRuntime], None]) -> None:
+        """Call ``listener`` with each runtime a reload puts in service (the calendar
+        is shared with the work-order deadlines)."""
+        self._listeners.append(listener)
 
     def use_lookup(self, lookup: TicketLookup) -> None:
         """Answer the ``lookup`` node from ``lookup`` from now on (and after reloads)."""
@@ -92,4 +99,6 @@ class IvrRegistry:
             return ReloadResult(False, self._current.version, tuple(str(exc).splitlines()))
         old, self._current = self._current.version, runtime
         log.info("IVR flows reloaded: %s → %s", old, runtime.version)
+        for listener in self._listeners:
+            listener(runtime)
         return ReloadResult(True, runtime.version)

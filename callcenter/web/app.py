@@ -34,7 +34,7 @@ from callcenter.calls.session import CallDeps
 from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.ivr.prompts import PromptLibrary
-from callcenter.ivr.registry import IvrRegistry
+from callcenter.ivr.registry import IvrRegistry, IvrRuntime
 from callcenter.tickets.catalogue import load_catalogue, sync_catalogue
 from callcenter.tickets.deadlines import load_deadlines
 from callcenter.tickets.finder import TicketFinder
@@ -125,7 +125,15 @@ async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:
     app[FINDER] = TicketFinder(sessions, calendar, deadlines, app[CATALOGUE], clock)
     app[KNOWLEDGE] = KnowledgeBase(sessions, clock)
     app[SWEEP] = SupervisionSweep(sessions, clock)
-    app[IVR].use_lookup(DbTicketLookup(sessions, calendar))
+    lookup = DbTicketLookup(sessions, calendar)
+    app[IVR].use_lookup(lookup)
+
+    def follow_calendar(runtime: IvrRuntime) -> None:
+        # Holidays edited and reloaded reach ticket deadlines too, not only the IVR.
+        for holder in (app[TICKETS], app[FINDER], lookup):
+            holder.calendar = runtime.calendar
+
+    app[IVR].on_reload(follow_calendar)
     interval = settings.supervision_sweep_seconds
     rounds = [
         asyncio.create_task(

@@ -378,6 +378,8 @@ def test_reload_refuses_a_broken_set_and_keeps_serving_the_old_one(tmp_path: Pat
         )
     )
     before = registry.current
+    seen = []
+    registry.on_reload(seen.append)
     shutil.copy(CORPUS / "unknown_queue.yaml", flows_dir / "unknown_queue.yaml")
 
     result = registry.reload()
@@ -389,6 +391,7 @@ def test_reload_refuses_a_broken_set_and_keeps_serving_the_old_one(tmp_path: Pat
         "(hint: did you mean 'general'?)",
     )
     assert registry.current is before
+    assert seen == []  # a refused set is not announced
 
     (flows_dir / "unknown_queue.yaml").unlink()
     (flows_dir / "survey.yaml").write_text(
@@ -399,6 +402,7 @@ def test_reload_refuses_a_broken_set_and_keeps_serving_the_old_one(tmp_path: Pat
     assert result.ok
     assert result.version != before.version
     assert registry.current.version == result.version
+    assert seen == [registry.current]  # e.g. ticket deadlines follow the new calendar
 
 
 # --- positions of schema errors -------------------------------------------------------
