@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from callcenter.acd.agents import IllegalAgentTransition, UnknownAgent
 from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavailable
@@ -19,6 +20,9 @@ from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
 from callcenter.users.service import Unauthorized
 
 log = logging.getLogger(__name__)
+
+# Deadlock detected, serialization failure: the loser may simply try again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 # Most specific first.
 _STATUS: list[tuple[type[CallCenterError], int]] = [
@@ -77,6 +81,16 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
     except CallCenterError as exc:
         return problem(status_for(exc), exc.title, str(exc), request.path)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            return problem(
+                409,
+                "Conflicting change",
+                "another change to the same records was made at the same moment: try again",
+                request.path,
+            )
+        log.exception("database error on %s %s", request.method, request.path)
+        return problem(500, "Internal Server Error", None, request.path)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "Internal Server Error", None, request.path)

@@ -5,6 +5,7 @@ import logging
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.exc import DBAPIError
 
 from callcenter.ari.errors import AriConflict, AriHttpError, AriNotFound, AriUnavailable
 from callcenter.ari.inbox import ChannelGone
@@ -45,6 +46,20 @@ async def _raise_runtime(request: web.Request) -> web.Response:
     raise RuntimeError("secret internal detail")
 
 
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+async def _raise_deadlock(request: web.Request) -> web.Response:
+    raise DBAPIError("UPDATE tickets ...", {}, _PgError("40P01"))
+
+
+async def _raise_db_other(request: web.Request) -> web.Response:
+    raise DBAPIError("SELECT ...", {}, _PgError("42P01"))
+
+
 async def _redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/ok")
 
@@ -60,6 +75,8 @@ async def client():
     app.router.add_get("/ari", _raise_unavailable)
     app.router.add_get("/boom", _raise_runtime)
     app.router.add_get("/redirect", _redirect)
+    app.router.add_get("/deadlock", _raise_deadlock)
+    app.router.add_get("/db", _raise_db_other)
     app.router.add_get("/ok", _ok)
     async with TestClient(TestServer(app)) as c:
         yield c
@@ -86,6 +103,16 @@ async def test_ari_unavailable_is_503_problem(client):
     body = await _problem(client, "/ari", 503)
     assert body["title"] == AriUnavailable.title
     assert "not reachable" in body["detail"]
+
+
+async def test_a_lost_database_race_is_a_409_to_retry_and_other_db_errors_stay_hidden(
+    client, caplog
+):
+    body = await _problem(client, "/deadlock", 409)
+    assert "try again" in body["detail"]
+    with caplog.at_level(logging.ERROR):
+        body = await _problem(client, "/db", 500)
+    assert "detail" not in body  # nothing of the SQL reaches the caller
 
 
 async def test_unknown_route_is_404_problem(client):
