@@ -6,8 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from callcenter.calls.recorder import CallRecorder
 from callcenter.db.models import CallbackTask, QueueCall
 
@@ -33,46 +31,46 @@ class QueueStay:
 
 @dataclass
 class AcdStore:
-    sessions: async_sessionmaker[AsyncSession]
+    """Queue rows go through the call record writer: after the call's own row,
+    kept and retried while PostgreSQL is away."""
+
     recorder: CallRecorder
 
     async def stay_ended(self, stay: QueueStay) -> None:
         left_at = stay.left_at or datetime.now(UTC)
-        await self.recorder.flush()  # the call's own row first (foreign key)
-        async with self.sessions.begin() as session:
-            session.add(
-                QueueCall(
-                    id=uuid.uuid4(),
-                    call_id=stay.call_id,
-                    queue=stay.queue,
-                    priority=stay.priority,
-                    entered_at=stay.entered_at,
-                    left_at=left_at,
-                    wait_seconds=((stay.answered_at or left_at) - stay.entered_at).total_seconds(),
-                    outcome=stay.outcome,
-                    agent_id=stay.agent_id,
-                    answered_at=stay.answered_at,
-                    talk_seconds=stay.talk_seconds,
-                    wrapup_seconds=stay.wrapup_seconds,
-                    transferred_to=stay.transferred_to,
-                    recording_id=stay.recording_id,
-                    attempts=stay.attempts,
-                )
-            )
+        self.recorder.insert(
+            QueueCall,
+            {
+                "id": uuid.uuid4(),
+                "call_id": stay.call_id,
+                "queue": stay.queue,
+                "priority": stay.priority,
+                "entered_at": stay.entered_at,
+                "left_at": left_at,
+                "wait_seconds": ((stay.answered_at or left_at) - stay.entered_at).total_seconds(),
+                "outcome": stay.outcome,
+                "agent_id": stay.agent_id,
+                "answered_at": stay.answered_at,
+                "talk_seconds": stay.talk_seconds,
+                "wrapup_seconds": stay.wrapup_seconds,
+                "transferred_to": stay.transferred_to,
+                "recording_id": stay.recording_id,
+                "attempts": stay.attempts,
+            },
+        )
 
     async def callback(
         self, call_id: uuid.UUID, caller: str, queue: str, reason: str, queued_at: datetime
     ) -> None:
-        await self.recorder.flush()
-        async with self.sessions.begin() as session:
-            session.add(
-                CallbackTask(
-                    call_id=call_id,
-                    caller_number=caller,
-                    queue=queue,
-                    reason=reason,
-                    queued_at=queued_at,
-                    created_at=datetime.now(UTC),
-                    status="open",
-                )
-            )
+        self.recorder.insert(
+            CallbackTask,
+            {
+                "call_id": call_id,
+                "caller_number": caller,
+                "queue": queue,
+                "reason": reason,
+                "queued_at": queued_at,
+                "created_at": datetime.now(UTC),
+                "status": "open",
+            },
+        )

@@ -1,57 +1,56 @@
-"""Where a live call's IVR results go: PostgreSQL (and the voicemail hooks)."""
+"""Where a live call's IVR results go: the call record writer (and the voicemail hooks).
+
+Rows are queued on the record writer, which writes them after the call's own
+row and keeps them while PostgreSQL is away, so the caller never waits on the
+database and no answer is lost. Voicemail hooks run once the message's rows
+are committed, in the background: a slow or failing hook costs the caller
+nothing (the desk's intake round catches a message the hook missed).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.ari import AriClient
 from callcenter.calls.recorder import CallRecorder
 from callcenter.db.models import QueueRequest, Survey
 from callcenter.ivr.port import CallInfo, RecordedMessage
-from callcenter.recording.store import VoicemailHook, save_voicemail
+from callcenter.recording.store import NewVoicemail, VoicemailHook, save_voicemail
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class DbIvrSink:
-    sessions: async_sessionmaker[AsyncSession]
     ari: AriClient
     recorder: CallRecorder
     voicemail_hooks: list[VoicemailHook] = field(default_factory=list)
-
-    async def _call_row_written(self) -> None:
-        # Rows below reference calls(id); the call's own row is written by the
-        # recorder, so let it catch up first.
-        await self.recorder.flush()
+    _after_commit: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def queue_requested(
         self, call: CallInfo, queue: str, priority: int, skills: list[str], flow: str, node: str
     ) -> None:
-        await self._call_row_written()
-        async with self.sessions.begin() as session:
-            session.add(
-                QueueRequest(
-                    call_id=call.call_id,
-                    queue=queue,
-                    priority=priority,
-                    skills=skills,
-                    flow=flow,
-                    node=node,
-                    requested_at=datetime.now(UTC),
-                )
-            )
+        self.recorder.insert(
+            QueueRequest,
+            {
+                "call_id": call.call_id,
+                "queue": queue,
+                "priority": priority,
+                "skills": skills,
+                "flow": flow,
+                "node": node,
+                "requested_at": datetime.now(UTC),
+            },
+        )
 
     async def voicemail_left(
         self, call: CallInfo, message: RecordedMessage, flow: str, node: str
     ) -> None:
-        await self._call_row_written()
         saved = await save_voicemail(
-            self.sessions,
+            self.recorder,
             self.ari,
             call_id=call.call_id,
             caller_number=call.caller,
@@ -61,6 +60,12 @@ class DbIvrSink:
             flow=flow,
             node=node,
         )
+        task = asyncio.create_task(self._run_hooks(saved), name=f"voicemail-{saved.voicemail_id}")
+        self._after_commit.add(task)
+        task.add_done_callback(self._after_commit.discard)
+
+    async def _run_hooks(self, saved: NewVoicemail) -> None:
+        await self.recorder.flush()  # the message's rows are in before anyone acts on them
         for hook in self.voicemail_hooks:
             try:
                 await hook(saved)
@@ -68,14 +73,13 @@ class DbIvrSink:
                 log.exception("voicemail hook failed for %s", saved.voicemail_id)
 
     async def survey_answered(self, call: CallInfo, score: int, flow: str, node: str) -> None:
-        await self._call_row_written()
-        async with self.sessions.begin() as session:
-            session.add(
-                Survey(
-                    call_id=call.call_id,
-                    score=score,
-                    flow=flow,
-                    node=node,
-                    created_at=datetime.now(UTC),
-                )
-            )
+        self.recorder.insert(
+            Survey,
+            {
+                "call_id": call.call_id,
+                "score": score,
+                "flow": flow,
+                "node": node,
+                "created_at": datetime.now(UTC),
+            },
+        )

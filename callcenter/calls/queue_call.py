@@ -375,7 +375,7 @@ class QueueCall:
         self.port.close_inbox(bridge_inbox)
         try:
             self.stay.recording_id, _ = await save_recording(
-                self.deps.store.sessions,
+                self.deps.store.recorder,
                 ari,
                 call_id=self.call.call_id,
                 kind="conversation",

@@ -1,6 +1,7 @@
 """The single writer of call records.
 
-Calls hand it small operations (open, event, answered, close) that it applies
+Calls hand it small operations (open, event, answered, close, and the rows
+that belong to a call: queue stays, recordings, voicemails) that it applies
 in order, batched into one transaction per round, so hundreds of calls a second
 cost a few transactions, and one call's rows always land in the order they
 happened. If PostgreSQL is unreachable it keeps the operations and retries:
@@ -84,13 +85,34 @@ class AgentStateLogged:
 
 
 @dataclass(slots=True)
+class InsertRow:
+    """A row that belongs to a call (queue stay, recording, voicemail, survey answer).
+
+    It goes through the same queue as the call's own row, so it lands after it
+    (foreign keys hold) and is kept and retried like it when PostgreSQL is away.
+    """
+
+    table: Any  # a mapped model class
+    values: dict[str, Any]
+
+
+@dataclass(slots=True)
 class Barrier:
     """Resolves once every operation submitted before it is committed."""
 
     done: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
-Op = OpenCall | AddEvent | MarkAnswered | CloseCall | CloseLost | AgentStateLogged | Barrier
+Op = (
+    OpenCall
+    | AddEvent
+    | MarkAnswered
+    | CloseCall
+    | CloseLost
+    | AgentStateLogged
+    | InsertRow
+    | Barrier
+)
 
 
 class CallRecorder:
@@ -107,6 +129,10 @@ class CallRecorder:
     def submit(self, op: Op) -> None:
         self._idle.clear()
         self._queue.put_nowait(op)
+
+    def insert(self, table: Any, values: dict[str, Any]) -> None:
+        """Queue a row of ``table`` (see :class:`InsertRow`)."""
+        self.submit(InsertRow(table, values))
 
     async def close_call(self, op: CloseCall) -> None:
         """Queue the close and wait until it is committed."""
@@ -207,6 +233,8 @@ async def _apply(conn: AsyncConnection, op: Op) -> None:
             )
             .on_conflict_do_nothing(index_elements=["channel_id"])
         )
+    elif isinstance(op, InsertRow):
+        await conn.execute(insert(op.table).values(**op.values))
     elif isinstance(op, AgentStateLogged):
         await conn.execute(
             insert(AgentStateLog).values(

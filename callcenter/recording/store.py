@@ -1,7 +1,9 @@
-"""Register a finished recording: fetch it through ARI, checksum it, store its row.
+"""Register a finished recording: fetch it through ARI, checksum it, queue its row.
 
 Fetching through ARI (not the local disk) works whether Asterisk runs in our
 chroot or on another machine; the sha256 lets auditors prove a file unchanged.
+Rows go to a :class:`RowSink` (the call record writer), which writes them in
+order after the call's own row and keeps them while PostgreSQL is away.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import Any, Protocol
 
 from callcenter.ari import AriClient
 from callcenter.db.models import Recording, Voicemail
+
+
+class RowSink(Protocol):
+    def insert(self, table: Any, values: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +32,8 @@ class NewVoicemail:
     sha256: str
 
 
-# Called after a voicemail is committed; the tickets issue registers one that
-# turns the message into a work order (channel: voicemail).
+# Called once a voicemail is committed; the work-order desk registers one that
+# turns the message into a ticket (channel: voicemail).
 VoicemailHook = Callable[[NewVoicemail], Awaitable[None]]
 
 
@@ -38,7 +43,7 @@ async def fetch_checksum(ari: AriClient, name: str) -> tuple[int, str]:
 
 
 async def save_recording(
-    sessions: async_sessionmaker[AsyncSession],
+    rows: RowSink,
     ari: AriClient,
     *,
     call_id: uuid.UUID,
@@ -49,29 +54,29 @@ async def save_recording(
     duration_seconds: float | None,
     agent_id: str | None = None,
 ) -> tuple[uuid.UUID, str]:
-    """Checksum the file and store its ``recordings`` row; the row's id and sha256."""
+    """Checksum the file and queue its ``recordings`` row; the row's id and sha256."""
     size, sha256 = await fetch_checksum(ari, name)
     recording_id = uuid.uuid4()
-    async with sessions.begin() as session:
-        session.add(
-            Recording(
-                id=recording_id,
-                call_id=call_id,
-                kind=kind,
-                name=name,
-                format=fmt,
-                started_at=started_at,
-                duration_seconds=duration_seconds,
-                size_bytes=size,
-                sha256=sha256,
-                agent_id=agent_id,
-            )
-        )
+    rows.insert(
+        Recording,
+        {
+            "id": recording_id,
+            "call_id": call_id,
+            "kind": kind,
+            "name": name,
+            "format": fmt,
+            "started_at": started_at,
+            "duration_seconds": duration_seconds,
+            "size_bytes": size,
+            "sha256": sha256,
+            "agent_id": agent_id,
+        },
+    )
     return recording_id, sha256
 
 
 async def save_voicemail(
-    sessions: async_sessionmaker[AsyncSession],
+    rows: RowSink,
     ari: AriClient,
     *,
     call_id: uuid.UUID,
@@ -84,7 +89,7 @@ async def save_voicemail(
 ) -> NewVoicemail:
     now = datetime.now(UTC)
     recording_id, sha256 = await save_recording(
-        sessions,
+        rows,
         ari,
         call_id=call_id,
         kind="voicemail",
@@ -94,17 +99,17 @@ async def save_voicemail(
         duration_seconds=duration_seconds,
     )
     voicemail_id = uuid.uuid4()
-    async with sessions.begin() as session:
-        session.add(
-            Voicemail(
-                id=voicemail_id,
-                call_id=call_id,
-                recording_id=recording_id,
-                caller_number=caller_number,
-                flow=flow,
-                node=node,
-                created_at=now,
-                status="new",
-            )
-        )
+    rows.insert(
+        Voicemail,
+        {
+            "id": voicemail_id,
+            "call_id": call_id,
+            "recording_id": recording_id,
+            "caller_number": caller_number,
+            "flow": flow,
+            "node": node,
+            "created_at": now,
+            "status": "new",
+        },
+    )
     return NewVoicemail(voicemail_id, call_id, caller_number, name, sha256)

@@ -200,7 +200,6 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         ivr=app[IVR],
         prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
         sink=DbIvrSink(
-            app[SESSIONS],
             app[ARI],
             app[RECORDER],
             voicemail_hooks=[voicemail_to_ticket(app[TICKETS])],
@@ -208,7 +207,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
         queues=QueueDeps(
             acd=app[ACD],
-            store=AcdStore(app[SESSIONS], app[RECORDER]),
+            store=AcdStore(app[RECORDER]),
             prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
             seat_endpoint=settings.acd.seat_endpoint,
             dial_out=settings.calls.dialout_endpoint,

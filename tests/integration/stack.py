@@ -288,6 +288,38 @@ async def closed_calls(db, caller_prefix: str, expected: int, timeout: float = 3
     raise AssertionError(f"expected {expected} closed calls for {caller_prefix}, got {rows}")
 
 
+async def voicemail_ticket(db, call_id, timeout: float = 15.0) -> dict:
+    """The call's voicemail joined with the ticket it became, once it has one.
+
+    The ticket is written just after the message's rows are committed, in the
+    background, so it may trail the call's close by a moment.
+    """
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + timeout
+    while True:
+        async with db.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT v.status, v.caller_number, r.size_bytes, t.id AS ticket_id, "
+                            "t.channel, t.caller_phone, t.status AS ticket_status "
+                            "FROM voicemails v JOIN recordings r ON r.id = v.recording_id "
+                            "LEFT JOIN tickets t ON t.id = v.ticket_id WHERE v.call_id = :c"
+                        ),
+                        {"c": call_id},
+                    )
+                )
+                .mappings()
+                .one_or_none()
+            )
+        if (row is not None and row["ticket_id"] is not None) or time.monotonic() > deadline:
+            assert row is not None, f"no voicemail for call {call_id}"
+            return dict(row)
+        await asyncio.sleep(0.2)
+
+
 async def timeline(db, call_id) -> list[tuple[str, dict]]:
     from sqlalchemy import text
 

@@ -22,6 +22,7 @@ from tests.integration.stack import (
     closed_calls,
     sipp,
     timeline,
+    voicemail_ticket,
 )
 from tests.integration.test_ivr import loudness
 
@@ -227,12 +228,7 @@ async def test_max_wait_overflows_to_voicemail_and_the_message_becomes_a_ticket(
     [call] = await closed_calls(db, caller_prefix, 1, timeout=40)
     [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
     assert stay["outcome"] == "overflow" and stay["wait_seconds"] >= 5
-    [message] = await rows(
-        db,
-        "SELECT v.status, r.size_bytes, t.channel FROM voicemails v JOIN recordings r "
-        "ON r.id = v.recording_id JOIN tickets t ON t.id = v.ticket_id WHERE v.call_id = :c",
-        c=call["id"],
-    )
+    message = await voicemail_ticket(db, call["id"])
     assert message["size_bytes"] > 44
     assert (message["status"], message["channel"]) == ("ticket", "voicemail")
 

@@ -27,6 +27,7 @@ from tests.integration.stack import (
     closed_calls,
     sipp,
     timeline,
+    voicemail_ticket,
 )
 
 PROMPTS = ROOT / "ivr_flows" / "prompts"
@@ -174,23 +175,20 @@ async def test_human_service_is_registered_and_a_message_is_recorded(
     assert message["caller_number"] == row["caller_number"]
     assert message["kind"] == "voicemail"
     # The message became a work order (channel voicemail) linked to the call.
-    assert message["status"] == "ticket"
-    async with db.connect() as conn:
-        ticket = (
-            await conn.execute(
-                text(
-                    "SELECT t.channel, t.caller_phone, t.status, tc.call_id FROM tickets t "
-                    "JOIN ticket_calls tc ON tc.ticket_id = t.id WHERE t.id = :t"
-                ),
-                {"t": message["ticket_id"]},
-            )
-        ).one()
-    assert (ticket.channel, ticket.caller_phone, ticket.status, ticket.call_id) == (
+    ticket = await voicemail_ticket(db, row["id"])
+    assert (ticket["status"], ticket["channel"], ticket["caller_phone"]) == (
+        "ticket",
         "voicemail",
         row["caller_number"],
-        "registered",
-        row["id"],
     )
+    async with db.connect() as conn:
+        linked = (
+            await conn.execute(
+                text("SELECT call_id FROM ticket_calls WHERE ticket_id = :t"),
+                {"t": ticket["ticket_id"]},
+            )
+        ).scalar_one()
+    assert linked == row["id"]
     assert message["name"].startswith("voicemail/")
     wav = ROOT / "recordings" / f"{message['name']}.wav"
     data = wav.read_bytes()
