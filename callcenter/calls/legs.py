@@ -26,6 +26,10 @@ from callcenter.ari.events import (
 
 TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
 STASIS_WAIT_SECONDS = 5.0
+# What a leg is dialled for; its channel id starts with it (``agent-…``), which
+# is how a restarted service tells legs from callers.
+PURPOSES = ("agent", "transfer", "supervisor", "snoop")
+LEG_PREFIXES = tuple(f"{purpose}-" for purpose in PURPOSES)
 # Q.850 causes of a leg that ended before answering, as Dial's statuses name them.
 _FAILURE_BY_CAUSE = {
     17: "BUSY",
@@ -97,6 +101,7 @@ async def until_answered(caller: Inbox | None, leg: Leg, limit: float) -> bool:
     caller hangs up first; without one, the caller is watched elsewhere.
     """
     caller_left = asyncio.create_task(terminal(caller)) if caller else None
+    get: asyncio.Task[object] | None = None
     try:
         async with asyncio.timeout(limit):
             while True:
@@ -122,6 +127,8 @@ async def until_answered(caller: Inbox | None, leg: Leg, limit: float) -> bool:
         leg.failure = "NOANSWER"
         return False
     finally:
+        if get is not None:
+            get.cancel()  # a read left waiting at the timeout would eat the leg's next event
         if caller_left is not None:
             caller_left.cancel()
             with contextlib.suppress(asyncio.CancelledError, ChannelGone):

@@ -82,6 +82,7 @@ class QueueCall:
         )
         self.stay = QueueStay(call.call_id, queue, priority, now)
         self.hold_bridge = f"{deps.bridge_prefix}hold-{uuid.uuid4().hex}"
+        self.hold_bridge_asked = False  # from the create request on, it may exist
         self.talk_bridge: str | None = None
 
     @property
@@ -97,6 +98,7 @@ class QueueCall:
                 return await self._overflowed()
             self.trace.step("queue_entered", queue=self.entry.queue, priority=self.entry.priority)
             await self._say(self.config.entry_prompts)
+            self.hold_bridge_asked = True
             await self.port.ari.create_bridge(self.hold_bridge, "holding")
             await self.port.ari.add_channel(self.hold_bridge, self.port.channel_id)
             await self.port.ari.start_bridge_moh(self.hold_bridge)
@@ -383,7 +385,7 @@ class QueueCall:
                 fmt="wav",
                 started_at=self.stay.answered_at or datetime.now(UTC),
                 duration_seconds=float(duration) if duration is not None else None,
-                agent_id=agent.id,
+                agent_id=self.stay.agent_id,  # who answered (later agents are in the trail)
             )
         except AriError as exc:
             log.error("conversation recording %s missing: %s", name, exc)
@@ -392,6 +394,8 @@ class QueueCall:
     async def _clean_up(self) -> None:
         """Take the caller out of the holding bridge first, then delete it: a
         prompt started while the channel is still leaving a bridge can be lost."""
+        if not self.hold_bridge_asked:  # never queued (unstaffed, or gone during the prompt)
+            return
         ari = self.port.ari
         if self.port.gone is None:
             with contextlib.suppress(AriError):

@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 
 from callcenter.ari import AriError, EventRouter, Inbox
 from callcenter.ari.events import Channel, Event, StasisStart, UnknownEvent
+from callcenter.calls.legs import LEG_PREFIXES
 from callcenter.calls.session import CALL_ID_VAR, CallDeps, CallSession
 
 log = logging.getLogger(__name__)
 
 # Bridges the service creates carry this prefix, so leftovers can be found.
 BRIDGE_PREFIX = "hotline-"
-# Outgoing legs (callcenter.calls.legs) are named for their purpose.
-LEG_PREFIXES = ("agent-", "transfer-")
 
 
 class CallService:
@@ -111,9 +110,12 @@ class CallService:
             log.info("adopting channel %s left in Stasis (call %s)", channel.id, call_id)
             self._start(channel, datetime.now(UTC), call_id=call_id)
             adopted += 1
-        await self.sync_registrations()
         closed = await self.deps.recorder.close_lost(live, datetime.now(UTC))
         await self._delete_empty_bridges()
+        try:  # last: a seat Asterisk refuses must not keep stale records open
+            await self.sync_registrations()
+        except AriError as exc:
+            log.error("cannot follow the seats' registrations: %s", exc)
         log.info(
             "reconciled: %d live channels, %d adopted, %d stale records closed",
             len(live),

@@ -23,12 +23,11 @@ from callcenter.tickets.deadlines import DeadlineConfig
 from callcenter.tickets.privacy import SEES_CONFIDENTIAL, SEES_PERSONAL_DATA
 from callcenter.tickets.service import Actor
 from callcenter.tickets.textsearch import to_query
-from callcenter.tickets.workflow import OPEN, NotPermitted, Role
+from callcenter.tickets.workflow import CENTRE, OPEN, NotPermitted, Role
 
 # Duplicates are looked for among tickets raised this recently.
 DUPLICATE_WINDOW = timedelta(days=90)
 DUPLICATE_POOL = 200  # candidates fetched by the indexes, then ranked in Python
-CENTRE_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +112,7 @@ class TicketFinder:
         exclude: uuid.UUID | None = None,
     ) -> list[DuplicateCandidate]:
         """判重: open tickets likely about the same matter, best first."""
-        if actor.role not in CENTRE_ROLES:
+        if actor.role not in CENTRE:
             raise NotPermitted("only the centre looks for duplicates")
         exact: list[ColumnElement[bool]] = []
         if phone:
@@ -158,7 +157,7 @@ class TicketFinder:
         self, actor: Actor, limit: int = 100
     ) -> list[tuple[TicketCallback, Ticket]]:
         """Open 回访 tasks, the most urgent first."""
-        if actor.role not in CENTRE_ROLES:
+        if actor.role not in CENTRE:
             raise NotPermitted("callbacks are the centre's work")
         async with self.sessions() as session:
             rows = await session.execute(

@@ -47,13 +47,12 @@ from callcenter.tickets.supervision import (
     TicketSnapshot,
     reasons,
 )
-from callcenter.tickets.workflow import OPEN, TicketStatus
+from callcenter.tickets.workflow import ENDED_DISPATCH, OPEN, TicketStatus
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-CENTRE = "centre"  # the outbox recipient meaning the centre's supervisors
-ACTIVE_DISPATCH = ("dispatched", "accepted", "objected", "replied")
+CENTRE_RECIPIENT = "centre"  # the outbox recipient meaning the centre's supervisors
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +155,7 @@ async def reconcile(
                 select(Dispatch.ticket_id, Dispatch.department_code).where(
                     Dispatch.ticket_id.in_(ids),
                     Dispatch.role == "lead",
-                    Dispatch.state.in_(ACTIVE_DISPATCH),
+                    Dispatch.state.not_in(ENDED_DISPATCH),
                 )
             )
         ).all()
@@ -197,7 +196,7 @@ async def reconcile(
                 "reason": reason.value,
                 **detail,
             }
-            for recipient in (CENTRE, leads.get(ticket.id)):
+            for recipient in (CENTRE_RECIPIENT, leads.get(ticket.id)):
                 if recipient:
                     session.add(
                         Outbox(

@@ -8,10 +8,10 @@ that confirms "this phone has a ticket" reveals as much as showing it.
 
 from __future__ import annotations
 
-from callcenter.tickets.workflow import Role
+from callcenter.tickets.workflow import CENTRE, CENTRE_LEAD, Role
 
-SEES_PERSONAL_DATA = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
-SEES_CONFIDENTIAL = frozenset({Role.SUPERVISOR, Role.ADMIN})
+SEES_PERSONAL_DATA = CENTRE  # the roles that talk to citizens
+SEES_CONFIDENTIAL = CENTRE_LEAD
 PERSONAL_FIELDS = ("caller_name", "caller_phone", "address")
 
 

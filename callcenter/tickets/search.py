@@ -19,7 +19,7 @@ from callcenter.calendar import WorkCalendar
 from callcenter.db.models import Dispatch, Ticket
 from callcenter.tickets.deadlines import Colour, Nature
 from callcenter.tickets.textsearch import to_query
-from callcenter.tickets.workflow import TicketStatus
+from callcenter.tickets.workflow import ENDED_DISPATCH, TicketStatus
 
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # no 12345 tickets outside
 
@@ -146,7 +146,7 @@ def held_by(department: str) -> Exists:
     return exists().where(
         Dispatch.ticket_id == Ticket.id,
         Dispatch.department_code == department,
-        Dispatch.state.not_in(("superseded", "returned")),
+        Dispatch.state.not_in(ENDED_DISPATCH),
     )
 
 

@@ -47,6 +47,7 @@ from callcenter.tickets.textsearch import ticket_vector
 from callcenter.tickets.workflow import (
     CENTRE,
     CENTRE_LEAD,
+    ENDED_DISPATCH,
     OPEN,
     Action,
     IllegalTicketTransition,
@@ -165,7 +166,7 @@ class TicketService:
         also: Callable[[AsyncSession, Ticket], Awaitable[None]] | None = None,
     ) -> Ticket:
         """A registered ticket; ``also`` runs in the same transaction (what it came from)."""
-        if actor.role not in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN):
+        if actor.role not in CENTRE:
             raise NotPermitted(f"{actor.role.value} may not create tickets")
         if new.channel not in CHANNELS:
             raise TicketInvalid(f"channel must be one of {', '.join(CHANNELS)}")
@@ -230,7 +231,7 @@ class TicketService:
 
     async def link_call(self, actor: Actor, ticket_id: uuid.UUID, call_id: uuid.UUID) -> None:
         """Another call about the same matter: it counts towards "raised 3 times"."""
-        if actor.role not in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN):
+        if actor.role not in CENTRE:
             raise NotPermitted(f"{actor.role.value} may not link calls to tickets")
         async with self.sessions.begin() as session:
             ticket = await self._locked(session, actor, ticket_id)
@@ -605,7 +606,7 @@ class TicketService:
                 Dispatch.ticket_id == ticket_id,
                 Dispatch.department_code == actor.department,
                 Dispatch.role == "lead",
-                Dispatch.state.not_in(("superseded", "returned")),
+                Dispatch.state.not_in(ENDED_DISPATCH),
             )
             .limit(1)
         )
@@ -622,7 +623,7 @@ class TicketService:
         accepted_at: datetime | None = None,
     ) -> None:
         query = select(Dispatch).where(
-            Dispatch.ticket_id == ticket_id, Dispatch.state.not_in(("superseded", "returned"))
+            Dispatch.ticket_id == ticket_id, Dispatch.state.not_in(ENDED_DISPATCH)
         )
         if department is not None:
             query = query.where(Dispatch.department_code == department)

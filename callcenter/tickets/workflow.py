@@ -60,6 +60,8 @@ class Role(enum.StrEnum):
 
 
 CENTRE = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+# A dispatch in one of these states is history: the department no longer holds it.
+ENDED_DISPATCH = ("superseded", "returned")
 CENTRE_LEAD = frozenset({Role.SUPERVISOR, Role.ADMIN})
 DEPARTMENT = frozenset({Role.DEPARTMENT})
 OPEN = frozenset(TicketStatus) - {TicketStatus.CLOSED, TicketStatus.MERGED}

@@ -18,7 +18,7 @@ from callcenter.web.keys import CATALOGUE, FINDER, KNOWLEDGE, SWEEP, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
 from callcenter.web.responses import json_ok
-from callcenter.web.ticket_views import mask_phone, sees_personal_data, ticket_view
+from callcenter.web.ticket_views import mask_phone, sees_personal_data, view
 
 KB_EDITORS = frozenset({Role.SUPERVISOR, Role.OPS, Role.ADMIN})
 SWEEPERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -209,7 +209,6 @@ async def supervisions(request: web.Request) -> web.Response:
         include_resolved=query.include_resolved,
         reasons=[r.value for r in query.reason],
     )
-    tickets = request.app[TICKETS]
     return json_ok(
         [
             {
@@ -221,7 +220,7 @@ async def supervisions(request: web.Request) -> web.Response:
                 "resolved_at": row.record.resolved_at.isoformat()
                 if row.record.resolved_at
                 else None,
-                "ticket": ticket_view(row.ticket, who, tickets.deadlines, tickets.clock()),
+                "ticket": view(request, row.ticket, who),
             }
             for row in rows
         ]

@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from callcenter.db.models import Ticket
 from callcenter.tickets import export
 from callcenter.tickets.deadlines import Nature
 from callcenter.tickets.finder import DuplicateCandidate
@@ -33,7 +32,7 @@ from callcenter.web.ticket_views import (
     dispatch_view,
     event_view,
     sees_personal_data,
-    ticket_view,
+    view,
 )
 
 # How long a create waits for the call's own row before saying "no call".
@@ -107,11 +106,6 @@ class LinkCallIn(BaseModel):
 
 class ExportQuery(TicketQuery):
     format: str = Field("csv", pattern=r"^(csv|xlsx)$")
-
-
-def view(request: web.Request, ticket: Ticket, who: Actor) -> dict[str, Any]:
-    service = request.app[TICKETS]
-    return ticket_view(ticket, who, service.deadlines, service.clock())
 
 
 def candidates_view(

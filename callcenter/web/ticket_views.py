@@ -11,11 +11,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
+
 from callcenter.db.models import Dispatch, Ticket, TicketEvent
 from callcenter.tickets import privacy
 from callcenter.tickets.deadlines import DeadlineConfig, colour
 from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import TicketStatus, allowed_actions
+from callcenter.web.keys import TICKETS
 
 
 def _mask(value: str, keep: int = 1) -> str:
@@ -75,6 +78,12 @@ def dispatch_view(dispatch: Dispatch, deadlines: DeadlineConfig, now: datetime) 
         "extension_days": dispatch.extension_days,
         "extension_requested": dispatch.extension_requested,
     }
+
+
+def view(request: web.Request, ticket: Ticket, who: Actor) -> dict[str, Any]:
+    """``ticket_view`` with the service's deadlines and clock."""
+    service = request.app[TICKETS]
+    return ticket_view(ticket, who, service.deadlines, service.clock())
 
 
 def ticket_view(
