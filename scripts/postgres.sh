@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Make DATABASE_URL reachable: use the server there if it answers, otherwise
 # install and start Debian's postgresql; create the role and database; migrate.
-# Usage: postgres.sh [DATABASE_URL]
+# Usage: postgres.sh [--fresh] [DATABASE_URL]
+#   --fresh  drop the database first (the test suite's own, so every run starts
+#            from the same empty schema rather than from earlier runs' rows)
 source "$(dirname "$0")/lib.sh"
 
+FRESH=0
+if [ "${1:-}" = "--fresh" ]; then FRESH=1; shift; fi
 URL="${1:-${DATABASE_URL:-postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline}}"
 # Split the SQLAlchemy URL (postgresql+asyncpg://user:pass@host:port/db).
 read -r DB_USER DB_PASS DB_HOST DB_PORT DB_NAME < <("$VENV/bin/python" - "$URL" <<'PY'
@@ -23,6 +27,12 @@ admin_sql() {
     psql -w -h "$DB_HOST" -p "$DB_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc "$1" 2>/dev/null \
         || runuser -u postgres -- psql -p "$DB_PORT" -d postgres -v ON_ERROR_STOP=1 -Atqc "$1"
 }
+
+if [ "$FRESH" = 1 ] && server_up; then
+    step "dropping database $DB_NAME for a fresh start"
+    admin_sql "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" \
+        || die "cannot drop database $DB_NAME"
+fi
 
 if can_login; then
     skip "PostgreSQL database $DB_NAME at $DB_HOST:$DB_PORT"

@@ -154,20 +154,23 @@ class TicketFinder:
         return [DuplicateCandidate(pool[c.ticket_id], c) for c in ranked]
 
     async def callbacks_due(
-        self, actor: Actor, limit: int = 100
+        self, actor: Actor, *, query_code: str | None = None, limit: int = 100
     ) -> list[tuple[TicketCallback, Ticket]]:
-        """Open 回访 tasks, the most urgent first."""
+        """Open 回访 tasks, the most urgent first; ``query_code`` finds the
+        one ticket a citizen is calling back about."""
         if actor.role not in CENTRE:
             raise NotPermitted("callbacks are the centre's work")
+        stmt = (
+            select(TicketCallback, Ticket)
+            .join(Ticket, Ticket.id == TicketCallback.ticket_id)
+            .where(TicketCallback.status == "open")
+            .order_by(TicketCallback.due_at, TicketCallback.id)
+            .limit(limit)
+        )
+        if query_code is not None:
+            stmt = stmt.where(Ticket.query_code == query_code)
         async with self.sessions() as session:
-            rows = await session.execute(
-                select(TicketCallback, Ticket)
-                .join(Ticket, Ticket.id == TicketCallback.ticket_id)
-                .where(TicketCallback.status == "open")
-                .order_by(TicketCallback.due_at, TicketCallback.id)
-                .limit(limit)
-            )
-            return [(task, ticket) for task, ticket in rows]
+            return [(task, ticket) for task, ticket in await session.execute(stmt)]
 
     async def supervisions(
         self, actor: Actor, *, include_resolved: bool = False, reasons: Sequence[str] = ()

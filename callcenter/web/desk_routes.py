@@ -68,6 +68,13 @@ class SupervisionQuery(BaseModel):
     include_resolved: bool = False
 
 
+class CallbacksQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query_code: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
 def kb_view(entry: KbEntry, rank: float | None = None) -> dict[str, object]:
     return {
         "id": entry.id,
@@ -174,10 +181,18 @@ async def kb_update(request: web.Request) -> web.Response:
     return json_ok(kb_view(entry))
 
 
-@documented("回访 tasks waiting, the most urgent first", tags=("desk",), public=False)
+@documented(
+    "回访 tasks waiting, the most urgent first",
+    tags=("desk",),
+    parameters=query_parameters(CallbacksQuery),
+    public=False,
+)
 async def callbacks(request: web.Request) -> web.Response:
     who = await actor(request)
-    rows = await request.app[FINDER].callbacks_due(who)
+    query = parse_query(request, CallbacksQuery)
+    rows = await request.app[FINDER].callbacks_due(
+        who, query_code=query.query_code, limit=query.limit
+    )
     return json_ok(
         [
             {

@@ -112,7 +112,7 @@ async def test_a_callback_task_is_created_done_and_dissatisfaction_reopens_under
     answered = await tickets.act(AGENT, ticket.id, ActionRequest(Action.ANSWER, text="已答复"))
     assert answered.status == "awaiting_callback"
     assert answered.due_at == datetime(2026, 10, 9, 23, 59, 59, tzinfo=SH)  # 2 working days
-    due = [task for task, t in await finder.callbacks_due(AGENT) if t.id == ticket.id]
+    due = [task for task, _ in await finder.callbacks_due(AGENT, query_code=ticket.query_code)]
     assert len(due) == 1 and due[0].status == "open"
     reopened = await tickets.act(
         AGENT,
@@ -130,7 +130,7 @@ async def test_a_callback_task_is_created_done_and_dissatisfaction_reopens_under
             )
         ).one()
     assert tuple(task) == ("done", "不满意", "水还是没来", "agent-1001")
-    assert not [t for _, t in await finder.callbacks_due(AGENT) if t.id == ticket.id]
+    assert await finder.callbacks_due(AGENT, query_code=ticket.query_code) == []
     # Handled again and rated satisfied: closed, and the supervision ends.
     water, _ = departments
     await tickets.act(AGENT, ticket.id, ActionRequest(Action.DISPATCH, department=water.department))

@@ -106,7 +106,7 @@ async def test_a_category_finds_its_subcategories(sessions, calendar, clock, des
     from sqlalchemy import text
 
     tickets, _ = desk
-    suffix = uuid.uuid4().hex[:4]
+    suffix = uuid.uuid4().hex[:12]
     top, child, other = f"T{suffix}", f"T{suffix}01", f"U{suffix}"
     async with db.begin() as conn:
         for code, parent in ((top, None), (child, top), (other, None)):

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from sqlalchemy import text
 
 from callcenter.ari import AriClient, AriSettings
 from tests.integration.stack import ROOT, Service, asterisk, start_department
@@ -100,6 +101,14 @@ async def department() -> AsyncIterator[asyncio.subprocess.Process]:
 
 
 @pytest.fixture
-def caller_prefix() -> str:
-    """A number prefix unique to the test, to find its calls in the database."""
-    return "13" + "".join(secrets.choice("0123456789") for _ in range(7))
+async def caller_prefix(db) -> str:
+    """A number prefix unique to the test, to find its calls in the database;
+    one no earlier run's call already carries, as the database outlives runs."""
+    while True:
+        prefix = "13" + "".join(secrets.choice("0123456789") for _ in range(7))
+        async with db.connect() as conn:
+            used = await conn.scalar(
+                text("SELECT 1 FROM calls WHERE caller_number LIKE :p LIMIT 1"), {"p": prefix + "%"}
+            )
+        if used is None:
+            return prefix

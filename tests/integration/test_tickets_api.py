@@ -107,9 +107,13 @@ async def test_a_ticket_from_a_call_goes_round_the_loop(people, db, caller_prefi
     assert seen["caller_phone"] == "138****5678" and seen["caller_name"] == "王**"
     await step("water", "reply", text="已恢复供水")
     await step("agent", "approve_reply")
-    async with http.get(f"{HTTP}/api/v1/callbacks", headers=h["agent"]) as resp:
-        due = [task for task in await resp.json() if task["ticket_id"] == tid]
-    assert len(due) == 1  # a 回访 task waits for the agent
+    mine = {"query_code": ticket["query_code"]}
+    async with http.get(f"{HTTP}/api/v1/callbacks", headers=h["agent"], params=mine) as resp:
+        due = await resp.json()
+    assert [task["ticket_id"] for task in due] == [tid]  # a 回访 task waits for the agent
+    bad = {"limit": "0"}
+    async with http.get(f"{HTTP}/api/v1/callbacks", headers=h["agent"], params=bad) as resp:
+        assert resp.status == 400 and "limit" in (await resp.json())["detail"]
     closed = await step("agent", "callback_satisfied", rating="满意")
     assert closed["status"] == "closed"
 
@@ -129,8 +133,8 @@ async def test_a_ticket_from_a_call_goes_round_the_loop(people, db, caller_prefi
             text("SELECT call_id FROM ticket_calls WHERE ticket_id = :t"), {"t": tid}
         )
         assert [row.call_id for row in linked] == [call["id"]]
-    async with http.get(f"{HTTP}/api/v1/callbacks", headers=h["agent"]) as resp:
-        assert tid not in [task["ticket_id"] for task in await resp.json()]
+    async with http.get(f"{HTTP}/api/v1/callbacks", headers=h["agent"], params=mine) as resp:
+        assert await resp.json() == []
     async with http.get(
         f"{HTTP}/api/v1/public/tickets/{ticket['query_code']}", params={"phone": "13812345678"}
     ) as resp:
@@ -307,8 +311,9 @@ async def test_the_desk_search_export_duplicates_knowledge_and_edits(people, db)
         assert resp.status == 200 and (await resp.json())["status"] == "merged"
 
     # The knowledge base: a supervisor writes, an agent finds and answers with it.
+    tag = uuid.uuid4().hex[:6]  # earlier runs left the same question behind
     entry = {
-        "question": "路灯坏了找哪个部门",
+        "question": f"路灯坏了找哪个部门 {tag}",
         "answer": "路灯由城管局路灯所维护，一般3个工作日内修复。",
         "valid_from": "2026-01-01",
         "tags": ["路灯", "城管"],
@@ -318,7 +323,7 @@ async def test_the_desk_search_export_duplicates_knowledge_and_edits(people, db)
     async with http.post(f"{HTTP}/api/v1/kb", json=entry, headers=h["supervisor"]) as resp:
         assert resp.status == 201
         kb_id = (await resp.json())["id"]
-    hits = await get_json("/api/v1/kb", "agent", q="路灯坏了怎么报修")
+    hits = await get_json("/api/v1/kb", "agent", q=f"路灯坏了怎么报修 {tag}")
     assert kb_id in [hit["id"] for hit in hits]
     question = await create(nature="consultation", subject="路灯报修", content="路灯坏了找谁")
     async with http.post(
