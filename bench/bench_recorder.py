@@ -19,15 +19,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete
 
-from callcenter.calls.recorder import (
-    AddEvent,
-    CallRecorder,
-    CloseCall,
-    MarkAnswered,
-    Op,
-    OpenCall,
-    _apply,
-)
+from callcenter.calls.record_ops import AddEvent, CloseCall, MarkAnswered, Op, OpenCall
+from callcenter.calls.recorder import CallRecorder, _apply
 from callcenter.db.engine import make_engine
 from callcenter.db.models import Call, CallEvent, Disposition
 

@@ -293,13 +293,31 @@ def agents_show(config: Path | None, agent_id: str, as_json: bool) -> None:
 
 
 def _apply_roster(settings: Settings, roster) -> None:
-    """Render the seats, reload Asterisk's pjsip and tell the running service."""
+    """Have the running service take the roster (it renders the seats and reloads
+    Asterisk's pjsip once); with no service, render and reload from here."""
+    import json
+    import urllib.error
     import urllib.request
 
     from callcenter.acd.roster import SeatSecrets
     from callcenter.acd.seats import reload_pjsip, write_seats_conf
     from callcenter.ari import AriClient
 
+    url = f"http://{settings.http.host}:{settings.http.port}/api/v1/agents/reload"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+            taken = json.load(r)
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("detail", str(exc))
+        raise click.ClickException(f"the running service refused the roster: {detail}") from exc
+    except OSError:
+        taken = None  # no service: it reads the roster when it starts
+    if taken is not None:
+        click.echo(
+            f"the running service took the roster ({taken['agents']} agents)"
+            + ("; seats reloaded in Asterisk" if taken["pjsip_reloaded"] else "")
+        )
+        return
     if settings.acd.seats_conf is None:
         return
     write_seats_conf(roster, SeatSecrets(settings.acd.seat_secrets), settings.acd.seats_conf)
@@ -317,11 +335,6 @@ def _apply_roster(settings: Settings, roster) -> None:
         if reloaded
         else "Asterisk not reachable: the seats apply when it starts"
     )
-    url = f"http://{settings.http.host}:{settings.http.port}/api/v1/agents/reload"
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
-    except OSError:
-        pass  # the service reads the roster when it starts
 
 
 @agents.command(name="add")

@@ -66,6 +66,9 @@ class CallsConfig(_Strict):
     # Where calls are sent in the dialplan when the service cannot take them.
     fallback_context: str = "hotline-fallback"
     inbox_size: int = Field(1000, ge=10)
+    # Call records waiting out a database outage are kept here as well as in
+    # memory, and replayed at the next start if the process dies meanwhile.
+    record_spool: Path = Path("../run/spool/call-records.jsonl")
     # Transfers to department numbers leave through this endpoint ({number} is replaced).
     dialout_endpoint: str = "PJSIP/{number}@dialout-trunk"
 

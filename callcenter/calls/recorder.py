@@ -5,16 +5,16 @@ that belong to a call: queue stays, recordings, voicemails) that it applies
 in order, batched into one transaction per round, so hundreds of calls a second
 cost a few transactions, and one call's rows always land in the order they
 happened. If PostgreSQL is unreachable it keeps the operations and retries:
-a record is delayed, never dropped.
+a record is delayed, never dropped. With a spool file the operations kept
+during an outage are on disk too, and survive the process (see :mod:`spool`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -22,101 +22,27 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from callcenter.calls import spool
+from callcenter.calls.record_ops import (
+    AddEvent,
+    AgentStateLogged,
+    Barrier,
+    CloseCall,
+    CloseLost,
+    InsertRow,
+    MarkAnswered,
+    Op,
+    OpenCall,
+)
 from callcenter.db.models import AgentStateLog, Call, CallEvent, Disposition
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class OpenCall:
-    call_id: uuid.UUID
-    channel_id: str
-    linkedid: str
-    channel_name: str
-    caller_number: str
-    caller_name: str
-    dialled_number: str
-    started_at: datetime
-    flow: str | None = None
-    flow_version: str | None = None
-
-
-@dataclass(slots=True)
-class AddEvent:
-    call_id: uuid.UUID
-    at: datetime
-    kind: str
-    detail: dict[str, Any]
-
-
-@dataclass(slots=True)
-class MarkAnswered:
-    call_id: uuid.UUID
-    at: datetime
-
-
-@dataclass(slots=True)
-class CloseCall:
-    call_id: uuid.UUID
-    ended_at: datetime
-    disposition: Disposition
-    hangup_cause: int | None
-    hangup_cause_text: str | None
-    last_stage: str | None
-    done: asyncio.Future[None] | None = field(default=None, repr=False)
-
-
-@dataclass(slots=True)
-class CloseLost:
-    """Close every open record whose channel is not in ``live_channels``."""
-
-    live_channels: frozenset[str]
-    ended_at: datetime
-    done: asyncio.Future[int] | None = field(default=None, repr=False)
-
-
-@dataclass(slots=True)
-class AgentStateLogged:
-    agent_id: str
-    state: str
-    reason: str | None
-    call_id: uuid.UUID | None
-    at: datetime
-
-
-@dataclass(slots=True)
-class InsertRow:
-    """A row that belongs to a call (queue stay, recording, voicemail, survey answer).
-
-    It goes through the same queue as the call's own row, so it lands after it
-    (foreign keys hold) and is kept and retried like it when PostgreSQL is away.
-    """
-
-    table: Any  # a mapped model class
-    values: dict[str, Any]
-
-
-@dataclass(slots=True)
-class Barrier:
-    """Resolves once every operation submitted before it is committed."""
-
-    done: asyncio.Future[None] | None = field(default=None, repr=False)
-
-
-Op = (
-    OpenCall
-    | AddEvent
-    | MarkAnswered
-    | CloseCall
-    | CloseLost
-    | AgentStateLogged
-    | InsertRow
-    | Barrier
-)
-
-
 class CallRecorder:
-    def __init__(self, engine: AsyncEngine, batch_size: int = 500) -> None:
+    def __init__(
+        self, engine: AsyncEngine, batch_size: int = 500, spool_path: Path | None = None
+    ) -> None:
         self.engine = engine
         self.batch_size = batch_size
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
@@ -124,10 +50,16 @@ class CallRecorder:
         self._idle.set()
         self.healthy = True
         self.written = 0
+        self._in_flight: list[Op] = []  # the batch being written (no longer in the queue)
+        self._spool = spool.Spool(spool_path) if spool_path is not None else None
+        for op in self._spool.recover() if self._spool is not None else []:
+            self.submit(op)  # a previous process's records go first
 
     # Producers ----------------------------------------------------------------
     def submit(self, op: Op) -> None:
         self._idle.clear()
+        if self._spool is not None and self._spool.active:
+            self._spool.keep(op)
         self._queue.put_nowait(op)
 
     def insert(self, table: Any, values: dict[str, Any]) -> None:
@@ -156,6 +88,26 @@ class CallRecorder:
     def backlog(self) -> int:
         return self._queue.qsize()
 
+    def spool_backlog(self) -> int:
+        """Put every operation still waiting in the spool (the process is stopping
+        with PostgreSQL away); how many are kept."""
+        if self._spool is None:
+            return 0
+        self._spool.start(self._waiting())
+        return self._spool.kept()
+
+    def close(self) -> None:
+        """The writer has stopped: release the spool (its contents stay on disk)."""
+        if self._spool is not None:
+            self._spool.file.close()
+
+    def _waiting(self) -> list[Op]:
+        """What the writer will write, in order: the batch in flight, then the queue."""
+        queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        for op in queued:
+            self._queue.put_nowait(op)
+        return [*self._in_flight, *queued]
+
     async def wait_idle(self) -> None:
         """Return once everything submitted so far is committed (drain mode)."""
         await self._idle.wait()
@@ -167,6 +119,7 @@ class CallRecorder:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._in_flight = batch
             while True:
                 try:
                     await self._write(batch)
@@ -175,6 +128,8 @@ class CallRecorder:
                     break
                 except (OperationalError, OSError, ConnectionError) as exc:
                     self.healthy = False
+                    if self._spool is not None:
+                        self._spool.start(self._waiting())  # kept ones are not kept twice
                     log.warning("database unavailable, %d records waiting: %r", len(batch), exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
@@ -184,6 +139,9 @@ class CallRecorder:
                     )
                     await self._write_one_by_one(batch)
                     break
+            self._in_flight = []
+            if self._spool is not None:
+                self._spool.committed(batch, drained=self._queue.empty())
             if self._queue.empty():
                 self._idle.set()
 

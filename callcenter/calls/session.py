@@ -35,7 +35,8 @@ from callcenter.ari.events import (
 from callcenter.calls.ari_port import AriCallPort, DialOut
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.queue_call import QueueCall, QueueDeps
-from callcenter.calls.recorder import AddEvent, CallRecorder, CloseCall, MarkAnswered, OpenCall
+from callcenter.calls.record_ops import AddEvent, CloseCall, MarkAnswered, OpenCall
+from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.state import CallState, check_transition
 from callcenter.config import CallsConfig
 from callcenter.db.models import Disposition

@@ -8,11 +8,11 @@ refused and the one in service stays.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from callcenter.acd.queues import load_queues
+from callcenter.acd.queues import QueueConfig, load_queues
 from callcenter.calendar import WorkCalendar, load_calendar
 from callcenter.errors import ConfigError
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
@@ -39,6 +39,9 @@ class IvrRuntime:
     flows: FlowSet
     calendar: WorkCalendar
     lookup: TicketLookup
+    # The queues the flows were checked against; the ACD follows them, so a
+    # queue a flow sends callers to is always one the ACD knows.
+    queues: Mapping[str, QueueConfig]
 
     @property
     def version(self) -> str:
@@ -64,6 +67,7 @@ def load_runtime(paths: IvrPaths, lookup: TicketLookup | None = None) -> IvrRunt
         flows,
         load_calendar(paths.calendar),
         lookup if lookup is not None else FixtureLookup.load(paths.lookup_fixture),
+        queues,
     )
 
 

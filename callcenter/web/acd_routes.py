@@ -8,7 +8,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.acd.agents import Agent, AgentState, UnknownAgent
-from callcenter.acd.queues import load_queues
 from callcenter.acd.roster import SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
 from callcenter.web.keys import ACD, ARI, CALLS, SETTINGS
@@ -75,13 +74,14 @@ async def change_state(request: web.Request) -> web.Response:
 
 
 @documented(
-    "Re-read the roster and queues; seats reach Asterisk without a restart", tags=("agents",)
+    "Re-read the roster; seats reach Asterisk without a restart "
+    "(queues are reloaded with the IVR flows that use them: POST /api/v1/ivr/reload)",
+    tags=("agents",),
 )
 async def reload(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     roster = load_roster(settings.acd.roster)
     acd = request.app[ACD]
-    acd.queues = load_queues(settings.ivr.queues)
     acd.load_roster(roster)
     reloaded = False
     if settings.acd.seats_conf is not None:

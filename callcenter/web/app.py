@@ -18,7 +18,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from callcenter.acd.agents import Agent
-from callcenter.acd.queues import load_queues
 from callcenter.acd.roster import SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
 from callcenter.acd.service import AcdService
@@ -28,7 +27,8 @@ from callcenter.calls.ari_port import DialOut
 from callcenter.calls.ivr_sink import DbIvrSink
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.queue_call import QueueDeps
-from callcenter.calls.recorder import AgentStateLogged, CallRecorder
+from callcenter.calls.record_ops import AgentStateLogged
+from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import BRIDGE_PREFIX, CallService
 from callcenter.calls.session import CallDeps
 from callcenter.config import Settings
@@ -91,7 +91,7 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = make_engine(app[SETTINGS].database.url)
-    recorder = CallRecorder(engine)
+    recorder = CallRecorder(engine, spool_path=app[SETTINGS].calls.record_spool)
     app[ENGINE] = engine
     app[SESSIONS] = make_sessionmaker(engine)
     app[USERS] = UserService(app[SESSIONS])
@@ -105,8 +105,15 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         async with asyncio.timeout(RECORDER_FLUSH_SECONDS):
             await recorder.wait_idle()
     except TimeoutError:
-        log.error("record writer could not flush %d operations", recorder.backlog())
+        kept = recorder.spool_backlog()
+        log.error(
+            "record writer could not flush %d operations; %d kept in %s for the next start",
+            recorder.backlog(),
+            kept,
+            app[SETTINGS].calls.record_spool,
+        )
     await _stop(writer)
+    recorder.close()
     await engine.dispose()
 
 
@@ -176,9 +183,15 @@ async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     roster = load_roster(settings.acd.roster)
     acd = AcdService(
-        roster, load_queues(settings.ivr.queues), on_change=_log_agent_state(app[RECORDER])
+        roster, dict(app[IVR].current.queues), on_change=_log_agent_state(app[RECORDER])
     )
     app[ACD] = acd
+
+    def follow_queues(runtime: IvrRuntime) -> None:
+        # queues.yaml is reloaded with the flows that name its queues, never apart.
+        acd.queues = dict(runtime.queues)
+
+    app[IVR].on_reload(follow_queues)
     if settings.acd.seats_conf is not None and settings.acd.seats_conf.parent.exists():
         if write_seats_conf(
             roster, SeatSecrets(settings.acd.seat_secrets), settings.acd.seats_conf

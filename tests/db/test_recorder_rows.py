@@ -8,12 +8,15 @@ import contextlib
 import socket
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callcenter.calls.recorder import CallRecorder, OpenCall
-from callcenter.db.models import QueueRequest, Survey
+from callcenter.calls import spool
+from callcenter.calls.record_ops import AddEvent, CloseCall, InsertRow, OpenCall
+from callcenter.calls.recorder import CallRecorder
+from callcenter.db.models import Disposition, QueueRequest, Survey
 
 
 def free_tcp_port() -> int:
@@ -97,3 +100,147 @@ async def test_rows_of_a_call_wait_out_an_outage_and_land_after_the_call(db, dat
         with contextlib.suppress(asyncio.CancelledError):
             await writer
         await unreachable.dispose()
+
+
+def a_whole_call(call_id: uuid.UUID) -> list:
+    """What one short call submits: opened, a key, a survey answer, closed."""
+    now = datetime.now(UTC)
+    return [
+        open_call(call_id),
+        AddEvent(call_id, now, "dtmf", {"digit": "1", "node": "welcome"}),
+        InsertRow(
+            Survey,
+            {"call_id": call_id, "score": 4, "flow": "survey", "node": "ask", "created_at": now},
+        ),
+        CloseCall(call_id, now, Disposition.COMPLETED, 16, "Normal Clearing", "survey"),
+    ]
+
+
+async def call_as_written(db, call_id: uuid.UUID) -> dict:
+    async with db.connect() as conn:
+        call = (
+            await conn.execute(
+                text("SELECT ended_at IS NOT NULL AS closed, disposition FROM calls WHERE id = :c"),
+                {"c": call_id},
+            )
+        ).one_or_none()
+    return {
+        "call": None if call is None else tuple(call),
+        "events": await count(db, "call_events", call_id),
+        "surveys": await count(db, "surveys", call_id),
+    }
+
+
+WRITTEN_ONCE = {"call": (True, "completed"), "events": 1, "surveys": 1}
+
+
+async def stop(writer: asyncio.Task, recorder: CallRecorder) -> None:
+    """The process dies: the writer stops where it is, nothing is flushed."""
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    recorder.close()
+
+
+async def replay(db, spool_path: Path) -> CallRecorder:
+    """The next start: a writer on the real database with the same spool."""
+    recorder = CallRecorder(db, spool_path=spool_path)
+    writer = asyncio.create_task(recorder.run())
+    try:
+        async with asyncio.timeout(30):
+            await recorder.wait_idle()
+    finally:
+        await stop(writer, recorder)
+    return recorder
+
+
+async def test_a_process_that_dies_during_an_outage_loses_no_record(db, database_url, tmp_path):
+    spool_path = tmp_path / "spool" / "call-records.jsonl"
+    unreachable = create_async_engine(
+        database_url.replace("127.0.0.1:5432", f"127.0.0.1:{free_tcp_port()}")
+    )
+    recorder = CallRecorder(unreachable, spool_path=spool_path)
+    writer = asyncio.create_task(recorder.run())
+    first, second = uuid.uuid4(), uuid.uuid4()
+    try:
+        for op in a_whole_call(first):
+            recorder.submit(op)
+        for _ in range(100):
+            if not recorder.healthy:
+                break
+            await asyncio.sleep(0.05)
+        assert not recorder.healthy
+        for op in a_whole_call(second):  # calls go on while the database is away
+            recorder.submit(op)
+    finally:
+        await stop(writer, recorder)
+        await unreachable.dispose()
+    assert len(spool_path.read_text().splitlines()) == 8
+    assert await call_as_written(db, first) == {"call": None, "events": 0, "surveys": 0}
+
+    await replay(db, spool_path)
+    assert await call_as_written(db, first) == WRITTEN_ONCE
+    assert await call_as_written(db, second) == WRITTEN_ONCE
+    assert not spool_path.exists()  # all written: the next outage starts a new file
+
+
+async def test_a_replay_cut_short_writes_nothing_twice(db, tmp_path):
+    spool_path = tmp_path / "call-records.jsonl"
+    call_id = uuid.uuid4()
+    ops = a_whole_call(call_id)
+    # The previous process had written the call and its key before it died.
+    done = CallRecorder(db)
+    for op in ops[:2]:
+        done.submit(op)
+    writer = asyncio.create_task(done.run())
+    async with asyncio.timeout(30):
+        await done.flush()
+    await stop(writer, done)
+    lines = [spool.encode(seq, op) for seq, op in enumerate(ops, start=1)]
+    spool_path.write_text("\n".join([*lines, '{"committed": 2}', '{"seq": 5, "op"']))
+
+    await replay(db, spool_path)
+    assert await call_as_written(db, call_id) == WRITTEN_ONCE
+
+
+async def test_an_unreadable_spool_is_kept_aside_and_the_writer_goes_on(db, tmp_path):
+    spool_path = tmp_path / "call-records.jsonl"
+    spool_path.write_text('{"seq": 1, "op": "OpenCall", "fields": {}}\nnot json\n{}\n')
+    recorder = CallRecorder(db, spool_path=spool_path)
+    assert recorder.backlog() == 0 and not spool_path.exists()
+    [aside] = tmp_path.glob("call-records.jsonl.unreadable-*")
+    assert aside.read_text().startswith('{"seq": 1')  # untouched, for a person to read
+
+
+async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_url, tmp_path):
+    """PostgreSQL accepts the connection and never answers: no error tells the
+    writer to spool, so stopping puts what waits (the batch in flight too) on disk."""
+
+    peers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer)
+        await reader.read()  # says nothing, ever
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hanging = create_async_engine(database_url.replace("127.0.0.1:5432", f"127.0.0.1:{port}"))
+    spool_path = tmp_path / "call-records.jsonl"
+    recorder = CallRecorder(hanging, spool_path=spool_path)
+    writer = asyncio.create_task(recorder.run())
+    call_id = uuid.uuid4()
+    try:
+        for op in a_whole_call(call_id):
+            recorder.submit(op)
+        await asyncio.sleep(0.3)  # the writer has taken them and waits on the server
+        assert recorder.backlog() == 0  # all four are in flight, in no queue
+        assert recorder.spool_backlog() == 4
+    finally:
+        await stop(writer, recorder)
+        await hanging.dispose()
+        for peer in peers:
+            peer.close()
+        server.close()
+        await server.wait_closed()
+    await replay(db, spool_path)
+    assert await call_as_written(db, call_id) == WRITTEN_ONCE

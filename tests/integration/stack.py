@@ -134,6 +134,7 @@ class Service:
         self.roster = config_dir / "roster.yaml"
         self.queues = config_dir / "queues.yaml"
         self.flow_set = ""
+        self.config_file: Path | None = None  # what the running process was started with
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_calendar(self, calendar: dict) -> None:
@@ -180,6 +181,7 @@ class Service:
             self.write_calendar(open_calendar(datetime.now(ZoneInfo("Asia/Shanghai")).date()))
         path = self.config_dir / f"hotline-grace{grace:g}.yaml"
         path.write_text(yaml.safe_dump(base, allow_unicode=True))
+        self.config_file = path
         return path
 
     async def reload(self) -> tuple[int, dict]:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from callcenter.ari import AriNotFound
 from tests.integration.stack import (
     HTTP,
     ROOT,
@@ -65,12 +66,20 @@ class Desk:
             }
         }
         self.service.roster.write_text(yaml.safe_dump(roster, allow_unicode=True))
-        self.service.queues.write_text(yaml.safe_dump(queue_config(**general)))
+        queues = queue_config(**general)
+        self.service.queues.write_text(yaml.safe_dump(queues))
+        await self.reload_ivr()  # queues come with the flows that name them
+        async with self.http.get(f"{HTTP}/api/v1/queues") as resp:
+            assert (await resp.json())["general"]["title"] == "测试"  # not the project's
         async with self.http.post(f"{HTTP}/api/v1/agents/reload") as resp:
             assert resp.status == 200, await resp.text()
             assert (await resp.json())["pjsip_reloaded"] is True
         for agent in AGENTS:
             await self.state(agent, "logged_out")
+
+    async def reload_ivr(self) -> None:
+        status, body = await self.service.reload()
+        assert status == 200, body
 
     def password(self, seat: str) -> str:
         secrets = yaml.safe_load((self.service.config_dir / "seats.yaml").read_text())
@@ -106,6 +115,7 @@ class Desk:
         # Leave the service with the project's own roster and queues for other tests.
         shutil.copy(ROOT / "agents" / "roster.yaml", self.service.roster)
         shutil.copy(ROOT / "config" / "queues.yaml", self.service.queues)
+        await self.reload_ivr()
         async with self.http.post(f"{HTTP}/api/v1/agents/reload") as resp:
             assert resp.status == 200
 
@@ -118,6 +128,39 @@ async def desk(service) -> AsyncIterator[Desk]:
         await desk.configure()
         yield desk
         await desk.close()
+
+
+async def cli(service, *args: str) -> str:
+    """``callcenter ARGS`` with the running service's own configuration."""
+    proc = await asyncio.create_subprocess_exec(
+        str(ROOT / ".venv" / "bin" / "callcenter"),
+        *args[:2],
+        "-c",
+        str(service.config_file),
+        *args[2:],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    return out.decode()
+
+
+async def test_agents_added_and_removed_on_the_cli_reach_the_service_and_asterisk(desk, ari):
+    added = await cli(desk.service, "agents", "add", "t9", "--name", "新人", "--skill", "general=3")
+    assert "the running service took the roster (6 agents); seats reloaded in Asterisk" in added
+    assert (await desk.agent("t9"))["registered"] is False  # known, waiting for its softphone
+    endpoint = await ari.request("GET", "/endpoints/PJSIP/seat-t9")
+    assert endpoint["resource"] == "seat-t9"
+    phone = await desk.phone("t9")  # the seat's new password works
+    await phone.stop()
+    desk.phones.remove(phone)
+    removed = await cli(desk.service, "agents", "remove", "t9")
+    assert "the running service took the roster (5 agents)" in removed
+    async with desk.http.get(f"{HTTP}/api/v1/agents/t9") as resp:
+        assert resp.status == 404
+    with pytest.raises(AriNotFound):
+        await ari.request("GET", "/endpoints/PJSIP/seat-t9")
 
 
 async def rows(db, sql: str, **params) -> list[dict]:

@@ -47,13 +47,13 @@ MONDAY_10 = "2026-11-30 10:00"  # an ordinary working Monday, open
 
 
 def make_runtime(flows_dir: Path, calendar: CalendarConfig = HOURS) -> IvrRuntime:
-    flows = load_flow_set(
-        [flows_dir],
-        prompts_dir=PROMPTS_DIR,
-        queues=load_queues(ROOT / "config" / "queues.yaml"),
-    )
+    queues = load_queues(ROOT / "config" / "queues.yaml")
+    flows = load_flow_set([flows_dir], prompts_dir=PROMPTS_DIR, queues=queues)
     return IvrRuntime(
-        flows, WorkCalendar(calendar), FixtureLookup.load(ROOT / "config" / "lookup_fixture.yaml")
+        flows,
+        WorkCalendar(calendar),
+        FixtureLookup.load(ROOT / "config" / "lookup_fixture.yaml"),
+        queues,
     )
 
 

@@ -1,0 +1,103 @@
+"""What the call record writer is asked to do: one small operation each.
+
+Plain data, so the writer can keep them on disk (see :mod:`spool`) while
+PostgreSQL is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from callcenter.db.models import Disposition
+
+
+@dataclass(slots=True)
+class OpenCall:
+    call_id: uuid.UUID
+    channel_id: str
+    linkedid: str
+    channel_name: str
+    caller_number: str
+    caller_name: str
+    dialled_number: str
+    started_at: datetime
+    flow: str | None = None
+    flow_version: str | None = None
+
+
+@dataclass(slots=True)
+class AddEvent:
+    call_id: uuid.UUID
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MarkAnswered:
+    call_id: uuid.UUID
+    at: datetime
+
+
+@dataclass(slots=True)
+class CloseCall:
+    call_id: uuid.UUID
+    ended_at: datetime
+    disposition: Disposition
+    hangup_cause: int | None
+    hangup_cause_text: str | None
+    last_stage: str | None
+    done: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class CloseLost:
+    """Close every open record whose channel is not in ``live_channels``."""
+
+    live_channels: frozenset[str]
+    ended_at: datetime
+    done: asyncio.Future[int] | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class AgentStateLogged:
+    agent_id: str
+    state: str
+    reason: str | None
+    call_id: uuid.UUID | None
+    at: datetime
+
+
+@dataclass(slots=True)
+class InsertRow:
+    """A row that belongs to a call (queue stay, recording, voicemail, survey answer).
+
+    It goes through the same queue as the call's own row, so it lands after it
+    (foreign keys hold) and is kept and retried like it when PostgreSQL is away.
+    """
+
+    table: Any  # a mapped model class
+    values: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Barrier:
+    """Resolves once every operation submitted before it is committed."""
+
+    done: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+Op = (
+    OpenCall
+    | AddEvent
+    | MarkAnswered
+    | CloseCall
+    | CloseLost
+    | AgentStateLogged
+    | InsertRow
+    | Barrier
+)

@@ -1,0 +1,93 @@
+"""The record spool's lines: every operation that carries data reads back as
+it was written, and a damaged file is named, file and line."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from callcenter.calls import spool
+from callcenter.calls.record_ops import (
+    AddEvent,
+    AgentStateLogged,
+    Barrier,
+    CloseCall,
+    CloseLost,
+    InsertRow,
+    MarkAnswered,
+    OpenCall,
+)
+from callcenter.db.models import Disposition, QueueRequest
+
+CALL = uuid.UUID("6f1c3a52-93f4-4c53-9a4e-2f1b1c0d9e11")
+AT = datetime(2026, 10, 1, 9, 30, 15, 250000, tzinfo=UTC)
+
+OPS = [
+    OpenCall(CALL, "chan-1", "chan-1", "PJSIP/trunk-01", "13800000000", "张三", "12345", AT),
+    AddEvent(CALL, AT, "dtmf", {"digit": "1", "path": ["welcome", "menu"], "at": None}),
+    MarkAnswered(CALL, AT),
+    CloseCall(CALL, AT, Disposition.ABANDONED, 16, "Normal Clearing", "menu"),
+    AgentStateLogged("1001", "paused", "午休", None, AT),
+    InsertRow(
+        QueueRequest,
+        {
+            "call_id": CALL,
+            "queue": "general",
+            "priority": 0,
+            "skills": ["zh"],
+            "flow": "12345",
+            "node": "queue",
+            "requested_at": AT,
+            "day": date(2026, 10, 1),
+            "score": 0.5,
+        },
+    ),
+]
+
+
+def write(path: Path, *lines: str, newline: bool = True) -> Path:
+    path.write_text("\n".join(lines) + ("\n" if newline else ""), encoding="utf-8")
+    return path
+
+
+def test_every_operation_with_data_reads_back_equal(tmp_path: Path):
+    path = write(tmp_path / "spool", *(spool.encode(n, op) for n, op in enumerate(OPS, 1)))
+    recovered = spool.read(path)
+    assert recovered.ops == list(enumerate(OPS, 1))
+    assert recovered.last_seq == len(OPS)
+    assert isinstance(recovered.ops[3][1].disposition, Disposition)
+
+
+def test_what_was_committed_is_not_read_back(tmp_path: Path):
+    lines = [spool.encode(n, op) for n, op in enumerate(OPS, 1)]
+    path = write(tmp_path / "spool", *lines[:3], '{"committed": 2}', *lines[3:])
+    assert [seq for seq, _ in spool.read(path).ops] == [3, 4, 5, 6]
+
+
+def test_a_last_line_cut_short_is_skipped(tmp_path: Path):
+    path = write(tmp_path / "spool", spool.encode(1, OPS[0]), '{"seq": 2, "op": "Ad', newline=False)
+    assert spool.read(path).ops == [(1, OPS[0])]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["not json", '{"seq": 2, "op": "Teleport", "fields": {}}', '{"seq": 2, "op": "OpenCall"}'],
+)
+def test_a_damaged_line_is_named_with_file_and_line(tmp_path: Path, bad: str):
+    path = write(tmp_path / "spool", spool.encode(1, OPS[0]), bad, spool.encode(3, OPS[2]))
+    with pytest.raises(spool.SpoolCorrupt, match=rf"^{path}:2: "):
+        spool.read(path)
+
+
+def test_only_operations_with_data_are_kept():
+    assert all(spool.keeps(op) for op in OPS)
+    assert not spool.keeps(Barrier())
+    assert not spool.keeps(CloseLost(frozenset(), AT))
+
+
+def test_a_value_it_cannot_write_back_is_refused_when_kept():
+    with pytest.raises(TypeError, match="cannot spool a set"):
+        spool.encode(1, AddEvent(CALL, AT, "odd", {"keys": {"1", "2"}}))
