@@ -114,44 +114,45 @@ class CallRecorder:
 
     # The writer task ----------------------------------------------------------
     async def run(self) -> None:
-        delay = 0.2
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._in_flight = batch
-            while True:
-                try:
-                    await self._write(batch)
-                    self.healthy = True
-                    delay = 0.2
-                    break
-                except (OperationalError, OSError, ConnectionError) as exc:
-                    self.healthy = False
-                    if self._spool is not None:
-                        self._spool.start(self._waiting())  # kept ones are not kept twice
-                    log.warning("database unavailable, %d records waiting: %r", len(batch), exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                except DBAPIError:
-                    log.exception(
-                        "batch rejected; writing its %d operations one by one", len(batch)
-                    )
-                    await self._write_one_by_one(batch)
-                    break
+            try:
+                await self._write_retrying(batch)
+            except DBAPIError:
+                log.exception("batch rejected; writing its %d operations one by one", len(batch))
+                for op in batch:
+                    try:
+                        await self._write_retrying([op])
+                    except DBAPIError:
+                        log.exception("call record operation dropped: %r", op)
+                        _resolve(op)
             self._in_flight = []
             if self._spool is not None:
                 self._spool.committed(batch, drained=self._queue.empty())
             if self._queue.empty():
                 self._idle.set()
 
-    async def _write_one_by_one(self, batch: list[Op]) -> None:
-        for op in batch:
+    async def _write_retrying(self, ops: list[Op]) -> None:
+        """Write ``ops`` in one transaction, waiting out the database's absence;
+        raises what the database refuses."""
+        delay = 0.2
+        while True:
             try:
-                await self._write([op])
-            except DBAPIError:
-                log.exception("call record operation dropped: %r", op)
-                _resolve(op)
+                await self._write(ops)
+                self.healthy = True
+                return
+            except Exception as exc:
+                if not _unreachable(exc):
+                    raise
+                self.healthy = False
+                if self._spool is not None:
+                    self._spool.start(self._waiting())  # kept ones are not kept twice
+                log.warning("database unavailable, %d records waiting: %r", len(ops), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _write(self, batch: list[Op]) -> None:
         async with self.engine.begin() as conn:
@@ -229,6 +230,14 @@ async def _apply(conn: AsyncConnection, op: Op) -> None:
         )
         if op.done is not None and not op.done.done():
             op.done.set_result(result.rowcount)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database is away (refused, dropped, restarting), rather than refusing the data:
+    a connection dropped mid-transaction surfaces as an invalidated DBAPIError."""
+    if isinstance(exc, OperationalError | OSError | ConnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _resolve(op: Op) -> None:

@@ -17,6 +17,7 @@ from callcenter.calls import spool
 from callcenter.calls.record_ops import AddEvent, CloseCall, InsertRow, OpenCall
 from callcenter.calls.recorder import CallRecorder
 from callcenter.db.models import Disposition, QueueRequest, Survey
+from tests.dbproxy import DatabaseProxy
 
 
 def free_tcp_port() -> int:
@@ -244,3 +245,39 @@ async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_
         await server.wait_closed()
     await replay(db, spool_path)
     assert await call_as_written(db, call_id) == WRITTEN_ONCE
+
+
+async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(
+    db, database_url, caplog
+):
+    """The database host goes away under open connections: the writer waits and
+    retries instead of taking the dropped connection for records it refuses."""
+    proxy = DatabaseProxy(database_url)
+    through = create_async_engine(await proxy.start())
+    recorder = CallRecorder(through)
+    writer = asyncio.create_task(recorder.run())
+    before, during = uuid.uuid4(), uuid.uuid4()
+    try:
+        for op in a_whole_call(before):
+            recorder.submit(op)
+        async with asyncio.timeout(30):
+            await recorder.flush()  # the pool now holds a connection through the hop
+        proxy.cut()
+        for op in a_whole_call(during):
+            recorder.submit(op)
+        for _ in range(100):
+            if not recorder.healthy:
+                break
+            await asyncio.sleep(0.05)
+        assert not recorder.healthy
+        proxy.restore()
+        async with asyncio.timeout(30):
+            await recorder.flush()
+    finally:
+        await stop(writer, recorder)
+        await through.dispose()
+        await proxy.close()
+    assert await call_as_written(db, before) == WRITTEN_ONCE
+    assert await call_as_written(db, during) == WRITTEN_ONCE
+    assert "database unavailable" in caplog.text
+    assert "rejected" not in caplog.text and "dropped" not in caplog.text

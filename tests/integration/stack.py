@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -135,6 +136,7 @@ class Service:
         self.queues = config_dir / "queues.yaml"
         self.flow_set = ""
         self.config_file: Path | None = None  # what the running process was started with
+        self.record_spool = config_dir / "record-spool.jsonl"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_calendar(self, calendar: dict) -> None:
@@ -153,6 +155,7 @@ class Service:
         base["ari"]["password_file"] = str(ROOT / "run" / "secrets" / "ari-password")
         base["ari"]["reconnect_max_delay"] = 1.0
         base["calls"]["shutdown_grace_seconds"] = grace
+        base["calls"]["record_spool"] = str(self.record_spool)
         base["ivr"].update(
             {
                 "flows_dir": str(self.flows_dir),
@@ -269,6 +272,15 @@ class Service:
             assert self.proc is not None
             self.proc.kill()
             self.proc.wait()
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; AssertionError naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        await asyncio.sleep(0.1)
 
 
 async def closed_calls(db, caller_prefix: str, expected: int, timeout: float = 30.0) -> list[dict]:

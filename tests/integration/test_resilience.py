@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.stack import asterisk, closed_calls, sipp, timeline
+from sqlalchemy import text
+
+from tests.dbproxy import DatabaseProxy
+from tests.integration.stack import (
+    asterisk,
+    closed_calls,
+    sipp,
+    timeline,
+    until,
+)
 
 
 async def test_service_reconnects_after_asterisk_restart_and_closes_lost_calls(
@@ -99,3 +108,45 @@ async def test_killed_service_adopts_the_call_on_restart(service, db, caller_pre
     kinds = [kind for kind, _ in await timeline(db, record["id"])]
     assert kinds.count("StasisStart") == 1
     assert "adopted" in kinds
+
+
+async def test_a_call_taken_while_the_database_is_away_is_recorded_after_a_kill(
+    service, db, database_url, caller_prefix
+):
+    """PostgreSQL goes away, a citizen calls and hangs up, the service is killed
+    before the database returns: the next start writes the call, whole, once."""
+    proxy = DatabaseProxy(database_url)
+    await service.stop()
+    service.database_url = await proxy.start()
+    try:
+        await service.start()
+        proxy.cut()
+        result = await sipp("caller_until_bye.xml", caller_prefix)
+        assert result.returncode == 0, result.output  # the caller never noticed
+        spool = service.record_spool
+        await until(
+            lambda: spool.exists() and "CloseCall" in spool.read_text(),
+            20,
+            "the call's record on disk, its close included",
+        )
+        service.kill()
+        async with db.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT count(*) FROM calls WHERE caller_number LIKE :p"),
+                {"p": caller_prefix + "%"},
+            )
+        assert found == 0  # nothing reached the database before the kill
+
+        proxy.restore()
+        await service.start()
+        [record] = await closed_calls(db, caller_prefix, 1)
+        assert record["disposition"] == "completed"
+        kinds = [kind for kind, _ in await timeline(db, record["id"])]
+        assert kinds[0] == "StasisStart" and kinds[-1] == "StasisEnd"  # whole
+        assert kinds.count("StasisStart") == 1 and "PlaybackFinished" in kinds  # and once
+        await until(lambda: not spool.exists(), 10, "the spool removed once all is written")
+    finally:
+        service.kill()
+        service.database_url = database_url
+        await proxy.close()
+        await service.start()
