@@ -247,9 +247,7 @@ async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_
     assert await call_as_written(db, call_id) == WRITTEN_ONCE
 
 
-async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(
-    db, database_url, caplog
-):
+async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(db, database_url, caplog):
     """The database host goes away under open connections: the writer waits and
     retries instead of taking the dropped connection for records it refuses."""
     proxy = DatabaseProxy(database_url)
