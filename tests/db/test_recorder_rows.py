@@ -49,6 +49,15 @@ async def count(db, table: str, call_id: uuid.UUID) -> int:
         ).scalar_one()
 
 
+async def until_unhealthy(recorder: CallRecorder) -> None:
+    """Until the writer has found the database away."""
+    for _ in range(100):
+        if not recorder.healthy:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the writer never noticed the database was away")
+
+
 async def test_rows_of_a_call_wait_out_an_outage_and_land_after_the_call(db, database_url):
     unreachable = create_async_engine(
         database_url.replace("127.0.0.1:5432", f"127.0.0.1:{free_tcp_port()}")
@@ -80,11 +89,7 @@ async def test_rows_of_a_call_wait_out_an_outage_and_land_after_the_call(db, dat
                 "created_at": datetime.now(UTC),
             },
         )
-        for _ in range(50):
-            if not recorder.healthy:
-                break
-            await asyncio.sleep(0.05)
-        assert not recorder.healthy  # the database is away: the rows wait
+        await until_unhealthy(recorder)  # the database is away: the rows wait
         assert await count(db, "queue_requests", call_id) == 0
         recorder.engine = db  # it comes back
         async with asyncio.timeout(30):
@@ -166,11 +171,7 @@ async def test_a_process_that_dies_during_an_outage_loses_no_record(db, database
     try:
         for op in a_whole_call(first):
             recorder.submit(op)
-        for _ in range(100):
-            if not recorder.healthy:
-                break
-            await asyncio.sleep(0.05)
-        assert not recorder.healthy
+        await until_unhealthy(recorder)
         for op in a_whole_call(second):  # calls go on while the database is away
             recorder.submit(op)
     finally:
@@ -263,11 +264,7 @@ async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(db, dat
         proxy.cut()
         for op in a_whole_call(during):
             recorder.submit(op)
-        for _ in range(100):
-            if not recorder.healthy:
-                break
-            await asyncio.sleep(0.05)
-        assert not recorder.healthy
+        await until_unhealthy(recorder)
         proxy.restore()
         async with asyncio.timeout(30):
             await recorder.flush()
