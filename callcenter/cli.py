@@ -6,11 +6,15 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from callcenter.config import Settings, load_settings
 from callcenter.errors import ConfigError
+
+if TYPE_CHECKING:
+    import urllib.error
 
 
 def _settings(config: Path | None) -> Settings:
@@ -292,6 +296,16 @@ def agents_show(config: Path | None, agent_id: str, as_json: bool) -> None:
             click.echo(f"{key:10} {value}")
 
 
+def _problem_detail(exc: urllib.error.HTTPError) -> str:
+    """The ``detail`` of an application/problem+json answer, else the status line."""
+    import json
+
+    try:
+        return json.loads(exc.read() or b"{}").get("detail") or str(exc)
+    except ValueError:
+        return str(exc)
+
+
 def _apply_roster(settings: Settings, roster) -> None:
     """Have the running service take the roster (it renders the seats and reloads
     Asterisk's pjsip once); with no service, render and reload from here."""
@@ -305,12 +319,18 @@ def _apply_roster(settings: Settings, roster) -> None:
 
     url = f"http://{settings.http.host}:{settings.http.port}/api/v1/agents/reload"
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as r:
             taken = json.load(r)
     except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("detail", str(exc))
-        raise click.ClickException(f"the running service refused the roster: {detail}") from exc
-    except OSError:
+        raise click.ClickException(
+            f"the running service refused the roster: {_problem_detail(exc)}"
+        ) from exc
+    except urllib.error.URLError as exc:
+        if not isinstance(exc.reason, ConnectionRefusedError):
+            raise click.ClickException(
+                f"the service at {url} did not answer ({exc.reason}); the roster is saved "
+                "and the service reads it when it starts"
+            ) from exc
         taken = None  # no service: it reads the roster when it starts
     if taken is not None:
         click.echo(

@@ -31,6 +31,10 @@ class DatabaseProxy:
         upstream_r, upstream_w = await asyncio.open_connection(
             self.target.host, self.target.port or 5432
         )
+        if self.is_cut:  # cut while this connection was being made
+            client_w.transport.abort()
+            upstream_w.transport.abort()
+            return
         self._open |= {client_w, upstream_w}
         for source, sink in ((client_r, upstream_w), (upstream_r, client_w)):
             pipe = asyncio.create_task(self._pipe(source, sink))
@@ -64,3 +68,4 @@ class DatabaseProxy:
             await self._server.wait_closed()
         for pipe in list(self._pipes):
             pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)

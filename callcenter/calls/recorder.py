@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callcenter.calls import spool
@@ -37,6 +38,10 @@ from callcenter.calls.record_ops import (
 from callcenter.db.models import AgentStateLog, Call, CallEvent, Disposition
 
 log = logging.getLogger(__name__)
+
+# Too many connections; shut down by an admin or a crash; starting up or in recovery.
+OUTAGE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+SLOW_WRITE_SECONDS = 10.0
 
 
 class CallRecorder:
@@ -58,7 +63,7 @@ class CallRecorder:
     # Producers ----------------------------------------------------------------
     def submit(self, op: Op) -> None:
         self._idle.clear()
-        if self._spool is not None and self._spool.active:
+        if self._spool is not None:
             self._spool.keep(op)
         self._queue.put_nowait(op)
 
@@ -72,12 +77,13 @@ class CallRecorder:
         self.submit(op)
         await op.done
 
-    async def close_lost(self, live_channels: set[str], ended_at: datetime) -> int:
-        op = CloseLost(
-            frozenset(live_channels), ended_at, asyncio.get_running_loop().create_future()
-        )
-        self.submit(op)
-        return await op.done  # type: ignore[misc]
+    def close_lost(self, live_channels: set[str], ended_at: datetime) -> asyncio.Future[int]:
+        """Queue closing every open record whose channel is not live; the future
+        gives how many. Not awaited by a restart: it may wait behind a replayed
+        spool or an outage, and calls must be answered meanwhile."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.submit(CloseLost(frozenset(live_channels), ended_at, done))
+        return done
 
     async def flush(self) -> None:
         """Wait until what was submitted so far is committed (not what comes after)."""
@@ -86,14 +92,15 @@ class CallRecorder:
         await op.done  # type: ignore[misc]
 
     def backlog(self) -> int:
-        return self._queue.qsize()
+        """Operations not yet committed: queued, and the batch being written."""
+        return self._queue.qsize() + len(self._in_flight)
 
     def spool_backlog(self) -> int:
         """Put every operation still waiting in the spool (the process is stopping
         with PostgreSQL away); how many are kept."""
         if self._spool is None:
             return 0
-        self._spool.start(self._waiting())
+        self._spool_waiting()
         return self._spool.kept()
 
     def close(self) -> None:
@@ -121,19 +128,26 @@ class CallRecorder:
             self._in_flight = batch
             try:
                 await self._write_retrying(batch)
-            except DBAPIError:
+            except Exception:
                 log.exception("batch rejected; writing its %d operations one by one", len(batch))
-                for op in batch:
+                for i, op in enumerate(batch):
+                    self._in_flight = batch[i:]  # what is written is not spooled again
                     try:
                         await self._write_retrying([op])
-                    except DBAPIError:
+                    except Exception:
                         log.exception("call record operation dropped: %r", op)
                         _resolve(op)
-            self._in_flight = []
-            if self._spool is not None:
-                self._spool.committed(batch, drained=self._queue.empty())
+                    self._done([op])
+            else:
+                self._done(batch)
             if self._queue.empty():
                 self._idle.set()
+
+    def _done(self, ops: list[Op]) -> None:
+        """``ops`` are written (or dropped as refused): no longer owed."""
+        self._in_flight = self._in_flight[len(ops) :]
+        if self._spool is not None:
+            self._spool.committed(ops, healthy=self.healthy)
 
     async def _write_retrying(self, ops: list[Op]) -> None:
         """Write ``ops`` in one transaction, waiting out the database's absence;
@@ -141,18 +155,32 @@ class CallRecorder:
         delay = 0.2
         while True:
             try:
-                await self._write(ops)
+                await self._write_watched(ops)
                 self.healthy = True
                 return
             except Exception as exc:
                 if not _unreachable(exc):
                     raise
                 self.healthy = False
-                if self._spool is not None:
-                    self._spool.start(self._waiting())  # kept ones are not kept twice
+                self._spool_waiting()
                 log.warning("database unavailable, %d records waiting: %r", len(ops), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _write_watched(self, ops: list[Op]) -> None:
+        """``_write``; a database that neither answers nor fails within
+        SLOW_WRITE_SECONDS (a partition: TCP retries for minutes) gets the
+        backlog spooled meanwhile, so the process can die without losing it."""
+        write = asyncio.ensure_future(self._write(ops))
+        done, _ = await asyncio.wait({write}, timeout=SLOW_WRITE_SECONDS)
+        if not done:
+            log.warning("database silent for %g s; keeping the backlog on disk", SLOW_WRITE_SECONDS)
+            self._spool_waiting()
+        await write
+
+    def _spool_waiting(self) -> None:
+        if self._spool is not None:
+            self._spool.start(self._waiting())  # kept ones are not kept twice
 
     async def _write(self, batch: list[Op]) -> None:
         async with self.engine.begin() as conn:
@@ -233,11 +261,17 @@ async def _apply(conn: AsyncConnection, op: Op) -> None:
 
 
 def _unreachable(exc: BaseException) -> bool:
-    """The database is away (refused, dropped, restarting), rather than refusing the data:
-    a connection dropped mid-transaction surfaces as an invalidated DBAPIError."""
-    if isinstance(exc, OperationalError | OSError | ConnectionError):
+    """The database is away (refused, dropped, restarting, full), rather than
+    refusing the data. asyncpg's server errors all arrive as plain DBAPIError:
+    their SQLSTATE tells which."""
+    if isinstance(exc, OSError | ConnectionError | PoolTimeout | DisconnectionError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state.startswith("08") or state in OUTAGE_SQLSTATES
 
 
 def _resolve(op: Op) -> None:

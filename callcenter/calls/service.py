@@ -110,18 +110,14 @@ class CallService:
             log.info("adopting channel %s left in Stasis (call %s)", channel.id, call_id)
             self._start(channel, datetime.now(UTC), call_id=call_id)
             adopted += 1
-        closed = await self.deps.recorder.close_lost(live, datetime.now(UTC))
+        closed = self.deps.recorder.close_lost(live, datetime.now(UTC))
+        closed.add_done_callback(_log_closed)
         await self._delete_empty_bridges()
         try:  # last: a seat Asterisk refuses must not keep stale records open
             await self.sync_registrations()
         except AriError as exc:
             log.error("cannot follow the seats' registrations: %s", exc)
-        log.info(
-            "reconciled: %d live channels, %d adopted, %d stale records closed",
-            len(live),
-            adopted,
-            closed,
-        )
+        log.info("reconciled: %d live channels, %d adopted", len(live), adopted)
 
     async def sync_registrations(self) -> None:
         """Which seats have a registered softphone now; then follow their device states.
@@ -171,3 +167,8 @@ class CallService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _log_closed(closed: asyncio.Future[int]) -> None:
+    if not closed.cancelled():
+        log.info("stale call records closed: %d", closed.result())

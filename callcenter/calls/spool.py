@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -42,6 +43,7 @@ KEPT: dict[str, type] = {
     for cls in (OpenCall, AddEvent, MarkAnswered, CloseCall, AgentStateLogged, InsertRow)
 }
 ENUMS: dict[str, type[Enum]] = {"Disposition": Disposition}
+DISK_RETRY_SECONDS = 30.0
 
 
 class SpoolCorrupt(ValueError):
@@ -53,7 +55,7 @@ def keeps(op: Op) -> bool:
 
 
 def _encode_value(value: Any) -> Any:
-    if isinstance(value, Enum):
+    if isinstance(value, Enum) and ENUMS.get(type(value).__name__) is type(value):
         return {"$enum": type(value).__name__, "v": value.value}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
@@ -118,6 +120,7 @@ def _mapped_class(table_name: str) -> type:
 class Recovered:
     ops: list[tuple[int, Op]]  # (seq, op) not yet committed, in order
     last_seq: int
+    whole_bytes: int  # where the whole lines end (a line cut short follows)
 
 
 def read(path: Path) -> Recovered:
@@ -128,25 +131,26 @@ def read(path: Path) -> Recovered:
     """
     pending: list[tuple[int, Op]] = []
     committed = last_seq = 0
-    lines = path.read_text(encoding="utf-8").split("\n")
+    data = path.read_bytes()
+    *lines, cut = data.split(b"\n")  # every whole line ends with a newline
+    if cut:
+        log.warning("%s:%d: a line cut short by a crash, skipped", path, len(lines) + 1)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = json.loads(line.decode("utf-8"))
             if "committed" in entry:
                 committed = max(committed, int(entry["committed"]))
                 continue
             seq = int(entry["seq"])
             op = _decode_op(entry["op"], entry["fields"])
         except (ValueError, KeyError, TypeError) as exc:
-            if number == len(lines) and not line.endswith("}"):
-                log.warning("%s:%d: a line cut short by a crash, skipped", path, number)
-                continue
             raise SpoolCorrupt(f"{path}:{number}: {exc}") from exc
         last_seq = max(last_seq, seq)
         pending.append((seq, op))
-    return Recovered([(s, op) for s, op in pending if s > committed], last_seq)
+    ops = [(s, op) for s, op in pending if s > committed]
+    return Recovered(ops, last_seq, whole_bytes=len(data) - len(cut))
 
 
 class SpoolFile:
@@ -184,9 +188,9 @@ class Spool:
     """The writer's disk copy of the operations waiting out an outage.
 
     Inactive while PostgreSQL answers (no disk I/O on the hot path); from the
-    first failed write until the backlog is written, every operation kept goes
-    to the file in the order it will be written, and each committed batch is
-    marked, so the file always tells what is still owed to the database.
+    first failed write until the database answers again, every operation kept
+    goes to the file in the order it will be written, and each committed batch
+    is marked, so the file always tells what is still owed to the database.
     """
 
     def __init__(self, path: Path) -> None:
@@ -194,6 +198,9 @@ class Spool:
         self.active = False
         self._seqs: dict[int, int] = {}  # id(op) → its line, until committed
         self._last_seq = 0
+        self._on_disk = False  # a file exists that this process answers for
+        self._unusable = False  # a file it may not touch (unreadable, not movable)
+        self._paused_until = 0.0  # after a failed write (disk full): not every op
 
     def recover(self) -> list[Op]:
         """What a previous process left uncommitted, to be written before anything new.
@@ -205,56 +212,89 @@ class Spool:
             return []
         try:
             recovered = read(path)
+            if not recovered.ops:
+                self.file.remove()
+                return []
+            # Appending after a line cut short would glue the next line to it.
+            os.truncate(path, recovered.whole_bytes)
         except (OSError, SpoolCorrupt) as exc:
-            aside = path.with_name(f"{path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-            path.rename(aside)
-            log.error("record spool not replayed, kept as %s for a person to read: %s", aside, exc)
-            return []
-        self._last_seq = recovered.last_seq
-        if not recovered.ops:
-            self.file.remove()
+            self._set_aside(exc)
             return []
         log.warning("replaying %d call record operations from %s", len(recovered.ops), path)
-        self.active = True
+        self._last_seq = recovered.last_seq
+        self._on_disk = self.active = True
         for seq, op in recovered.ops:
             self._seqs[id(op)] = seq
         return [op for _, op in recovered.ops]
 
+    def _set_aside(self, why: Exception) -> None:
+        path = self.file.path
+        aside = path.with_name(f"{path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        try:
+            path.rename(aside)
+        except OSError as exc:
+            self._unusable = True
+            log.error(
+                "record spool %s unreadable (%s) and cannot be moved aside (%s): "
+                "left as it is, and no spool this run",
+                path,
+                why,
+                exc,
+            )
+            return
+        log.error("record spool not replayed, kept as %s for a person to read: %s", aside, why)
+
     def keep(self, op: Op) -> None:
-        if not keeps(op) or id(op) in self._seqs:
+        """Put ``op`` on disk if an outage is on (and it carries data, and is not there yet)."""
+        if not self.active or self._unusable or not keeps(op) or id(op) in self._seqs:
+            return
+        if time.monotonic() < self._paused_until:
             return
         try:
             self.file.append(encode(self._last_seq + 1, op))
-        except (TypeError, OSError):
+        except TypeError:
             log.exception("call record operation kept in memory only: %r", op)
+            return
+        except OSError as exc:
+            self._paused_until = time.monotonic() + DISK_RETRY_SECONDS
+            log.error(
+                "record spool %s cannot be written (%s): records wait in memory only; "
+                "trying again in %g s",
+                self.file.path,
+                exc,
+                DISK_RETRY_SECONDS,
+            )
             return
         self._last_seq += 1
         self._seqs[id(op)] = self._last_seq
+        self._on_disk = True
 
     def start(self, waiting: Iterable[Op]) -> None:
         """The outage begins: ``waiting`` (in the order it will be written) goes to disk."""
         self.active = True
         for op in waiting:
             self.keep(op)
-        self.sync()
+        if self._on_disk:
+            try:
+                self.file.sync()
+            except OSError:
+                log.exception("record spool %s not synced", self.file.path)
 
-    def sync(self) -> None:
-        try:
-            self.file.sync()
-        except OSError:
-            log.exception("record spool %s not synced", self.file.path)
-
-    def committed(self, batch: Iterable[Op], drained: bool) -> None:
-        """``batch`` is written (or dropped as invalid); ``drained``: nothing else waits."""
-        if not self.active:
+    def committed(self, ops: Iterable[Op], healthy: bool) -> None:
+        """``ops`` are written (or dropped as refused). Once the database answers
+        again new operations stay in memory only; the file goes when nothing in
+        it is owed any more."""
+        if healthy:
+            self.active = False
+        if not self._on_disk:
             return
-        seqs = [self._seqs.pop(id(op)) for op in batch if id(op) in self._seqs]
+        seqs = [self._seqs.pop(id(op)) for op in ops if id(op) in self._seqs]
         try:
             if seqs:
                 self.file.append(f'{{"committed": {max(seqs)}}}')
-            if drained and not self._seqs:
+            if not self._seqs and not self.active:
                 self.file.remove()
-                self.active = False
+                self._on_disk = False
         except OSError:
             log.exception("record spool %s not updated", self.file.path)
 

@@ -89,6 +89,14 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+def _writer_ended(writer: asyncio.Task[None]) -> None:
+    if not writer.cancelled() and writer.exception() is not None:
+        log.critical(
+            "the call record writer died; no record is written from now on",
+            exc_info=writer.exception(),
+        )
+
+
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = make_engine(app[SETTINGS].database.url)
     recorder = CallRecorder(engine, spool_path=app[SETTINGS].calls.record_spool)
@@ -97,6 +105,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UserService(app[SESSIONS])
     app[RECORDER] = recorder
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
+    writer.add_done_callback(_writer_ended)
     Gauge(
         "hotline_record_backlog", "Call record operations not yet committed", registry=app[REGISTRY]
     ).set_function(recorder.backlog)
@@ -112,9 +121,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             kept,
             app[SETTINGS].calls.record_spool,
         )
-    await _stop(writer)
-    recorder.close()
-    await engine.dispose()
+    try:
+        await _stop(writer)
+    finally:
+        recorder.close()
+        await engine.dispose()
 
 
 async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:

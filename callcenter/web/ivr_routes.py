@@ -23,7 +23,7 @@ async def current(request: web.Request) -> web.Response:
 
 
 @documented(
-    "Reload flows, calendar and lookup data from disk; an invalid set is refused",
+    "Reload flows, queues, calendar and lookup data from disk; an invalid set is refused",
     tags=("ivr",),
     responses={
         "200": {"description": "Reloaded; the new version"},

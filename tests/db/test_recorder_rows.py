@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callcenter.calls import spool
@@ -25,6 +26,15 @@ def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def at_port(database_url: str, port: int) -> str:
+    """The same database URL on another local port."""
+    return (
+        make_url(database_url)
+        .set(host="127.0.0.1", port=port)
+        .render_as_string(hide_password=False)
+    )
 
 
 def open_call(call_id: uuid.UUID) -> OpenCall:
@@ -59,9 +69,7 @@ async def until_unhealthy(recorder: CallRecorder) -> None:
 
 
 async def test_rows_of_a_call_wait_out_an_outage_and_land_after_the_call(db, database_url):
-    unreachable = create_async_engine(
-        database_url.replace("127.0.0.1:5432", f"127.0.0.1:{free_tcp_port()}")
-    )
+    unreachable = create_async_engine(at_port(database_url, free_tcp_port()))
     recorder = CallRecorder(unreachable)
     writer = asyncio.create_task(recorder.run())
     call_id = uuid.uuid4()
@@ -162,9 +170,7 @@ async def replay(db, spool_path: Path) -> CallRecorder:
 
 async def test_a_process_that_dies_during_an_outage_loses_no_record(db, database_url, tmp_path):
     spool_path = tmp_path / "spool" / "call-records.jsonl"
-    unreachable = create_async_engine(
-        database_url.replace("127.0.0.1:5432", f"127.0.0.1:{free_tcp_port()}")
-    )
+    unreachable = create_async_engine(at_port(database_url, free_tcp_port()))
     recorder = CallRecorder(unreachable, spool_path=spool_path)
     writer = asyncio.create_task(recorder.run())
     first, second = uuid.uuid4(), uuid.uuid4()
@@ -226,7 +232,7 @@ async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    hanging = create_async_engine(database_url.replace("127.0.0.1:5432", f"127.0.0.1:{port}"))
+    hanging = create_async_engine(at_port(database_url, port))
     spool_path = tmp_path / "call-records.jsonl"
     recorder = CallRecorder(hanging, spool_path=spool_path)
     writer = asyncio.create_task(recorder.run())
@@ -235,7 +241,7 @@ async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_
         for op in a_whole_call(call_id):
             recorder.submit(op)
         await asyncio.sleep(0.3)  # the writer has taken them and waits on the server
-        assert recorder.backlog() == 0  # all four are in flight, in no queue
+        assert recorder.backlog() == 4  # all four in flight: taken from the queue
         assert recorder.spool_backlog() == 4
     finally:
         await stop(writer, recorder)
@@ -276,3 +282,20 @@ async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(db, dat
     assert await call_as_written(db, during) == WRITTEN_ONCE
     assert "database unavailable" in caplog.text
     assert "rejected" not in caplog.text and "dropped" not in caplog.text
+
+
+async def test_a_record_the_code_cannot_even_build_is_dropped_and_the_writer_goes_on(db, caplog):
+    recorder = CallRecorder(db)
+    writer = asyncio.create_task(recorder.run())
+    call_id = uuid.uuid4()
+    try:
+        recorder.insert(Survey, {"no_such_column": 1})  # refused before reaching PostgreSQL
+        for op in a_whole_call(call_id):
+            recorder.submit(op)
+        async with asyncio.timeout(30):
+            await recorder.flush()
+        assert not writer.done()
+    finally:
+        await stop(writer, recorder)
+    assert await call_as_written(db, call_id) == WRITTEN_ONCE
+    assert "call record operation dropped: InsertRow" in caplog.text

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from callcenter.acd.queues import load_queues
-from callcenter.config import AcdConfig, IvrConfig, Settings, TicketsConfig, load_settings
+from callcenter.config import (
+    AcdConfig,
+    CallsConfig,
+    IvrConfig,
+    Settings,
+    TicketsConfig,
+    load_settings,
+)
 from callcenter.errors import ConfigError
 from callcenter.ivr.registry import IvrPaths
 
@@ -42,6 +49,7 @@ def defaults_beside(folder: Path) -> Settings:
             seat_secrets=folder / "../run/secrets/seats.yaml",
             seats_conf=folder / "../run/asterisk/etc/pjsip_agents.conf",
         ),
+        calls=CallsConfig(record_spool=folder / "../run/spool/call-records.jsonl"),
     )
 
 
@@ -50,8 +58,9 @@ def test_missing_file_gives_defaults(tmp_path: Path):
     assert settings == defaults_beside(tmp_path)
     # Everything but the paths is Settings() as it stands.
     defaults = Settings()
-    for section in ("ari", "database", "http", "calls"):
+    for section in ("ari", "database", "http"):
         assert getattr(settings, section) == getattr(defaults, section)
+    assert settings.calls.shutdown_grace_seconds == defaults.calls.shutdown_grace_seconds
     assert settings.log_level == defaults.log_level
     assert settings.ari.url == "http://127.0.0.1:8088"
     assert settings.ari.app == "hotline"

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from callcenter.calls import spool
 from callcenter.calls.record_ops import (
@@ -20,6 +21,7 @@ from callcenter.calls.record_ops import (
     MarkAnswered,
     OpenCall,
 )
+from callcenter.calls.recorder import _unreachable
 from callcenter.db.models import Disposition, QueueRequest
 
 CALL = uuid.UUID("6f1c3a52-93f4-4c53-9a4e-2f1b1c0d9e11")
@@ -91,3 +93,56 @@ def test_only_operations_with_data_are_kept():
 def test_a_value_it_cannot_write_back_is_refused_when_kept():
     with pytest.raises(TypeError, match="cannot spool a set"):
         spool.encode(1, AddEvent(CALL, AT, "odd", {"keys": {"1", "2"}}))
+
+
+def test_a_cut_line_is_trimmed_so_the_next_outage_appends_whole_lines(tmp_path: Path):
+    path = write(tmp_path / "spool", spool.encode(1, OPS[0]), '{"seq": 2, "op": "Ad', newline=False)
+    first = spool.Spool(path)
+    assert first.recover() == [OPS[0]]
+    first.start([OPS[2]])  # the database is still away: more is kept, then the process dies
+    first.file.close()
+    again = spool.Spool(path).recover()
+    assert again == [OPS[0], OPS[2]]
+
+
+def test_an_unwritable_spool_is_reported_once_and_records_stay_in_memory(tmp_path, caplog):
+    (tmp_path / "spool").write_text("a file where the folder should be")
+    kept = spool.Spool(tmp_path / "spool" / "call-records.jsonl")
+    kept.start(OPS)
+    assert kept.kept() == 0
+    assert caplog.text.count("cannot be written") == 1
+
+
+def test_the_spool_file_goes_once_nothing_in_it_is_owed(tmp_path: Path):
+    kept = spool.Spool(tmp_path / "call-records.jsonl")
+    kept.start(OPS[:2])
+    kept.keep(OPS[2])  # still away: submitted ops are kept too
+    kept.committed(OPS[:2], healthy=True)  # it answers again
+    kept.keep(OPS[3])  # ...so new ones stay in memory
+    assert kept.kept() == 1 and kept.file.path.exists()
+    kept.committed(OPS[2:4], healthy=True)
+    assert kept.kept() == 0 and not kept.file.path.exists()
+
+
+class FakeOrig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (ConnectionRefusedError(), True),
+        (DBAPIError("COMMIT", None, FakeOrig("57P03")), True),  # starting up / recovering
+        (DBAPIError("SELECT 1", None, FakeOrig("57P01")), True),  # admin shutdown
+        (DBAPIError("SELECT 1", None, FakeOrig("53300")), True),  # too many connections
+        (DBAPIError("SELECT 1", None, FakeOrig("08006")), True),  # connection failure
+        (DBAPIError("INSERT", None, FakeOrig("x"), connection_invalidated=True), True),
+        (DBAPIError("INSERT", None, FakeOrig("23503")), False),  # foreign key: the data
+        (DBAPIError("INSERT", None, FakeOrig("57014")), False),  # statement timeout
+        (ValueError("bad value"), False),
+    ],
+)
+def test_an_outage_is_told_from_a_refusal(error: BaseException, outage: bool):
+    assert _unreachable(error) is outage
