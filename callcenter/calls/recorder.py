@@ -172,11 +172,17 @@ class CallRecorder:
         SLOW_WRITE_SECONDS (a partition: TCP retries for minutes) gets the
         backlog spooled meanwhile, so the process can die without losing it."""
         write = asyncio.ensure_future(self._write(ops))
-        done, _ = await asyncio.wait({write}, timeout=SLOW_WRITE_SECONDS)
-        if not done:
-            log.warning("database silent for %g s; keeping the backlog on disk", SLOW_WRITE_SECONDS)
-            self._spool_waiting()
-        await write
+        try:
+            done, _ = await asyncio.wait({write}, timeout=SLOW_WRITE_SECONDS)
+            if not done:
+                log.warning(
+                    "database silent for %g s; keeping the backlog on disk", SLOW_WRITE_SECONDS
+                )
+                self._spool_waiting()
+            await write
+        except asyncio.CancelledError:
+            write.cancel()  # the writer is stopping: so is its write
+            raise
 
     def _spool_waiting(self) -> None:
         if self._spool is not None:

@@ -1,5 +1,6 @@
 """The call record writer on the real PostgreSQL: rows that belong to a call
-land after it, and nothing is dropped while the database is unreachable."""
+land after it, and nothing is dropped while the database is unreachable,
+dropping connections or silent, nor when the process dies meanwhile (the spool)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 import contextlib
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callcenter.calls import spool
 from callcenter.calls.record_ops import AddEvent, CloseCall, InsertRow, OpenCall
@@ -220,10 +223,10 @@ async def test_an_unreadable_spool_is_kept_aside_and_the_writer_goes_on(db, tmp_
     assert aside.read_text().startswith('{"seq": 1')  # untouched, for a person to read
 
 
-async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_url, tmp_path):
-    """PostgreSQL accepts the connection and never answers: no error tells the
-    writer to spool, so stopping puts what waits (the batch in flight too) on disk."""
-
+@pytest.fixture
+async def silent_engine(database_url) -> AsyncIterator[AsyncEngine]:
+    """A "PostgreSQL" that accepts connections and never answers (a partition):
+    no error ever tells the writer the database is away."""
     peers: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -231,25 +234,50 @@ async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, database_
         await reader.read()  # says nothing, ever
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    hanging = create_async_engine(at_port(database_url, port))
+    engine = create_async_engine(at_port(database_url, server.sockets[0].getsockname()[1]))
+    yield engine
+    await engine.dispose()
+    for peer in peers:
+        peer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, silent_engine, tmp_path):
+    """Stopping puts what waits (the batch in flight too) on disk."""
     spool_path = tmp_path / "call-records.jsonl"
-    recorder = CallRecorder(hanging, spool_path=spool_path)
+    recorder = CallRecorder(silent_engine, spool_path=spool_path)
     writer = asyncio.create_task(recorder.run())
     call_id = uuid.uuid4()
     try:
         for op in a_whole_call(call_id):
             recorder.submit(op)
         await asyncio.sleep(0.3)  # the writer has taken them and waits on the server
-        assert recorder.backlog() == 4  # all four in flight: taken from the queue
+        assert recorder.backlog() == 4 and not spool_path.exists()
         assert recorder.spool_backlog() == 4
     finally:
         await stop(writer, recorder)
-        await hanging.dispose()
-        for peer in peers:
-            peer.close()
-        server.close()
-        await server.wait_closed()
+    await replay(db, spool_path)
+    assert await call_as_written(db, call_id) == WRITTEN_ONCE
+
+
+async def test_a_silent_database_gets_the_backlog_spooled_before_any_error(
+    db, silent_engine, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("callcenter.calls.recorder.SLOW_WRITE_SECONDS", 0.2)
+    spool_path = tmp_path / "call-records.jsonl"
+    recorder = CallRecorder(silent_engine, spool_path=spool_path)
+    writer = asyncio.create_task(recorder.run())
+    call_id = uuid.uuid4()
+    try:
+        for op in a_whole_call(call_id):
+            recorder.submit(op)
+        for _ in range(50):
+            if spool_path.exists() and len(spool_path.read_text().splitlines()) == 4:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await stop(writer, recorder)  # killed while the write still hangs
     await replay(db, spool_path)
     assert await call_as_written(db, call_id) == WRITTEN_ONCE
 
