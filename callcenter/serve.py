@@ -5,21 +5,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 
 from aiohttp import web
 
 from callcenter.config import Settings
+from callcenter.errors import ConfigError
 from callcenter.web.app import build_app
 from callcenter.web.keys import IVR
 
 log = logging.getLogger(__name__)
 
 
+def claim_port(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port before anything else starts: a second service started
+    by mistake stops here, before it takes over the ARI application or replays
+    the first one's record spool."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"http {host}:{port}: {exc.strerror}; is another hotline service running? "
+            "(make status)"
+        ) from exc
+    sock.listen(128)
+    return sock
+
+
 async def serve(settings: Settings) -> None:
+    sock = claim_port(settings.http.host, settings.http.port)
     app = build_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup contexts' start halves
-    site = web.TCPSite(runner, settings.http.host, settings.http.port)
+    site = web.SockSite(runner, sock)
     await site.start()
     log.info("hotline service listening on http://%s:%d", settings.http.host, settings.http.port)
     stop = asyncio.Event()

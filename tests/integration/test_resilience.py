@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from sqlalchemy import text
 
 from tests.dbproxy import DatabaseProxy
 from tests.integration.stack import (
+    ROOT,
     asterisk,
     closed_calls,
     sipp,
@@ -150,3 +152,25 @@ async def test_a_call_taken_while_the_database_is_away_is_recorded_after_a_kill(
         service.database_url = database_url
         await proxy.close()
         await service.start()
+
+
+async def test_a_second_service_started_by_mistake_stops_before_touching_anything(
+    service, db, caller_prefix
+):
+    second = await asyncio.create_subprocess_exec(
+        str(ROOT / ".venv" / "bin" / "callcenter"),
+        "serve",
+        "-c",
+        str(service.config_file),
+        env={**os.environ, "DATABASE_URL": service.database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 1
+    assert "is another hotline service running?" in out.decode()
+    # The first one still owns the calls.
+    result = await sipp("caller_until_bye.xml", caller_prefix)
+    assert result.returncode == 0, result.output
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert call["disposition"] == "completed"
