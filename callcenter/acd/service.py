@@ -136,9 +136,8 @@ class AcdService:
             self._waiting.remove(entry)
         if entry.offer.done() and not entry.offer.cancelled():
             agent = entry.offer.result()  # reserved but not yet rung: free them
-            if agent.state is AgentState.RINGING and agent.call_id == str(entry.call_id):
-                self._set(agent, AgentState.AVAILABLE, "caller left")
-                self.dispatch()
+            if agent.call_id == str(entry.call_id):
+                self.ring_cancelled(agent)
         elif not entry.offer.done():
             entry.offer.cancel()
 
@@ -176,8 +175,7 @@ class AcdService:
     def answered(self, agent: Agent, entry: Waiting) -> None:
         if agent.call_id != str(entry.call_id):
             raise IllegalAgentTransition(f"agent {agent.id} was not reserved for this caller")
-        self._set(agent, AgentState.ON_CALL)
-        agent.calls_answered += 1
+        self.take_answered(agent)
 
     def take(self, agent: Agent, queue: str, call_id: str) -> None:
         """Reserve a free agent for a transfer or conference (not from a queue)."""

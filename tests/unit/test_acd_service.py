@@ -654,6 +654,16 @@ async def test_an_agent_removed_mid_call_is_gone_once_the_call_ends():
     assert "1001" not in h.acd.agents
 
 
+async def test_an_agent_removed_while_reserved_is_gone_when_the_caller_leaves():
+    h = Harness({"1001": config("1001"), "1002": config("1002")}, GENERAL)
+    h.login("1001")
+    entry = h.enqueue()
+    h.acd.load_roster(Roster(agents={"1002": config("1002")}))
+    h.acd.leave(entry)  # hung up before the seat was rung
+    assert "1001" not in h.acd.agents
+    assert offered(h.enqueue()) is None
+
+
 async def test_an_agent_removed_while_ringing_is_not_offered_again():
     h = Harness({"1001": config("1001"), "1002": config("1002")}, GENERAL)
     h.login("1001")
