@@ -28,8 +28,7 @@ def claim_port(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"http {host}:{port}: {exc.strerror}; is another hotline service running? "
-            "(make status)"
+            f"http {host}:{port}: {exc.strerror}; is another hotline service running? (make status)"
         ) from exc
     sock.listen(128)
     return sock

@@ -9,7 +9,6 @@ closed exactly once with a disposition and the stage (flow/node) it reached.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from callcenter.ari.events import (
     ChannelVarset,
     Event,
     PlaybackEvent,
-    PlaybackFinished,
     StasisEnd,
 )
 from callcenter.calls.ari_port import AriCallPort, DialOut
@@ -206,9 +204,10 @@ class CallSession:
             self.disposition = Disposition.LOST if lost else Disposition.ABANDONED
         self._event("channel_lost" if lost else "caller_left", stage=self.stage)
 
-    async def _run_ivr(self, runtime: IvrRuntime, flow: str) -> Outcome:
+    def _port(self) -> AriCallPort:
+        """The caller's channel as the IVR (and the agent features) drive it."""
         deps = self.deps
-        port = AriCallPort(
+        return AriCallPort(
             deps.ari,
             self.inbox,
             self.channel.id,
@@ -217,6 +216,10 @@ class CallSession:
             open_inbox=lambda key: deps.router.register(Inbox(key, deps.config.inbox_size)),
             close_inbox=deps.router.unregister,
         )
+
+    async def _run_ivr(self, runtime: IvrRuntime, flow: str) -> Outcome:
+        deps = self.deps
+        port = self._port()
         services = IvrServices(
             prompts=deps.prompts,
             calendar=runtime.calendar,
@@ -259,14 +262,7 @@ class CallSession:
             "agent_feature", feature=feature, seat=seat, agent=agent.id if agent else None, ok=ok
         )
         prompt = "feature_ok" if ok else "feature_failed"
-        port_media = [self.deps.prompts.media(prompt, "zh")]
-        playback = f"pb-{uuid.uuid4().hex}"
-        await self.deps.ari.play(self.channel.id, playback, port_media)
-        with contextlib.suppress(TimeoutError):
-            await self.inbox.wait_for(
-                lambda e: isinstance(e, PlaybackFinished) and e.playback.id == playback,
-                timeout=10,
-            )
+        await self._port().play([self.deps.prompts.media(prompt, "zh")], "zh", interruptible=False)
         self.disposition = Disposition.COMPLETED
 
     async def _open_record(self, flow: str | None, flow_version: str) -> None:
