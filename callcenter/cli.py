@@ -15,6 +15,7 @@ from callcenter.errors import ConfigError
 
 if TYPE_CHECKING:
     import urllib.error
+    import urllib.request
 
 
 def _settings(config: Path | None) -> Settings:
@@ -151,9 +152,10 @@ def reload(config: Path | None) -> None:
     import urllib.request
 
     settings = _settings(config)
-    url = f"http://{settings.http.host}:{settings.http.port}/api/v1/ivr/reload"
+    request = _service_post(settings, "/api/v1/ivr/reload")
+    url = request.full_url
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=10) as r:
             click.echo(f"reloaded: version {json.load(r)['version']}")
     except urllib.error.HTTPError as exc:
         body = json.loads(exc.read() or b"{}")
@@ -296,6 +298,19 @@ def agents_show(config: Path | None, agent_id: str, as_json: bool) -> None:
             click.echo(f"{key:10} {value}")
 
 
+def _service_post(settings: Settings, path: str) -> urllib.request.Request:
+    """A POST to the running service, with the service token it wrote at start."""
+    import urllib.request
+
+    from callcenter.users import service_token
+
+    return urllib.request.Request(
+        f"http://{settings.http.host}:{settings.http.port}{path}",
+        method="POST",
+        headers=service_token.headers(settings.http.service_token_file),
+    )
+
+
 def _problem_detail(exc: urllib.error.HTTPError) -> str:
     """The ``detail`` of an application/problem+json answer, else the status line."""
     import json
@@ -317,9 +332,10 @@ def _apply_roster(settings: Settings, roster) -> None:
     from callcenter.acd.seats import reload_pjsip, write_seats_conf
     from callcenter.ari import AriClient
 
-    url = f"http://{settings.http.host}:{settings.http.port}/api/v1/agents/reload"
+    request = _service_post(settings, "/api/v1/agents/reload")
+    url = request.full_url
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as r:
+        with urllib.request.urlopen(request, timeout=30) as r:
             taken = json.load(r)
     except urllib.error.HTTPError as exc:
         raise click.ClickException(

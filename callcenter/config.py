@@ -58,6 +58,8 @@ class DatabaseConfig(_Strict):
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # The token the command line uses to ask the running service (written at start).
+    service_token_file: Path = Path("../run/secrets/service-token")
 
 
 class CallsConfig(_Strict):

@@ -10,9 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.acd.agents import Agent, AgentState, UnknownAgent
 from callcenter.acd.roster import SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
+from callcenter.tickets.workflow import NotPermitted, Role
+from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, ARI, CALLS, SETTINGS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_body
+
+# Agents see the wallboard too; an agent changes only their own state (their
+# user name is their agent id).
+READERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.OPS, Role.ADMIN})
+STATE_CHANGERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+RELOADERS = frozenset({Role.OPS, Role.ADMIN})
 
 
 class StateChange(BaseModel):
@@ -36,8 +44,9 @@ def _agent(agent: Agent) -> dict[str, Any]:
     }
 
 
-@documented("Agents and their states", tags=("agents",))
+@documented("Agents and their states", tags=("agents",), public=False)
 async def list_agents(request: web.Request) -> web.Response:
+    await allowed(request, READERS, "read agents' states")
     acd = request.app[ACD]
     return web.json_response([_agent(a) for _, a in sorted(acd.agents.items())])
 
@@ -46,8 +55,10 @@ async def list_agents(request: web.Request) -> web.Response:
     "One agent",
     tags=("agents",),
     responses={"200": {"description": "The agent"}, "404": {"description": "Unknown"}},
+    public=False,
 )
 async def get_agent(request: web.Request) -> web.Response:
+    await allowed(request, READERS, "read agents' states")
     agent = request.app[ACD].agents.get(request.match_info["agent_id"])
     if agent is None:
         raise UnknownAgent(f"no agent {request.match_info['agent_id']!r}")
@@ -63,13 +74,17 @@ async def get_agent(request: web.Request) -> web.Response:
         "404": {"description": "Unknown agent"},
         "409": {"description": "Not now (ringing or on a call)"},
         "400": {"description": "Invalid body; the field is named"},
+        "403": {"description": "Another agent's state"},
     },
+    public=False,
 )
 async def change_state(request: web.Request) -> web.Response:
+    who = await allowed(request, STATE_CHANGERS, "change agents' states")
+    agent_id = request.match_info["agent_id"]
+    if who.role is Role.AGENT and who.name != agent_id:
+        raise NotPermitted(f"agent {who.name} may change only their own state, not {agent_id}'s")
     body = await parse_body(request, StateChange)
-    agent = request.app[ACD].request_state(
-        request.match_info["agent_id"], AgentState(body.state), body.reason
-    )
+    agent = request.app[ACD].request_state(agent_id, AgentState(body.state), body.reason)
     return web.json_response(_agent(agent))
 
 
@@ -77,8 +92,10 @@ async def change_state(request: web.Request) -> web.Response:
     "Re-read the roster; seats reach Asterisk without a restart "
     "(queues are reloaded with the IVR flows that use them: POST /api/v1/ivr/reload)",
     tags=("agents",),
+    public=False,
 )
 async def reload(request: web.Request) -> web.Response:
+    await allowed(request, RELOADERS, "reload the roster")
     settings = request.app[SETTINGS]
     roster = load_roster(settings.acd.roster)
     acd = request.app[ACD]
@@ -91,8 +108,9 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"agents": len(acd.agents), "pjsip_reloaded": reloaded})
 
 
-@documented("Queues: who waits, who serves", tags=("queues",))
+@documented("Queues: who waits, who serves", tags=("queues",), public=False)
 async def list_queues(request: web.Request) -> web.Response:
+    await allowed(request, READERS, "read the queues")
     acd = request.app[ACD]
     body = {}
     for name, queue in acd.queues.items():

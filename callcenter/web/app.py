@@ -44,6 +44,7 @@ from callcenter.tickets.lookup import DbTicketLookup
 from callcenter.tickets.oversight import SupervisionSweep
 from callcenter.tickets.rounds import every
 from callcenter.tickets.service import TicketService
+from callcenter.users import service_token
 from callcenter.users.service import UserService
 from callcenter.web import (
     acd_routes,
@@ -69,6 +70,7 @@ from callcenter.web.keys import (
     KNOWLEDGE,
     RECORDER,
     REGISTRY,
+    SERVICE_TOKEN,
     SESSIONS,
     SETTINGS,
     SWEEP,
@@ -266,6 +268,7 @@ def build_app(settings: Settings) -> web.Application:
     app[CONVERSATIONS] = {}
     app[CATALOGUE] = load_catalogue(settings.tickets.catalogue)
     app[CLOCK] = lambda: datetime.now(UTC)
+    app[SERVICE_TOKEN] = service_token.ensure(settings.http.service_token_file)
     app.cleanup_ctx.extend([database_ctx, tickets_ctx, ari_ctx, acd_ctx, calls_ctx])
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.tickets.service import Actor
+from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.users.service import Unauthorized
-from callcenter.web.keys import USERS
+from callcenter.users.service_token import SERVICE_USER
+from callcenter.web.keys import SERVICE_TOKEN, USERS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_body
 
@@ -17,7 +21,18 @@ async def actor(request: web.Request) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/token)")
-    return await request.app[USERS].actor(token.strip())
+    token = token.strip()
+    if hmac.compare_digest(token.encode(), request.app[SERVICE_TOKEN].encode()):
+        return Actor(SERVICE_USER, Role.ADMIN)
+    return await request.app[USERS].actor(token)
+
+
+async def allowed(request: web.Request, roles: frozenset[Role], doing: str) -> Actor:
+    """The acting user, if their role may do ``doing``; 401 or 403 otherwise."""
+    who = await actor(request)
+    if who.role not in roles:
+        raise NotPermitted(f"{who.role.value} users may not {doing}")
+    return who
 
 
 class Login(BaseModel):

@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from callcenter.calls.conversation import Conversation, NoSuchConversation
 from callcenter.db.models import Call
+from callcenter.tickets.workflow import NotPermitted, Role
+from callcenter.web.auth import allowed
 from callcenter.web.keys import CONVERSATIONS, SESSIONS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body
@@ -37,6 +39,21 @@ class SuperviseRequest(BaseModel):
 
     mode: Literal["listen", "whisper", "barge"]
     seat: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")  # the supervisor's softphone
+
+
+# Call records carry citizens' numbers: the centre's staff and auditors read them.
+READERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
+CONTROLLERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+
+async def _controlled(request: web.Request, doing: str) -> Conversation:
+    """The conversation, if the user may ``doing`` it: an agent only their own call."""
+    who = await allowed(request, CONTROLLERS, doing)
+    conversation = _conversation(request)
+    if who.role is Role.AGENT and who.name not in conversation.agents:
+        raise NotPermitted(f"agent {who.name} may {doing} only their own calls")
+    return conversation
 
 
 def _conversation(request: web.Request) -> Conversation:
@@ -66,10 +83,11 @@ CONTROL = {
     tags=("calls",),
     request_body=_json(TransferRequest),
     responses=CONTROL,
+    public=False,
 )
 async def transfer(request: web.Request) -> web.Response:
+    conversation = await _controlled(request, "transfer a call")
     body = await parse_body(request, TransferRequest)
-    conversation = _conversation(request)
     await conversation.transfer(body.to, blind=body.mode == "blind")
     return web.json_response({"to": body.to, "mode": body.mode, "agents": conversation.agents})
 
@@ -79,10 +97,12 @@ async def transfer(request: web.Request) -> web.Response:
     tags=("calls",),
     request_body=_json(HoldRequest),
     responses=CONTROL,
+    public=False,
 )
 async def hold(request: web.Request) -> web.Response:
+    conversation = await _controlled(request, "put a call on hold")
     body = await parse_body(request, HoldRequest)
-    await _conversation(request).hold(body.on)
+    await conversation.hold(body.on)
     return web.json_response({"on_hold": body.on})
 
 
@@ -91,15 +111,18 @@ async def hold(request: web.Request) -> web.Response:
     tags=("calls",),
     request_body=_json(SuperviseRequest),
     responses=CONTROL,
+    public=False,
 )
 async def supervise(request: web.Request) -> web.Response:
+    await allowed(request, SUPERVISORS, "listen to, whisper in or barge into calls")
     body = await parse_body(request, SuperviseRequest)
     leg = await _conversation(request).supervise(body.mode, body.seat)
     return web.json_response({"mode": body.mode, "supervisor_channel": leg})
 
 
-@documented("Call records, newest first (filter by caller number)", tags=("calls",))
+@documented("Call records, newest first (filter by caller number)", tags=("calls",), public=False)
 async def list_calls(request: web.Request) -> web.Response:
+    await allowed(request, READERS, "read call records")
     try:
         limit = min(max(int(request.query.get("limit", "50")), 1), 500)
     except ValueError as exc:

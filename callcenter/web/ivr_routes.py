@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from callcenter.tickets.workflow import Role
+from callcenter.web.auth import allowed
 from callcenter.web.keys import IVR
 from callcenter.web.openapi import documented
 
+READERS = frozenset({Role.OPS, Role.SUPERVISOR, Role.ADMIN})
+RELOADERS = frozenset({Role.OPS, Role.ADMIN})
 
-@documented("The IVR flow set in service", tags=("ivr",))
+
+@documented("The IVR flow set in service", tags=("ivr",), public=False)
 async def current(request: web.Request) -> web.Response:
+    await allowed(request, READERS, "read the IVR flows")
     runtime = request.app[IVR].current
     return web.json_response(
         {
@@ -29,8 +35,10 @@ async def current(request: web.Request) -> web.Response:
         "200": {"description": "Reloaded; the new version"},
         "422": {"description": "Refused; every error with file:line:column"},
     },
+    public=False,
 )
 async def reload(request: web.Request) -> web.Response:
+    await allowed(request, RELOADERS, "reload the IVR")
     result = request.app[IVR].reload()
     if not result.ok:
         body = {

@@ -41,3 +41,4 @@ SWEEP = web.AppKey("sweep", SupervisionSweep)
 # What "now" is for the desk (deadlines, colours, sweeps): one clock to replace in tests.
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])
+SERVICE_TOKEN = web.AppKey("service_token", str)

@@ -21,6 +21,7 @@ import aiohttp
 import yaml
 
 from callcenter.calendar import WEEKDAYS
+from callcenter.users import service_token
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
@@ -137,6 +138,7 @@ class Service:
         self.flow_set = ""
         self.config_file: Path | None = None  # what the running process was started with
         self.record_spool = config_dir / "record-spool.jsonl"
+        self.token_file = config_dir / "service-token"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_calendar(self, calendar: dict) -> None:
@@ -150,12 +152,17 @@ class Service:
             shutil.copy(flow, self.flows_dir / flow.name)
         self.flow_set = name
 
+    def auth(self) -> dict[str, str]:
+        """The service token's header (what the command line sends): admin rights."""
+        return service_token.headers(self.token_file)
+
     def write_config(self, grace: float) -> Path:
         base = yaml.safe_load((ROOT / "config" / "hotline.yaml").read_text())
         base["ari"]["password_file"] = str(ROOT / "run" / "secrets" / "ari-password")
         base["ari"]["reconnect_max_delay"] = 1.0
         base["calls"]["shutdown_grace_seconds"] = grace
         base["calls"]["record_spool"] = str(self.record_spool)
+        base["http"] = {**base.get("http", {}), "service_token_file": str(self.token_file)}
         base["ivr"].update(
             {
                 "flows_dir": str(self.flows_dir),
@@ -188,7 +195,7 @@ class Service:
         return path
 
     async def reload(self) -> tuple[int, dict]:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=self.auth()) as http:
             async with http.post(f"{HTTP}/api/v1/ivr/reload") as resp:
                 return resp.status, await resp.json(content_type=None)
 
@@ -199,7 +206,7 @@ class Service:
             status, body = await self.reload()
             assert status == 200, body
             return body["version"]
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=self.auth()) as http:
             async with http.get(f"{HTTP}/api/v1/ivr") as resp:
                 return (await resp.json())["version"]
 

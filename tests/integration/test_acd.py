@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import itertools
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -25,6 +26,7 @@ from tests.integration.stack import (
     voicemail_ticket,
 )
 from tests.integration.test_ivr import loudness
+from tests.integration.test_tickets_api import add_user, token
 
 AGENTS = ["t1", "t2", "t3", "t4", "t5"]
 
@@ -122,7 +124,7 @@ class Desk:
 @pytest.fixture
 async def desk(service) -> AsyncIterator[Desk]:
     await service.use_flows("queue")
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         desk = Desk(service, http)
         await desk.configure()
         yield desk
@@ -161,6 +163,34 @@ async def test_agents_added_and_removed_on_the_cli_reach_the_service_and_asteris
     # Asterisk keeps listing a removed endpoint, but its softphone is refused.
     with pytest.raises(AssertionError, match="REGISTER seat-t9 failed"):
         await SippAgent("seat-t9", phone.password).register(3600)
+
+
+async def test_the_call_centre_routes_know_who_is_asking(desk, database_url):
+    me = f"a{uuid.uuid4().hex[:8]}"  # an agent whose user name is their agent id
+    await cli(desk.service, "agents", "add", me, "--name", "新人", "--skill", "general=3")
+    await add_user(database_url, me, "agent")
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(f"{HTTP}/api/v1/agents") as resp:
+            assert resp.status == 401
+        mine = await token(anonymous, me)
+        own = {"state": "available"}
+        async with anonymous.post(f"{HTTP}/api/v1/agents/{me}/state", json=own, headers=mine) as r:
+            assert r.status == 200 and (await r.json())["state"] == "available"
+        async with anonymous.post(f"{HTTP}/api/v1/agents/t1/state", json=own, headers=mine) as r:
+            assert r.status == 403 and "only their own state" in (await r.json())["detail"]
+        for method, path in (
+            ("POST", "/api/v1/ivr/reload"),
+            ("POST", "/api/v1/agents/reload"),
+            ("POST", f"/api/v1/calls/{uuid.uuid4()}/supervise"),
+        ):
+            async with anonymous.request(method, f"{HTTP}{path}", headers=mine, json={}) as r:
+                assert r.status == 403, path
+        async with anonymous.get(f"{HTTP}/api/v1/queues", headers=mine) as resp:
+            assert resp.status == 200  # the wallboard is for agents too
+        out = {"state": "logged_out"}
+        async with anonymous.post(f"{HTTP}/api/v1/agents/{me}/state", json=out, headers=mine) as r:
+            assert r.status == 200
+    await cli(desk.service, "agents", "remove", me)
 
 
 async def rows(db, sql: str, **params) -> list[dict]:

@@ -79,6 +79,12 @@ async def test_a_ticket_from_a_call_goes_round_the_loop(people, db, caller_prefi
     result = await sipp("caller_until_bye.xml", caller_prefix)
     assert result.returncode == 0, result.output
     [call] = await closed_calls(db, caller_prefix, 1)
+    # The agent sees the caller's calls (screen pop); a department does not.
+    caller = {"caller": call["caller_number"]}
+    async with http.get(f"{HTTP}/api/v1/calls", params=caller, headers=h["agent"]) as resp:
+        assert [c["id"] for c in await resp.json()] == [str(call["id"])]
+    async with http.get(f"{HTTP}/api/v1/calls", params=caller, headers=h["water"]) as resp:
+        assert resp.status == 403
 
     body = {
         "nature": "complaint",
