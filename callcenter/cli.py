@@ -158,6 +158,7 @@ def reload(config: Path | None) -> None:
         with urllib.request.urlopen(request, timeout=10) as r:
             click.echo(f"reloaded: version {json.load(r)['version']}")
     except urllib.error.HTTPError as exc:
+        _not_let_in(exc, settings)
         body = json.loads(exc.read() or b"{}")
         for line in body.get("errors", [body.get("detail", str(exc))]):
             click.echo(line, err=True)
@@ -304,11 +305,23 @@ def _service_post(settings: Settings, path: str) -> urllib.request.Request:
 
     from callcenter.users import service_token
 
+    try:
+        headers = service_token.headers(settings.http.service_token_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     return urllib.request.Request(
-        f"http://{settings.http.host}:{settings.http.port}{path}",
-        method="POST",
-        headers=service_token.headers(settings.http.service_token_file),
+        f"http://{settings.http.host}:{settings.http.port}{path}", method="POST", headers=headers
     )
+
+
+def _not_let_in(exc: urllib.error.HTTPError, settings: Settings) -> None:
+    """A 401/403 means the token, not the request: say which file it came from."""
+    if exc.code in (401, 403):
+        raise click.ClickException(
+            f"the running service did not accept the command line's token "
+            f"({settings.http.service_token_file}): {_problem_detail(exc)}; "
+            "are the service and this command using the same configuration?"
+        ) from exc
 
 
 def _problem_detail(exc: urllib.error.HTTPError) -> str:
@@ -338,8 +351,9 @@ def _apply_roster(settings: Settings, roster) -> None:
         with urllib.request.urlopen(request, timeout=30) as r:
             taken = json.load(r)
     except urllib.error.HTTPError as exc:
+        _not_let_in(exc, settings)
         raise click.ClickException(
-            f"the running service refused the roster: {_problem_detail(exc)}"
+            f"the roster is saved, but the running service refused it: {_problem_detail(exc)}"
         ) from exc
     except urllib.error.URLError as exc:
         if not isinstance(exc.reason, ConnectionRefusedError):

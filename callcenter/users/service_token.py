@@ -2,18 +2,22 @@
 
 ``callcenter ivr reload`` and ``callcenter agents add`` ask the running service
 over HTTP like any client, so they need a bearer token without a person
-logging in. The service writes a random one beside its other secrets at start
-(readable by its owner only) and accepts it as the ``service`` user with the
-admin role; whoever can read the file can already edit the configuration.
+logging in. The service writes a random one beside its other secrets the first
+time it starts (readable by its owner only; delete it and restart to change
+it) and accepts it as ``service:cli`` with the ops role: reloads, and nothing
+of the work orders or call records.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
-SERVICE_USER = "service"
+from callcenter.errors import ConfigError
+
+SERVICE_USER = "service:cli"  # no user name can contain ':'
 
 
 def ensure(path: Path) -> str:
@@ -21,13 +25,15 @@ def ensure(path: Path) -> str:
     token = read(path)
     if token:
         return token
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(token + "\n")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        with os.fdopen(fd, "w") as out:
+            out.write(token + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the service token: {exc}") from exc
     return token
 
 
@@ -36,6 +42,8 @@ def read(path: Path) -> str | None:
         return path.read_text().strip() or None
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the service token: {exc}") from exc
 
 
 def headers(path: Path) -> dict[str, str]:

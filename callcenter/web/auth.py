@@ -23,7 +23,7 @@ async def actor(request: web.Request) -> Actor:
         raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/token)")
     token = token.strip()
     if hmac.compare_digest(token.encode(), request.app[SERVICE_TOKEN].encode()):
-        return Actor(SERVICE_USER, Role.ADMIN)
+        return Actor(SERVICE_USER, Role.OPS)
     return await request.app[USERS].actor(token)
 
 

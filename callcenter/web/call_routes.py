@@ -12,11 +12,13 @@ from sqlalchemy import select
 
 from callcenter.calls.conversation import Conversation, NoSuchConversation
 from callcenter.db.models import Call
+from callcenter.tickets.privacy import sees_personal_data
 from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.web.auth import allowed
 from callcenter.web.keys import CONVERSATIONS, SESSIONS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body
+from callcenter.web.ticket_views import mask_phone
 
 
 class TransferRequest(BaseModel):
@@ -41,7 +43,8 @@ class SuperviseRequest(BaseModel):
     seat: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")  # the supervisor's softphone
 
 
-# Call records carry citizens' numbers: the centre's staff and auditors read them.
+# Call records carry citizens' numbers: the centre's staff read them; auditors
+# see them masked and may not search by them, as on the work orders.
 READERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
 CONTROLLERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -122,7 +125,10 @@ async def supervise(request: web.Request) -> web.Response:
 
 @documented("Call records, newest first (filter by caller number)", tags=("calls",), public=False)
 async def list_calls(request: web.Request) -> web.Response:
-    await allowed(request, READERS, "read call records")
+    who = await allowed(request, READERS, "read call records")
+    sees = sees_personal_data(who.role, confidential=False)
+    if "caller" in request.query and not sees:
+        raise NotPermitted(f"{who.role.value} users may not search calls by caller")
     try:
         limit = min(max(int(request.query.get("limit", "50")), 1), 500)
     except ValueError as exc:
@@ -136,7 +142,7 @@ async def list_calls(request: web.Request) -> web.Response:
         [
             {
                 "id": str(c.id),
-                "caller": c.caller_number,
+                "caller": c.caller_number if sees else mask_phone(c.caller_number),
                 "dialled": c.dialled_number,
                 "started_at": c.started_at.isoformat(),
                 "answered_at": c.answered_at.isoformat() if c.answered_at else None,

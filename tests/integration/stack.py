@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -139,6 +140,7 @@ class Service:
         self.config_file: Path | None = None  # what the running process was started with
         self.record_spool = config_dir / "record-spool.jsonl"
         self.token_file = config_dir / "service-token"
+        self._admin: dict[str, str] | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_calendar(self, calendar: dict) -> None:
@@ -153,8 +155,17 @@ class Service:
         self.flow_set = name
 
     def auth(self) -> dict[str, str]:
-        """The service token's header (what the command line sends): admin rights."""
+        """The service token's header (what the command line sends): ops rights."""
         return service_token.headers(self.token_file)
+
+    async def admin(self) -> dict[str, str]:
+        """An admin user's header, for tests that act as the centre (made once)."""
+        if self._admin is None:
+            name = f"admin-{uuid.uuid4().hex[:8]}"
+            await add_user(self.database_url, name, "admin")
+            async with aiohttp.ClientSession() as http:
+                self._admin = await token(http, name)
+        return self._admin
 
     def write_config(self, grace: float) -> Path:
         base = yaml.safe_load((ROOT / "config" / "hotline.yaml").read_text())
@@ -279,6 +290,41 @@ class Service:
             assert self.proc is not None
             self.proc.kill()
             self.proc.wait()
+
+
+PASSWORD = "correct horse battery"
+
+
+async def add_user(database_url: str, name: str, role: str, department: str | None = None):
+    args = [
+        str(ROOT / ".venv" / "bin" / "callcenter"),
+        "users",
+        "add",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+    ]
+    if department:
+        args += ["--department", department]
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        cwd=ROOT,
+    )
+    out, _ = await proc.communicate(PASSWORD.encode() + b"\n")
+    assert proc.returncode == 0, out.decode()
+
+
+async def token(http: aiohttp.ClientSession, name: str) -> dict[str, str]:
+    async with http.post(
+        f"{HTTP}/api/v1/auth/token", json={"username": name, "password": PASSWORD}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:

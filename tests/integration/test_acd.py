@@ -19,14 +19,15 @@ from tests.integration.stack import (
     HTTP,
     ROOT,
     SippAgent,
+    add_user,
     caller_scenario,
     closed_calls,
     sipp,
     timeline,
+    token,
     voicemail_ticket,
 )
 from tests.integration.test_ivr import loudness
-from tests.integration.test_tickets_api import add_user, token
 
 AGENTS = ["t1", "t2", "t3", "t4", "t5"]
 
@@ -124,7 +125,7 @@ class Desk:
 @pytest.fixture
 async def desk(service) -> AsyncIterator[Desk]:
     await service.use_flows("queue")
-    async with aiohttp.ClientSession(headers=service.auth()) as http:
+    async with aiohttp.ClientSession(headers=await service.admin()) as http:
         desk = Desk(service, http)
         await desk.configure()
         yield desk
@@ -165,10 +166,13 @@ async def test_agents_added_and_removed_on_the_cli_reach_the_service_and_asteris
         await SippAgent("seat-t9", phone.password).register(3600)
 
 
-async def test_the_call_centre_routes_know_who_is_asking(desk, database_url):
-    me = f"a{uuid.uuid4().hex[:8]}"  # an agent whose user name is their agent id
-    await cli(desk.service, "agents", "add", me, "--name", "新人", "--skill", "general=3")
-    await add_user(database_url, me, "agent")
+async def test_the_call_centre_routes_know_who_is_asking(
+    desk, db, database_url, caller_prefix, tmp_path
+):
+    me, other = (f"a{uuid.uuid4().hex[:8]}" for _ in range(2))  # user name = agent id
+    for agent in (me, other):
+        await cli(desk.service, "agents", "add", agent, "--name", "新人", "--skill", "general=3")
+        await add_user(database_url, agent, "agent")
     async with aiohttp.ClientSession() as anonymous:
         async with anonymous.get(f"{HTTP}/api/v1/agents") as resp:
             assert resp.status == 401
@@ -187,10 +191,32 @@ async def test_the_call_centre_routes_know_who_is_asking(desk, database_url):
                 assert r.status == 403, path
         async with anonymous.get(f"{HTTP}/api/v1/queues", headers=mine) as resp:
             assert resp.status == 200  # the wallboard is for agents too
-        out = {"state": "logged_out"}
-        async with anonymous.post(f"{HTTP}/api/v1/agents/{me}/state", json=out, headers=mine) as r:
-            assert r.status == 200
-    await cli(desk.service, "agents", "remove", me)
+
+        # A caller reaches me: I may hold my call, the other agent may not.
+        phone = await desk.phone(me, "agent_answers.xml")
+        caller = asyncio.create_task(
+            sipp(
+                caller_scenario(tmp_path, [("pause", 4000), ("talk", 1000)], hang_up=True),
+                caller_prefix,
+            )
+        )
+        call_id = await open_call_id(db, caller_prefix)
+        hold = f"{HTTP}/api/v1/calls/{call_id}/hold"
+        theirs = await token(anonymous, other)
+        for _ in range(100):
+            async with anonymous.post(hold, json={"on": False}, headers=mine) as r:
+                if r.status == 200:
+                    break
+            await asyncio.sleep(0.1)
+        assert r.status == 200, await r.text()
+        async with anonymous.post(hold, json={"on": True}, headers=theirs) as r:
+            assert r.status == 403 and "only their own calls" in (await r.json())["detail"]
+        assert (await caller).returncode == 0
+    await phone.stop()
+    desk.phones.remove(phone)  # its seat goes with the agent
+    for agent in (me, other):
+        await desk.state(agent, "logged_out")
+        await cli(desk.service, "agents", "remove", agent)
 
 
 async def rows(db, sql: str, **params) -> list[dict]:

@@ -297,11 +297,14 @@ async def test_reload_during_a_live_call_does_not_disturb_it(hotline, db, caller
             break
         await asyncio.sleep(0.1)
     assert await hotline.use_flows("default") == old_version
-    # And the ops command line (it reaches the service on 127.0.0.1:8080).
+    # And the ops command line (it reaches the service on 127.0.0.1:8080 with
+    # the token the service wrote, both named in the service's configuration).
     proc = await asyncio.create_subprocess_exec(
         str(ROOT / ".venv" / "bin" / "callcenter"),
         "ivr",
         "reload",
+        "-c",
+        str(hotline.config_file),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
