@@ -39,6 +39,11 @@ def _agent(agent: Agent) -> dict[str, Any]:
         "reason": agent.reason,
         "since": agent.since.isoformat() if agent.since else None,
         "registered": agent.registered,
+        # The call the agent is ringing for or talking on: the desktop's handle
+        # for hold and transfer (POST /api/v1/calls/{call_id}/...).
+        "call_id": agent.call_id
+        if agent.state in (AgentState.RINGING, AgentState.ON_CALL)
+        else None,
         "calls_answered": agent.calls_answered,
         "skills": dict(agent.config.skills),
     }

@@ -209,6 +209,8 @@ async def test_the_call_centre_routes_know_who_is_asking(
                     break
             await asyncio.sleep(0.1)
         assert r.status == 200, await r.text()
+        async with anonymous.get(f"{HTTP}/api/v1/agents/{me}", headers=mine) as r:
+            assert (await r.json())["call_id"] == call_id  # the desktop finds its call
         async with anonymous.post(hold, json={"on": True}, headers=theirs) as r:
             assert r.status == 403 and "only their own calls" in (await r.json())["detail"]
         assert (await caller).returncode == 0
