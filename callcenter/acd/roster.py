@@ -13,6 +13,9 @@ from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from callcenter.errors import ConfigError
 from callcenter.yamlfile import load_yaml, validate_document
@@ -57,20 +60,46 @@ def load_roster(path: Path) -> Roster:
 
 
 def save_roster(path: Path, roster: Roster) -> None:
-    """Write the roster back (atomically: a crash leaves the old file)."""
-    header = "".join(
-        line
-        for line in (path.read_text().splitlines(keepends=True) if path.exists() else [])
-        if line.startswith("#")
-    )
-    body = yaml.safe_dump(
-        {"agents": {k: v.model_dump() for k, v in roster.agents.items()}},
-        allow_unicode=True,
-        sort_keys=False,
-    )
+    """Write the roster back (atomically: a crash leaves the old file).
+
+    Ops staff edit this file by hand, so it is changed in place: agents left
+    as they were keep their comments and layout, removed ones go, new ones are
+    appended in the file's compact style.
+    """
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 100
+    doc = rt.load(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not isinstance(doc, CommentedMap):
+        doc = CommentedMap()
+    if not isinstance(doc.get("agents"), CommentedMap):
+        doc["agents"] = CommentedMap()
+    agents: CommentedMap = doc["agents"]
+    for agent_id in [a for a in agents if a not in roster.agents]:
+        del agents[agent_id]
+    for agent_id, config in roster.agents.items():
+        wanted = config.model_dump()
+        if agents.get(agent_id) != wanted:
+            key = agent_id if agent_id in agents else DoubleQuotedScalarString(agent_id)
+            agents[key] = _compact(wanted)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(header + body, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as out:
+        rt.dump(doc, out)
     os.replace(tmp, path)
+
+
+def _compact(agent: dict) -> CommentedMap:
+    """An agent as the roster writes them: skills and languages on one line."""
+    entry = CommentedMap()
+    for key, value in agent.items():
+        if isinstance(value, dict):
+            value = CommentedMap(value)
+            value.fa.set_flow_style()
+        elif isinstance(value, list):
+            value = CommentedSeq(value)
+            value.fa.set_flow_style()
+        entry[key] = value
+    return entry
 
 
 class SeatSecrets:

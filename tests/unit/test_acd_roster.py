@@ -156,7 +156,7 @@ def test_save_roster_round_trip_keeps_the_header(tmp_path: Path):
         "# The agent roster.\n# Seat passwords live in run/secrets/seats.yaml.\n"
     )
     assert "王芳" in text  # written as text, not escaped
-    assert "'1001':" in text  # ids stay strings
+    assert '"1001":' in text and '"1003":' in text  # ids stay strings, quoted as written
     assert load_roster(path) == new
     assert list(load_roster(path).agents) == ["1001", "1002", "1003"]
     assert not (tmp_path / "roster.tmp").exists()

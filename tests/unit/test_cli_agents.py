@@ -336,3 +336,20 @@ def test_render_without_a_seats_file(tmp_path: Path):
     result = site.run("agents", "render")
     assert result.exit_code == 1
     assert "acd.seats_conf is not set" in result.stderr
+
+
+def test_add_and_remove_leave_the_rest_of_the_roster_as_ops_wrote_it(site: Site):
+    written = ROSTER.replace(
+        '  "1002":\n', '  # 夜班 (night shift) from here on\n  "1002":  # team lead\n'
+    )
+    site.roster.write_text(written, encoding="utf-8")
+    added = site.run("agents", "add", "1003", "--name", "王芳", "--skill", "general=5")
+    assert added.exit_code == 0, added.output
+    after_add = site.roster.read_text(encoding="utf-8")
+    assert after_add.startswith(written)  # untouched, comments and one-line skills included
+    assert after_add[len(written) :] == (
+        '  "1003":\n    name: 王芳\n    seat: seat-1003\n    skills: {general: 5}\n'
+        "    languages: [zh]\n"
+    )
+    assert site.run("agents", "remove", "1003").exit_code == 0
+    assert site.roster.read_text(encoding="utf-8") == written
