@@ -355,10 +355,11 @@ def _apply_roster(settings: Settings, roster) -> None:
         raise click.ClickException(
             f"the roster is saved, but the running service refused it: {_problem_detail(exc)}"
         ) from exc
-    except urllib.error.URLError as exc:
-        if not isinstance(exc.reason, ConnectionRefusedError):
+    except (urllib.error.URLError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if not isinstance(reason, ConnectionRefusedError):
             raise click.ClickException(
-                f"the service at {url} did not answer ({exc.reason}); the roster is saved "
+                f"the service at {url} did not answer ({reason}); the roster is saved "
                 "and the service reads it when it starts"
             ) from exc
         taken = None  # no service: it reads the roster when it starts

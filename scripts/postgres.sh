@@ -28,7 +28,19 @@ admin_sql() {
         || runuser -u postgres -- psql -p "$DB_PORT" -d postgres -v ON_ERROR_STOP=1 -Atqc "$1"
 }
 
-if [ "$FRESH" = 1 ] && server_up; then
+if ! server_up; then
+    case "$DB_HOST" in 127.0.0.1|localhost|::1) ;; *) die "PostgreSQL at $DB_HOST:$DB_PORT does not answer" ;; esac
+    apt_install postgresql
+    step "starting PostgreSQL"
+    cluster=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)
+    [ -n "$cluster" ] || die "postgresql installed but no cluster in /etc/postgresql"
+    pg_ctlcluster --skip-systemctl-redirect "$cluster" main start 2>/dev/null \
+        || pg_ctlcluster "$cluster" main start || die "cannot start PostgreSQL $cluster/main"
+    for _ in $(seq 1 50); do server_up && break; sleep 0.2; done
+    server_up || die "PostgreSQL did not start listening on $DB_HOST:$DB_PORT"
+fi
+
+if [ "$FRESH" = 1 ]; then
     step "dropping database $DB_NAME for a fresh start"
     admin_sql "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" \
         || die "cannot drop database $DB_NAME"
@@ -37,17 +49,6 @@ fi
 if can_login; then
     skip "PostgreSQL database $DB_NAME at $DB_HOST:$DB_PORT"
 else
-    if ! server_up; then
-        case "$DB_HOST" in 127.0.0.1|localhost|::1) ;; *) die "PostgreSQL at $DB_HOST:$DB_PORT does not answer" ;; esac
-        apt_install postgresql
-        step "starting PostgreSQL"
-        cluster=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)
-        [ -n "$cluster" ] || die "postgresql installed but no cluster in /etc/postgresql"
-        pg_ctlcluster --skip-systemctl-redirect "$cluster" main start 2>/dev/null \
-            || pg_ctlcluster "$cluster" main start || die "cannot start PostgreSQL $cluster/main"
-        for _ in $(seq 1 50); do server_up && break; sleep 0.2; done
-        server_up || die "PostgreSQL did not start listening on $DB_HOST:$DB_PORT"
-    fi
     step "creating role $DB_USER and database $DB_NAME"
     pass_sql=""; [ "$DB_PASS" != "-" ] && pass_sql=" PASSWORD '$DB_PASS'"
     if [ "$(admin_sql "select 1 from pg_roles where rolname='$DB_USER'")" != 1 ]; then

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.engine import make_url
+
+
+def at_port(database_url: str, port: int) -> str:
+    """The same database URL on another local port."""
+    return (
+        make_url(database_url)
+        .set(host="127.0.0.1", port=port)
+        .render_as_string(hide_password=False)
+    )
+
 
 class DatabaseProxy:
     """A TCP hop between the service and PostgreSQL that a test can cut: open
     connections drop and new ones are refused, as when the database host goes away."""
 
     def __init__(self, database_url: str) -> None:
-        from sqlalchemy.engine import make_url
-
+        self.url = database_url
         self.target = make_url(database_url)
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
@@ -21,8 +31,7 @@ class DatabaseProxy:
     async def start(self) -> str:
         """Listen; the URL that reaches the database through this hop."""
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return self.target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+        return at_port(self.url, self._server.sockets[0].getsockname()[1])
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         if self.is_cut:

@@ -64,6 +64,13 @@ class DbIvrSink:
         self._after_commit.add(task)
         task.add_done_callback(self._after_commit.discard)
 
+    async def close(self) -> None:
+        """Stop hooks still waiting (the service is stopping): a message left
+        without its ticket is adopted by the next start's round."""
+        for task in list(self._after_commit):
+            task.cancel()
+        await asyncio.gather(*self._after_commit, return_exceptions=True)
+
     async def _run_hooks(self, saved: NewVoicemail) -> None:
         await self.recorder.flush()  # the message's rows are in before anyone acts on them
         for hook in self.voicemail_hooks:

@@ -100,7 +100,7 @@ class CallRecorder:
         with PostgreSQL away); how many are kept."""
         if self._spool is None:
             return 0
-        self._spool_waiting()
+        self._spool_waiting(always=True)
         return self._spool.kept()
 
     def close(self) -> None:
@@ -162,7 +162,7 @@ class CallRecorder:
                 if not _unreachable(exc):
                     raise
                 self.healthy = False
-                self._spool_waiting()
+                self._spool_waiting()  # once per outage: later ops are kept as submitted
                 log.warning("database unavailable, %d records waiting: %r", len(ops), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -171,22 +171,24 @@ class CallRecorder:
         """``_write``; a database that neither answers nor fails within
         SLOW_WRITE_SECONDS (a partition: TCP retries for minutes) gets the
         backlog spooled meanwhile, so the process can die without losing it."""
-        write = asyncio.ensure_future(self._write(ops))
+        silent = asyncio.get_running_loop().call_later(SLOW_WRITE_SECONDS, self._silent)
         try:
-            done, _ = await asyncio.wait({write}, timeout=SLOW_WRITE_SECONDS)
-            if not done:
-                log.warning(
-                    "database silent for %g s; keeping the backlog on disk", SLOW_WRITE_SECONDS
-                )
-                self._spool_waiting()
-            await write
-        except asyncio.CancelledError:
-            write.cancel()  # the writer is stopping: so is its write
-            raise
+            await self._write(ops)
+        finally:
+            silent.cancel()
 
-    def _spool_waiting(self) -> None:
-        if self._spool is not None:
+    def _silent(self) -> None:
+        log.warning("database silent for %g s; keeping the backlog on disk", SLOW_WRITE_SECONDS)
+        self._spool_waiting()
+
+    def _spool_waiting(self, always: bool = False) -> None:
+        """Put what waits on disk, in order, when the spool is not already
+        taking every operation as it is submitted (the outage's start, or the
+        end of a pause after a disk error); ``always`` at shutdown."""
+        if self._spool is not None and (always or self._spool.behind()):
             self._spool.start(self._waiting())  # kept ones are not kept twice
+        elif self._spool is not None:
+            self._spool.sync()
 
     async def _write(self, batch: list[Op]) -> None:
         async with self.engine.begin() as conn:

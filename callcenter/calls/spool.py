@@ -201,6 +201,9 @@ class Spool:
         self._on_disk = False  # a file exists that this process answers for
         self._unusable = False  # a file it may not touch (unreadable, not movable)
         self._paused_until = 0.0  # after a failed write (disk full): not every op
+        # An op was skipped: keep none after it until ``start`` walks the
+        # backlog again, so the file stays in the order things are written.
+        self._gap = False
 
     def recover(self) -> list[Op]:
         """What a previous process left uncommitted, to be written before anything new.
@@ -244,11 +247,15 @@ class Spool:
             return
         log.error("record spool not replayed, kept as %s for a person to read: %s", aside, why)
 
+    def behind(self) -> bool:
+        """Whether operations already waiting may be missing from the file."""
+        return not self.active or (self._gap and time.monotonic() >= self._paused_until)
+
     def keep(self, op: Op) -> None:
         """Put ``op`` on disk if an outage is on (and it carries data, and is not there yet)."""
         if not self.active or self._unusable or not keeps(op) or id(op) in self._seqs:
             return
-        if time.monotonic() < self._paused_until:
+        if self._gap:
             return
         try:
             self.file.append(encode(self._last_seq + 1, op))
@@ -256,6 +263,7 @@ class Spool:
             log.exception("call record operation kept in memory only: %r", op)
             return
         except OSError as exc:
+            self._gap = True
             self._paused_until = time.monotonic() + DISK_RETRY_SECONDS
             log.error(
                 "record spool %s cannot be written (%s): records wait in memory only; "
@@ -272,8 +280,14 @@ class Spool:
     def start(self, waiting: Iterable[Op]) -> None:
         """The outage begins: ``waiting`` (in the order it will be written) goes to disk."""
         self.active = True
+        if time.monotonic() < self._paused_until:
+            return  # the disk failed a moment ago: try again later
+        self._gap = False
         for op in waiting:
             self.keep(op)
+        self.sync()
+
+    def sync(self) -> None:
         if self._on_disk:
             try:
                 self.file.sync()

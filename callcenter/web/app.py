@@ -217,6 +217,8 @@ async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     router = EventRouter()
+    prompts = PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root)
+    sink = DbIvrSink(app[ARI], app[RECORDER], voicemail_hooks=[voicemail_to_ticket(app[TICKETS])])
     deps = CallDeps(
         ari=app[ARI],
         recorder=app[RECORDER],
@@ -224,17 +226,13 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=CallMetrics.create(app[REGISTRY]),
         router=router,
         ivr=app[IVR],
-        prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
-        sink=DbIvrSink(
-            app[ARI],
-            app[RECORDER],
-            voicemail_hooks=[voicemail_to_ticket(app[TICKETS])],
-        ),
+        prompts=prompts,
+        sink=sink,
         dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
         queues=QueueDeps(
             acd=app[ACD],
             store=AcdStore(app[RECORDER]),
-            prompts=PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root),
+            prompts=prompts,
             seat_endpoint=settings.acd.seat_endpoint,
             dial_out=settings.calls.dialout_endpoint,
             conversations=app[CONVERSATIONS],
@@ -256,6 +254,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     reader = asyncio.create_task(stream.run(), name="ari-events")
     yield
     await calls.drain(settings.calls.shutdown_grace_seconds)
+    await sink.close()
     await _stop(reader)
 
 

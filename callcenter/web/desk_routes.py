@@ -12,8 +12,8 @@ from callcenter.db.models import KbEntry
 from callcenter.tickets.knowledge import KbDraft
 from callcenter.tickets.search import EARLIEST, LATEST
 from callcenter.tickets.supervision import Reason
-from callcenter.tickets.workflow import NotPermitted, Role
-from callcenter.web.auth import actor
+from callcenter.tickets.workflow import Role
+from callcenter.web.auth import actor, allowed
 from callcenter.web.keys import CATALOGUE, FINDER, KNOWLEDGE, SWEEP, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
@@ -249,18 +249,13 @@ async def supervisions(request: web.Request) -> web.Response:
     public=False,
 )
 async def sweep(request: web.Request) -> web.Response:
-    who = await actor(request)
-    if who.role not in SWEEPERS:
-        raise NotPermitted("only supervisors and admins run the supervision sweep")
+    await allowed(request, SWEEPERS, "run the supervision sweep")
     changes = await request.app[SWEEP].run_once()
     return json_ok({"opened": changes.opened, "resolved": changes.resolved})
 
 
 async def _editor(request: web.Request) -> str:
-    who = await actor(request)
-    if who.role not in KB_EDITORS:
-        raise NotPermitted(f"{who.role.value} may not edit the knowledge base")
-    return who.name
+    return (await allowed(request, KB_EDITORS, "edit the knowledge base")).name
 
 
 def _entry_id(request: web.Request) -> int:

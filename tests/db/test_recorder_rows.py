@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callcenter.calls import spool
 from callcenter.calls.record_ops import AddEvent, CloseCall, InsertRow, OpenCall
 from callcenter.calls.recorder import CallRecorder
 from callcenter.db.models import Disposition, QueueRequest, Survey
-from tests.dbproxy import DatabaseProxy
+from tests.dbproxy import DatabaseProxy, at_port
 
 
 def free_tcp_port() -> int:
@@ -29,15 +28,6 @@ def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def at_port(database_url: str, port: int) -> str:
-    """The same database URL on another local port."""
-    return (
-        make_url(database_url)
-        .set(host="127.0.0.1", port=port)
-        .render_as_string(hide_password=False)
-    )
 
 
 def open_call(call_id: uuid.UUID) -> OpenCall:
@@ -74,9 +64,8 @@ async def until_unhealthy(recorder: CallRecorder) -> None:
 async def test_rows_of_a_call_wait_out_an_outage_and_land_after_the_call(db, database_url):
     unreachable = create_async_engine(at_port(database_url, free_tcp_port()))
     recorder = CallRecorder(unreachable)
-    writer = asyncio.create_task(recorder.run())
     call_id = uuid.uuid4()
-    try:
+    async with running(recorder):
         recorder.submit(open_call(call_id))
         recorder.insert(
             QueueRequest,
@@ -112,11 +101,7 @@ async def test_rows_of_a_call_wait_out_an_outage_and_land_after_the_call(db, dat
             ).scalar_one() == 1
         assert await count(db, "queue_requests", call_id) == 1
         assert await count(db, "surveys", call_id) == 1
-    finally:
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
-        await unreachable.dispose()
+    await unreachable.dispose()
 
 
 def a_whole_call(call_id: uuid.UUID) -> list:
@@ -151,41 +136,39 @@ async def call_as_written(db, call_id: uuid.UUID) -> dict:
 WRITTEN_ONCE = {"call": (True, "completed"), "events": 1, "surveys": 1}
 
 
-async def stop(writer: asyncio.Task, recorder: CallRecorder) -> None:
-    """The process dies: the writer stops where it is, nothing is flushed."""
-    writer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await writer
-    recorder.close()
-
-
-async def replay(db, spool_path: Path) -> CallRecorder:
-    """The next start: a writer on the real database with the same spool."""
-    recorder = CallRecorder(db, spool_path=spool_path)
+@contextlib.asynccontextmanager
+async def running(recorder: CallRecorder) -> AsyncIterator[asyncio.Task[None]]:
+    """The writer runs inside the block; leaving it stops the writer where it
+    is, as a dying process would (nothing flushed), and releases the spool."""
     writer = asyncio.create_task(recorder.run())
     try:
-        async with asyncio.timeout(30):
-            await recorder.wait_idle()
+        yield writer
     finally:
-        await stop(writer, recorder)
-    return recorder
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        recorder.close()
+
+
+async def replay(db, spool_path: Path) -> None:
+    """The next start: a writer on the real database with the same spool."""
+    recorder = CallRecorder(db, spool_path=spool_path)
+    async with running(recorder), asyncio.timeout(30):
+        await recorder.wait_idle()
 
 
 async def test_a_process_that_dies_during_an_outage_loses_no_record(db, database_url, tmp_path):
     spool_path = tmp_path / "spool" / "call-records.jsonl"
     unreachable = create_async_engine(at_port(database_url, free_tcp_port()))
     recorder = CallRecorder(unreachable, spool_path=spool_path)
-    writer = asyncio.create_task(recorder.run())
     first, second = uuid.uuid4(), uuid.uuid4()
-    try:
+    async with running(recorder):
         for op in a_whole_call(first):
             recorder.submit(op)
         await until_unhealthy(recorder)
         for op in a_whole_call(second):  # calls go on while the database is away
             recorder.submit(op)
-    finally:
-        await stop(writer, recorder)
-        await unreachable.dispose()
+    await unreachable.dispose()
     assert len(spool_path.read_text().splitlines()) == 8
     assert await call_as_written(db, first) == {"call": None, "events": 0, "surveys": 0}
 
@@ -203,10 +186,8 @@ async def test_a_replay_cut_short_writes_nothing_twice(db, tmp_path):
     done = CallRecorder(db)
     for op in ops[:2]:
         done.submit(op)
-    writer = asyncio.create_task(done.run())
-    async with asyncio.timeout(30):
+    async with running(done), asyncio.timeout(30):
         await done.flush()
-    await stop(writer, done)
     lines = [spool.encode(seq, op) for seq, op in enumerate(ops, start=1)]
     spool_path.write_text("\n".join([*lines, '{"committed": 2}', '{"seq": 5, "op"']))
 
@@ -247,16 +228,13 @@ async def test_stopping_while_the_database_hangs_keeps_the_backlog(db, silent_en
     """Stopping puts what waits (the batch in flight too) on disk."""
     spool_path = tmp_path / "call-records.jsonl"
     recorder = CallRecorder(silent_engine, spool_path=spool_path)
-    writer = asyncio.create_task(recorder.run())
     call_id = uuid.uuid4()
-    try:
+    async with running(recorder):
         for op in a_whole_call(call_id):
             recorder.submit(op)
         await asyncio.sleep(0.3)  # the writer has taken them and waits on the server
         assert recorder.backlog() == 4 and not spool_path.exists()
         assert recorder.spool_backlog() == 4
-    finally:
-        await stop(writer, recorder)
     await replay(db, spool_path)
     assert await call_as_written(db, call_id) == WRITTEN_ONCE
 
@@ -267,17 +245,16 @@ async def test_a_silent_database_gets_the_backlog_spooled_before_any_error(
     monkeypatch.setattr("callcenter.calls.recorder.SLOW_WRITE_SECONDS", 0.2)
     spool_path = tmp_path / "call-records.jsonl"
     recorder = CallRecorder(silent_engine, spool_path=spool_path)
-    writer = asyncio.create_task(recorder.run())
     call_id = uuid.uuid4()
-    try:
+    async with running(recorder):  # killed on leaving, while the write still hangs
         for op in a_whole_call(call_id):
             recorder.submit(op)
         for _ in range(50):
             if spool_path.exists() and len(spool_path.read_text().splitlines()) == 4:
                 break
             await asyncio.sleep(0.05)
-    finally:
-        await stop(writer, recorder)  # killed while the write still hangs
+        else:
+            raise AssertionError("the backlog was not spooled while the database was silent")
     await replay(db, spool_path)
     assert await call_as_written(db, call_id) == WRITTEN_ONCE
 
@@ -288,9 +265,8 @@ async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(db, dat
     proxy = DatabaseProxy(database_url)
     through = create_async_engine(await proxy.start())
     recorder = CallRecorder(through)
-    writer = asyncio.create_task(recorder.run())
     before, during = uuid.uuid4(), uuid.uuid4()
-    try:
+    async with running(recorder):
         for op in a_whole_call(before):
             recorder.submit(op)
         async with asyncio.timeout(30):
@@ -302,10 +278,8 @@ async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(db, dat
         proxy.restore()
         async with asyncio.timeout(30):
             await recorder.flush()
-    finally:
-        await stop(writer, recorder)
-        await through.dispose()
-        await proxy.close()
+    await through.dispose()
+    await proxy.close()
     assert await call_as_written(db, before) == WRITTEN_ONCE
     assert await call_as_written(db, during) == WRITTEN_ONCE
     assert "database unavailable" in caplog.text
@@ -314,16 +288,13 @@ async def test_connections_dropped_mid_way_are_an_outage_not_bad_records(db, dat
 
 async def test_a_record_the_code_cannot_even_build_is_dropped_and_the_writer_goes_on(db, caplog):
     recorder = CallRecorder(db)
-    writer = asyncio.create_task(recorder.run())
     call_id = uuid.uuid4()
-    try:
+    async with running(recorder) as writer:
         recorder.insert(Survey, {"no_such_column": 1})  # refused before reaching PostgreSQL
         for op in a_whole_call(call_id):
             recorder.submit(op)
         async with asyncio.timeout(30):
             await recorder.flush()
         assert not writer.done()
-    finally:
-        await stop(writer, recorder)
     assert await call_as_written(db, call_id) == WRITTEN_ONCE
     assert "call record operation dropped: InsertRow" in caplog.text

@@ -4,17 +4,21 @@ deadlines across National Day, refusals that change nothing, who sees what."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from callcenter.db.models import Ticket
 from callcenter.tickets.service import (
     ActionRequest,
+    Actor,
     TicketChanged,
     TicketInvalid,
     TicketNotFound,
+    TicketService,
 )
 from callcenter.tickets.workflow import Action, IllegalTicketTransition, NotPermitted
 from tests.db.desk import AGENT, LEAD, SH, water_outage
@@ -99,19 +103,25 @@ async def test_a_department_sees_only_what_was_dispatched_to_it(desk, department
         await tickets.act(roads, ticket.id, ActionRequest(Action.ACCEPT))
 
 
-async def test_an_objection_is_re_dispatched_to_another_department(desk, departments):
-    tickets, _ = desk
-    water, roads = departments
+async def objected_and_redispatched(
+    tickets: TicketService, water: Actor, roads: Actor, co_handlers: Sequence[str] = ()
+) -> Ticket:
+    """Dispatched to water, which objects (派单异议); the lead re-dispatches to roads."""
     ticket = await tickets.create(AGENT, water_outage())
     await tickets.act(AGENT, ticket.id, ActionRequest(Action.DISPATCH, department=water.department))
     await tickets.act(water, ticket.id, ActionRequest(Action.OBJECT, text="不属于本单位职责"))
     await tickets.act(
         LEAD,
         ticket.id,
-        ActionRequest(
-            Action.REDISPATCH, department=roads.department, co_handlers=[water.department]
-        ),
+        ActionRequest(Action.REDISPATCH, department=roads.department, co_handlers=co_handlers),
     )
+    return ticket
+
+
+async def test_an_objection_is_re_dispatched_to_another_department(desk, departments):
+    tickets, _ = desk
+    water, roads = departments
+    ticket = await objected_and_redispatched(tickets, water, roads, [water.department])
     assert (await tickets.act(roads, ticket.id, ActionRequest(Action.ACCEPT))).status == "accepted"
     with pytest.raises(NotPermitted, match="only the lead department"):
         await tickets.act(water, ticket.id, ActionRequest(Action.REPLY, text="x"))  # 协办
@@ -120,12 +130,7 @@ async def test_an_objection_is_re_dispatched_to_another_department(desk, departm
 async def test_a_department_the_ticket_moved_away_from_no_longer_sees_it(desk, departments):
     tickets, _ = desk
     water, roads = departments
-    ticket = await tickets.create(AGENT, water_outage())
-    await tickets.act(AGENT, ticket.id, ActionRequest(Action.DISPATCH, department=water.department))
-    await tickets.act(water, ticket.id, ActionRequest(Action.OBJECT, text="不属于本单位职责"))
-    await tickets.act(
-        LEAD, ticket.id, ActionRequest(Action.REDISPATCH, department=roads.department)
-    )
+    ticket = await objected_and_redispatched(tickets, water, roads)
     with pytest.raises(TicketNotFound):
         await tickets.get(water, ticket.id)
     assert (await tickets.get(roads, ticket.id)).id == ticket.id

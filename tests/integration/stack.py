@@ -327,6 +327,22 @@ async def token(http: aiohttp.ClientSession, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
+async def open_call_id(db, prefix: str) -> str:
+    """The id of the test's call in progress, once its row is written."""
+    from sqlalchemy import text
+
+    for _ in range(100):
+        async with db.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT id FROM calls WHERE caller_number LIKE :p AND ended_at IS NULL"),
+                {"p": prefix + "%"},
+            )
+        if found is not None:
+            return str(found)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the call never started")
+
+
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``condition`` until it holds; AssertionError naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout

@@ -181,6 +181,7 @@ async def test_human_service_is_registered_and_a_message_is_recorded(
         "voicemail",
         row["caller_number"],
     )
+    assert ticket["ticket_status"] == "registered"  # waiting for an agent to complete it
     async with db.connect() as conn:
         linked = (
             await conn.execute(

@@ -166,7 +166,12 @@ async def test_a_second_service_started_by_mistake_stops_before_touching_anythin
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(second.communicate(), 30)
+    try:
+        out, _ = await asyncio.wait_for(second.communicate(), 30)
+    finally:
+        if second.returncode is None:  # it started after all: it must not stay
+            second.kill()
+            await second.wait()
     assert second.returncode == 1
     assert "is another hotline service running?" in out.decode()
     # The first one still owns the calls.

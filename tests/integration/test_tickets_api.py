@@ -17,6 +17,7 @@ from tests.integration.stack import (
     add_user,
     caller_scenario,
     closed_calls,
+    open_call_id,
     sipp,
     token,
 )
@@ -136,19 +137,7 @@ async def test_a_ticket_taken_while_the_citizen_is_on_the_line_is_linked_to_the_
     http, h, _ = people
     scenario = caller_scenario(tmp_path, [("pause", 9000)], hang_up=True)
     caller = asyncio.create_task(sipp(scenario, caller_prefix, timeout_s=60))
-    call_id = None
-    for _ in range(100):  # the call's row, written as it starts
-        async with db.connect() as conn:
-            call_id = (
-                await conn.execute(
-                    text("SELECT id FROM calls WHERE caller_number LIKE :p AND ended_at IS NULL"),
-                    {"p": caller_prefix + "%"},
-                )
-            ).scalar_one_or_none()
-        if call_id is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert call_id is not None, "the call never showed up"
+    call_id = uuid.UUID(await open_call_id(db, caller_prefix))  # written as the call starts
     body = {
         "nature": "help",
         "subject": "独居老人求助",

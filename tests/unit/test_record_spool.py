@@ -146,3 +146,18 @@ class FakeOrig(Exception):
 )
 def test_an_outage_is_told_from_a_refusal(error: BaseException, outage: bool):
     assert _unreachable(error) is outage
+
+
+def test_after_a_disk_error_the_file_keeps_the_order_things_are_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool, "DISK_RETRY_SECONDS", 0.0)
+    folder = tmp_path / "spool"
+    folder.write_text("a file where the folder should be")
+    kept = spool.Spool(folder / "call-records.jsonl")
+    kept.start(OPS[:1])  # the disk fails on the first
+    kept.keep(OPS[1])  # submitted meanwhile: not written ahead of the first
+    assert kept.kept() == 0 and kept.behind()
+    folder.unlink()  # the disk is back
+    kept.start(OPS[:2])  # the writer walks what waits, in order
+    kept.keep(OPS[2])
+    kept.file.close()
+    assert spool.read(kept.file.path).ops == list(enumerate(OPS[:3], 1))
