@@ -384,6 +384,10 @@ class User(Base):
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A disabled user's tokens are gone and no new one is issued.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The seat (agent id in agents/roster.yaml) a supervisor listens, whispers and barges from.
+    seat: Mapped[str | None] = mapped_column(String(32))
 
 
 class ApiToken(Base):
@@ -393,3 +397,21 @@ class ApiToken(Base):
     user_name: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessLog(Base):
+    """Who read which personal data, when, from where and why. Append-only: the
+    database refuses UPDATE, DELETE and TRUNCATE (migration 0007)."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
