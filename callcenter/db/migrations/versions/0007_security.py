@@ -17,18 +17,18 @@ depends_on = None
 
 # The database itself refuses to change or remove what was logged (PIPL; 保密制度),
 # whatever the code above it does.
-APPEND_ONLY = """
-CREATE FUNCTION access_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+APPEND_ONLY = (
+    """CREATE FUNCTION access_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'access_log is append-only: % refused', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;
-$$;
-CREATE TRIGGER access_log_no_change BEFORE UPDATE OR DELETE ON access_log
-    FOR EACH ROW EXECUTE FUNCTION access_log_append_only();
-CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
-    FOR EACH STATEMENT EXECUTE FUNCTION access_log_append_only();
-"""
+$$""",
+    """CREATE TRIGGER access_log_no_change BEFORE UPDATE OR DELETE ON access_log
+    FOR EACH ROW EXECUTE FUNCTION access_log_append_only()""",
+    """CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
+    FOR EACH STATEMENT EXECUTE FUNCTION access_log_append_only()""",
+)
 
 
 def upgrade() -> None:
@@ -51,7 +51,8 @@ def upgrade() -> None:
     op.create_index("ix_access_log_at", "access_log", ["at"])
     op.create_index("ix_access_log_actor_at", "access_log", ["actor", "at"])
     op.create_index("ix_access_log_subject", "access_log", ["subject", "subject_id"])
-    op.execute(APPEND_ONLY)
+    for statement in APPEND_ONLY:
+        op.execute(statement)
     op.add_column("users", sa.Column("disabled_at", sa.DateTime(timezone=True)))
     op.add_column("users", sa.Column("seat", sa.String(32)))
 
