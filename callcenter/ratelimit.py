@@ -1,0 +1,186 @@
+"""Attempts counted per key, and a lock once a key has used up its allowance.
+
+Guessing games (a phone number behind a masked ticket, a password) are won by
+trying many times; counting each client's and each target's attempts, and
+locking them for a while once they exceed a small allowance, makes the game
+too slow to play. Pure and clock-injected so tests drive time; no awaits, so a
+check and its count happen together even when requests arrive at once.
+
+Memory is bounded: a key is forgotten once its count has drained and its lock
+has passed, and at most ``max_keys`` are held. When that many are all still
+live, new keys are refused until one drains (failing closed: an attacker who
+floods the table with addresses gets refusals, never a forgotten lock).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callcenter.errors import CallCenterError
+
+Clock = Callable[[], float]
+
+
+class TooManyAttempts(CallCenterError):
+    """Refused until ``retry_after`` seconds have passed (HTTP 429 with Retry-After)."""
+
+    title = "Too many attempts"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def retry_after_header(self) -> str:
+        """Whole seconds, at least one (HTTP's delta-seconds)."""
+        return str(max(1, math.ceil(self.retry_after)))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """``limit`` events within about ``per_seconds`` lock a key for ``lock_seconds``.
+
+    Events drain at ``limit / per_seconds`` a second (a leaky bucket), so a
+    slow, steady trickle below the rate is never locked.
+    """
+
+    limit: int
+    per_seconds: float
+    lock_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.per_seconds <= 0 or self.lock_seconds <= 0:
+            raise ValueError(f"{self}: limit, per_seconds and lock_seconds must be positive")
+
+    @property
+    def drain_per_second(self) -> float:
+        return self.limit / self.per_seconds
+
+
+@dataclass(slots=True)
+class _Count:
+    level: float  # events not yet drained, as of `at`
+    at: float
+    locked_until: float = 0.0
+
+
+class Limiter:
+    """One policy over many keys (client addresses, query codes, user names)."""
+
+    def __init__(self, policy: Policy, clock: Clock, max_keys: int) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.policy = policy
+        self.clock = clock
+        self.max_keys = max_keys
+        self._keys: OrderedDict[str, _Count] = OrderedDict()  # least recently counted first
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def wait(self, key: str) -> float:
+        """Seconds before ``key`` may act; 0.0 when it may now."""
+        now = self.clock()
+        self._forget_drained(now)
+        count = self._keys.get(key)
+        if count is not None:
+            return max(0.0, count.locked_until - now)
+        if len(self._keys) >= self.max_keys:
+            return self._frees_in(next(iter(self._keys.values())), now)
+        return 0.0
+
+    def hit(self, key: str) -> None:
+        """Count one event; the one that reaches the limit locks the key."""
+        now = self.clock()
+        count = self._keys.get(key)
+        if count is None:
+            self._forget_drained(now)
+            if len(self._keys) >= self.max_keys:  # only when wait() was not asked first
+                self._keys.popitem(last=False)
+            count = self._keys[key] = _Count(0.0, now)
+        else:
+            self._keys.move_to_end(key)
+        count.level = self._level(count, now) + 1.0
+        count.at = now
+        if count.level >= self.policy.limit:
+            count.locked_until = now + self.policy.lock_seconds
+            count.level = 0.0
+
+    def refund(self, key: str) -> None:
+        """Take back one event (an attempt that turned out right); a lock stays."""
+        count = self._keys.get(key)
+        if count is not None:
+            now = self.clock()
+            count.level = max(0.0, self._level(count, now) - 1.0)
+            count.at = now
+            self._keys.move_to_end(key)
+
+    def _level(self, count: _Count, now: float) -> float:
+        return max(0.0, count.level - (now - count.at) * self.policy.drain_per_second)
+
+    def _frees_in(self, count: _Count, now: float) -> float:
+        drained = self._level(count, now) / self.policy.drain_per_second
+        return max(count.locked_until - now, drained, 0.0)
+
+    def _forget_drained(self, now: float) -> None:
+        while self._keys:
+            count = next(iter(self._keys.values()))
+            if self._frees_in(count, now) > 0:
+                return
+            self._keys.popitem(last=False)
+
+
+class Guard:
+    """Attempts by a client at a target (a query code, a user name).
+
+    Every attempt counts against the client's rate; every attempt also counts
+    as a failure of the client and of the target until it is reported to have
+    succeeded, so attempts in flight at the same moment cannot outrun the
+    count. Too many failures lock the client, or the target for everyone.
+    """
+
+    def __init__(
+        self,
+        *,
+        tries: Policy,
+        client_failures: Policy,
+        target_failures: Policy,
+        max_keys: int,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._tries = Limiter(tries, clock, max_keys)
+        self._client = Limiter(client_failures, clock, max_keys)
+        self._target = Limiter(target_failures, clock, max_keys)
+
+    def attempt(self, client: str, target: str | None) -> float:
+        """0.0 and the attempt counted; or the seconds to wait, and nothing counted.
+
+        ``target`` None: nothing that could exist is aimed at (a malformed
+        code); only the client is counted.
+        """
+        wait = max(
+            self._tries.wait(client),
+            self._client.wait(client),
+            self._target.wait(target) if target is not None else 0.0,
+        )
+        if wait > 0:
+            return wait
+        self._tries.hit(client)
+        self._client.hit(client)
+        if target is not None:
+            self._target.hit(target)
+        return 0.0
+
+    def succeeded(self, client: str, target: str | None) -> None:
+        """The attempt was right: it is no failure (its try still counts)."""
+        self._client.refund(client)
+        if target is not None:
+            self._target.refund(target)
+
+    def tracked(self) -> int:
+        """Keys held now (clients and targets), for tests and metrics."""
+        return len(self._tries) + len(self._client) + len(self._target)
