@@ -26,18 +26,14 @@ Clock = Callable[[], float]
 
 
 class TooManyAttempts(CallCenterError):
-    """Refused until ``retry_after`` seconds have passed (HTTP 429 with Retry-After)."""
+    """Refused for ``retry_after`` more seconds (HTTP 429 with Retry-After)."""
 
     title = "Too many attempts"
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, wait_seconds: float) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
-
-    @property
-    def retry_after_header(self) -> str:
-        """Whole seconds, at least one (HTTP's delta-seconds)."""
-        return str(max(1, math.ceil(self.retry_after)))
+        # Whole seconds, at least one: HTTP's delta-seconds.
+        self.retry_after = max(1, math.ceil(wait_seconds))
 
 
 @dataclass(frozen=True, slots=True)

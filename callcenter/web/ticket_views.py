@@ -7,7 +7,6 @@ exports and the duplicate list all use this one view.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,28 +15,15 @@ from aiohttp import web
 from callcenter.db.models import Dispatch, Ticket, TicketEvent
 from callcenter.tickets import privacy
 from callcenter.tickets.deadlines import DeadlineConfig, colour
+from callcenter.tickets.privacy import MASKS
+from callcenter.tickets.privacy import mask_phone as mask_phone  # the one mask, for the routes
 from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import TicketStatus, allowed_actions
 from callcenter.web.keys import TICKETS
 
 
-def _mask(value: str, keep: int = 1) -> str:
-    return value[:keep] + "*" * max(0, len(value) - keep) if value else value
-
-
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else _mask(phone, 0)
-
-
 def sees_personal_data(who: Actor, ticket: Ticket) -> bool:
     return privacy.sees_personal_data(who.role, ticket.confidential)
-
-
-MASKS: dict[str, Callable[[str], str]] = {
-    "caller_name": _mask,
-    "caller_phone": mask_phone,
-    "address": lambda value: _mask(value, 2),
-}
 
 
 def masked(values: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -164,8 +164,8 @@ def test_a_malformed_target_counts_only_against_the_client():
 
 
 def test_retry_after_is_whole_seconds_and_at_least_one():
-    assert TooManyAttempts("x", 0.2).retry_after_header == "1"
-    assert TooManyAttempts("x", 119.01).retry_after_header == "120"
+    assert TooManyAttempts("x", 0.2).retry_after == 1
+    assert TooManyAttempts("x", 119.01).retry_after == 120
 
 
 @pytest.mark.parametrize("bad", [(0, 60, 60), (5, 0, 60), (5, 60, 0)])

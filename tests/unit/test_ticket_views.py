@@ -52,7 +52,7 @@ def test_roles_see_personal_data_as_their_work_needs():
     shown = ticket_view(secret, Actor("a", Role.AGENT), DeadlineConfig(), NOW)
     assert (shown["caller_name"], shown["caller_phone"], shown["address"]) == (
         "王**",
-        "138****5678",
+        "*******5678",
         "阳光****",
     )
 
@@ -69,6 +69,6 @@ def test_the_trail_masks_personal_values_it_recorded():
         detail={},
     )
     hidden = event_view(event, personal=False)
-    assert hidden["before"] == {"caller_phone": "138****5678", "subject": "旧"}
-    assert hidden["after"] == {"caller_phone": "139****1111", "subject": "新"}
+    assert hidden["before"] == {"caller_phone": "*******5678", "subject": "旧"}
+    assert hidden["after"] == {"caller_phone": "*******1111", "subject": "新"}
     assert event_view(event, personal=True)["after"]["caller_phone"] == "13900001111"
