@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calendar import WorkCalendar
@@ -20,7 +20,7 @@ from callcenter.db.models import Supervision, Ticket, TicketCallback
 from callcenter.tickets import duplicates, search
 from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.deadlines import DeadlineConfig
-from callcenter.tickets.privacy import SEES_CONFIDENTIAL, SEES_PERSONAL_DATA
+from callcenter.tickets.privacy import SEES_CONFIDENTIAL, SEES_PERSONAL_DATA, sees_personal_data
 from callcenter.tickets.service import Actor
 from callcenter.tickets.textsearch import to_query
 from callcenter.tickets.workflow import CENTRE, OPEN, NotPermitted, Role
@@ -116,9 +116,9 @@ class TicketFinder:
             raise NotPermitted("only the centre looks for duplicates")
         exact: list[ColumnElement[bool]] = []
         if phone:
-            exact.append(Ticket.caller_phone == phone)
+            exact.append(self._unless_masked(actor, Ticket.caller_phone == phone))
         if address:
-            exact.append(Ticket.address == address)
+            exact.append(self._unless_masked(actor, Ticket.address == address))
         matches = list(exact)
         # The pool is the likeliest by the same signals, so common words (小区)
         # in many newer tickets do not push the real duplicate out of it.
@@ -149,9 +149,24 @@ class TicketFinder:
         new = duplicates.Request("new", phone, address, content)
         ranked = duplicates.rank(
             new,
-            [duplicates.Request(i, t.caller_phone, t.address, t.content) for i, t in pool.items()],
+            [
+                duplicates.Request(
+                    i,
+                    t.caller_phone,
+                    t.address,
+                    t.content,
+                    private=not sees_personal_data(actor.role, t.confidential),
+                )
+                for i, t in pool.items()
+            ],
         )
         return [DuplicateCandidate(pool[c.ticket_id], c) for c in ranked]
+
+    @staticmethod
+    def _unless_masked(actor: Actor, match: ColumnElement[bool]) -> ColumnElement[bool]:
+        """``match`` only on tickets whose personal data ``actor`` sees: a masked
+        phone must not pull its ticket into the list either."""
+        return match if actor.role in SEES_CONFIDENTIAL else and_(match, ~Ticket.confidential)
 
     async def callbacks_due(
         self, actor: Actor, *, query_code: str | None = None, limit: int = 100

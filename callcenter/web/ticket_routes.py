@@ -113,11 +113,13 @@ def candidates_view(
 ) -> list[dict[str, Any]]:
     return [
         {
+            # Scored on the wording alone when the caller is masked for ``who``
+            # (callcenter.tickets.duplicates): a guessed phone moves nothing.
             "score": c.score.score,
             "text": c.score.text,
             # Whether a confidential caller has this number is itself personal data.
             "same_phone": c.score.same_phone if sees_personal_data(who, c.ticket) else None,
-            "same_place": c.score.same_place,
+            "same_place": c.score.same_place if sees_personal_data(who, c.ticket) else None,
             "ticket": view(request, c.ticket, who),
         }
         for c in found
