@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.acd.agents import Agent, AgentState, UnknownAgent
-from callcenter.acd.roster import SeatSecrets, load_roster
+from callcenter.acd.roster import AGENT_ID, SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
 from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, ARI, CALLS, SETTINGS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_body
+from callcenter.web.schemas import AgentOut, QueueOut, RosterReloaded
 
 # Agents see the wallboard too; an agent changes only their own state (their
 # user name is their agent id).
 READERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.OPS, Role.ADMIN})
 STATE_CHANGERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 RELOADERS = frozenset({Role.OPS, Role.ADMIN})
+AGENT_PATH = {"agent_id": Annotated[str, Field(pattern=AGENT_ID)]}
 
 
 class StateChange(BaseModel):
@@ -49,7 +51,7 @@ def _agent(agent: Agent) -> dict[str, Any]:
     }
 
 
-@documented("Agents and their states", tags=("agents",), public=False)
+@documented("Agents and their states", tags=("agents",), roles=READERS, response=list[AgentOut])
 async def list_agents(request: web.Request) -> web.Response:
     await allowed(request, READERS, "read agents' states")
     acd = request.app[ACD]
@@ -59,8 +61,10 @@ async def list_agents(request: web.Request) -> web.Response:
 @documented(
     "One agent",
     tags=("agents",),
+    roles=READERS,
+    path=AGENT_PATH,
+    response=AgentOut,
     responses={"200": {"description": "The agent"}, "404": {"description": "Unknown"}},
-    public=False,
 )
 async def get_agent(request: web.Request) -> web.Response:
     await allowed(request, READERS, "read agents' states")
@@ -73,7 +77,10 @@ async def get_agent(request: web.Request) -> web.Response:
 @documented(
     "Log in, pause (with a reason) or log out an agent",
     tags=("agents",),
-    request_body={"content": {"application/json": {"schema": StateChange.model_json_schema()}}},
+    roles=STATE_CHANGERS,
+    path=AGENT_PATH,
+    body=StateChange,
+    response=AgentOut,
     responses={
         "200": {"description": "The agent's new state"},
         "404": {"description": "Unknown agent"},
@@ -81,7 +88,6 @@ async def get_agent(request: web.Request) -> web.Response:
         "400": {"description": "Invalid body; the field is named"},
         "403": {"description": "Another agent's state"},
     },
-    public=False,
 )
 async def change_state(request: web.Request) -> web.Response:
     who = await allowed(request, STATE_CHANGERS, "change agents' states")
@@ -97,7 +103,9 @@ async def change_state(request: web.Request) -> web.Response:
     "Re-read the roster; seats reach Asterisk without a restart "
     "(queues are reloaded with the IVR flows that use them: POST /api/v1/ivr/reload)",
     tags=("agents",),
-    public=False,
+    roles=RELOADERS,
+    response=RosterReloaded,
+    errors={503: "Asterisk is not reachable to reload the seats"},
 )
 async def reload(request: web.Request) -> web.Response:
     await allowed(request, RELOADERS, "reload the roster")
@@ -113,7 +121,9 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"agents": len(acd.agents), "pjsip_reloaded": reloaded})
 
 
-@documented("Queues: who waits, who serves", tags=("queues",), public=False)
+@documented(
+    "Queues: who waits, who serves", tags=("queues",), roles=READERS, response=dict[str, QueueOut]
+)
 async def list_queues(request: web.Request) -> web.Response:
     await allowed(request, READERS, "read the queues")
     acd = request.app[ACD]

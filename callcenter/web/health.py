@@ -10,10 +10,12 @@ from sqlalchemy import text
 
 from callcenter.web.keys import CALLS, ENGINE, EVENTS, RECORDER, REGISTRY
 from callcenter.web.openapi import documented
+from callcenter.web.schemas import HealthOut
 
+_HEALTH = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/HealthOut"}}}}
 HEALTH_RESPONSES = {
-    "200": {"description": "ARI connected and database reachable"},
-    "503": {"description": "ARI or the database is down; the body says which"},
+    "200": {"description": "ARI connected and database reachable", **_HEALTH},
+    "503": {"description": "ARI or the database is down; the body says which", **_HEALTH},
 }
 
 
@@ -28,7 +30,11 @@ async def _database_ok(request: web.Request) -> bool:
 
 
 @documented(
-    "Service health: ARI connection and database", tags=("meta",), responses=HEALTH_RESPONSES
+    "Service health: ARI connection and database",
+    tags=("meta",),
+    public=True,
+    response=HealthOut,
+    responses=HEALTH_RESPONSES,
 )
 async def healthz(request: web.Request) -> web.Response:
     events = request.app[EVENTS]
@@ -43,7 +49,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ari_ok and db_ok else 503)
 
 
-@documented("Prometheus metrics", tags=("meta",))
+@documented(
+    "Prometheus metrics",
+    tags=("meta",),
+    public=True,
+    response={"type": "string"},
+    content_type="text/plain",
+)
 async def metrics(request: web.Request) -> web.Response:
     resp = web.Response(body=generate_latest(request.app[REGISTRY]))
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]

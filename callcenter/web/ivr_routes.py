@@ -8,12 +8,13 @@ from callcenter.tickets.workflow import Role
 from callcenter.web.auth import allowed
 from callcenter.web.keys import IVR
 from callcenter.web.openapi import documented
+from callcenter.web.schemas import IvrInvalid, IvrOut, IvrReloaded
 
 READERS = frozenset({Role.OPS, Role.SUPERVISOR, Role.ADMIN})
 RELOADERS = frozenset({Role.OPS, Role.ADMIN})
 
 
-@documented("The IVR flow set in service", tags=("ivr",), public=False)
+@documented("The IVR flow set in service", tags=("ivr",), roles=READERS, response=IvrOut)
 async def current(request: web.Request) -> web.Response:
     await allowed(request, READERS, "read the IVR flows")
     runtime = request.app[IVR].current
@@ -31,11 +32,9 @@ async def current(request: web.Request) -> web.Response:
 @documented(
     "Reload flows, queues, calendar and lookup data from disk; an invalid set is refused",
     tags=("ivr",),
-    responses={
-        "200": {"description": "Reloaded; the new version"},
-        "422": {"description": "Refused; every error with file:line:column"},
-    },
-    public=False,
+    roles=RELOADERS,
+    response=IvrReloaded,
+    errors={422: ("Refused; every error with file:line:column", IvrInvalid)},
 )
 async def reload(request: web.Request) -> web.Response:
     await allowed(request, RELOADERS, "reload the IVR")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar, get_origin
 
 from aiohttp import web
@@ -41,20 +40,28 @@ def parse_query(request: web.Request, model: type[M], ignore: frozenset[str] = f
 
 
 def query_parameters(model: type[BaseModel]) -> list[dict[str, object]]:
-    """The OpenAPI description of a query model's parameters."""
+    """The OpenAPI description of a query model's parameters (prefer
+    ``documented(query=model)``): each schema carries the ``$defs`` it refers
+    to, which the document builder lifts into its components."""
     schema = model.model_json_schema()
+    defs = schema.get("$defs")
+    required = set(schema.get("required", ()))
     return [
-        {"name": name, "in": "query", "required": False, "schema": prop}
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": {**prop, "$defs": defs} if defs and "$ref" in str(prop) else prop,
+        }
         for name, prop in schema.get("properties", {}).items()
     ]
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The JSON body as ``model``, strictly: ``"5"`` is not a number, as the API
+    document says (lax coercion would accept what the contract refuses)."""
+    raw = await request.read()
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestInvalid(f"{request.method} {request.path}: body is not JSON: {exc}") from exc
-    try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise _explain(request, exc) from exc
