@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from callcenter import safefiles
 from callcenter.config import Settings, load_settings
 from callcenter.errors import ConfigError
 
@@ -76,8 +77,44 @@ def upgrade(config: Path | None, revision: str) -> None:
 @db.command()
 @config_option
 def url(config: Path | None) -> None:
-    """Print the database URL in effect (after DATABASE_URL overrides the file)."""
-    click.echo(_settings(config).database.url)
+    """Print the database URL in effect (after DATABASE_URL overrides the file),
+    with the password from database.password_file: what the scripts connect with."""
+    from sqlalchemy.engine import make_url
+
+    database = _settings(config).database
+    if database.password_file is not None and make_url(database.url).password is None:
+        try:
+            safefiles.read_text(database.password_file)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(
+                f"database.password_file {database.password_file}: "
+                f"{getattr(exc, 'strerror', None) or exc} "
+                "(`callcenter db init-password` or `make setup` generates it)"
+            ) from exc
+    click.echo(database.url)
+
+
+@db.command(name="init-password")
+@config_option
+def init_password(config: Path | None) -> None:
+    """Generate the database role's password into database.password_file (0600)
+    unless it is there; scripts/postgres.sh gives it to the role."""
+    import secrets
+
+    database = _settings(config).database
+    path = database.password_file
+    if path is None:
+        raise click.ClickException("database.password_file is not set")
+    try:
+        if safefiles.read_text(path).strip():
+            return
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    safefiles.ensure_dir(path.parent, mode=0o700)
+    safefiles.write_file(path, secrets.token_urlsafe(24) + "\n", mode=0o600)
+    click.echo(f"generated the database password into {path}")
 
 
 @db.command()
@@ -108,7 +145,16 @@ def config_check(config: Path | None) -> None:
         load_catalogue(settings.tickets.catalogue)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(settings.model_dump_json(indent=2, exclude={"ari": {"password"}}))
+    shown = settings.model_copy(
+        update={"database": settings.database.model_copy(update={"url": _hide(settings)})}
+    )
+    click.echo(shown.model_dump_json(indent=2, exclude={"ari": {"password"}}))
+
+
+def _hide(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database.url).render_as_string(hide_password=True)
 
 
 @main.group()

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
 
+from callcenter import safefiles
 from callcenter.ari import AriSettings
 from callcenter.errors import ConfigError
 from callcenter.ivr.registry import IvrPaths
@@ -42,7 +44,26 @@ class AriConfig(_Strict):
 
 
 class DatabaseConfig(_Strict):
-    url: str = "postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline"
+    # No password in the committed URL: set-up generates the role's into
+    # ``password_file`` (0600), read when the URL has none (a DATABASE_URL with
+    # its own password is used as it is).
+    url: str = "postgresql+asyncpg://hotline@127.0.0.1:5432/hotline"
+    password_file: Path | None = None  # config/hotline.yaml: ../run/secrets/db-password
+
+    def with_password(self) -> DatabaseConfig:
+        """The URL with the password from ``password_file`` when it has none and
+        the file can be read (before set-up, or for a user who may not read it,
+        the URL stays as it is: ``callcenter db url`` says why)."""
+        if self.password_file is None or make_url(self.url).password is not None:
+            return self
+        try:
+            password = safefiles.read_text(self.password_file).strip()
+        except (OSError, UnicodeDecodeError):
+            return self
+        if not password:
+            return self
+        url = make_url(self.url).set(password=password).render_as_string(hide_password=False)
+        return self.model_copy(update={"url": url})
 
     @field_validator("url")
     @classmethod
@@ -194,7 +215,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_explain(doc, exc, from_env)) from exc
-    return _relative_to(settings, path.parent)
+    settings = _relative_to(settings, path.parent)
+    return settings.model_copy(update={"database": settings.database.with_password()})
 
 
 def _relative_to(settings: Settings, base: Path) -> Settings:

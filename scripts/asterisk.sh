@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Start, stop and inspect Asterisk running chrooted in the cached Debian-unstable root.
-# Usage: asterisk.sh start|stop|restart|status|cli "COMMAND"
+# Usage: asterisk.sh start|stop|restart|status|render|cli "COMMAND"
+#
+# Asterisk runs as its own account (hotline-asterisk on the host, `asterisk`
+# in the root, same ids), with no capability at all and umask 027. It sees
+# only what it needs of the project, bind-mounted into the root: its state
+# (run/asterisk: configuration it can read but not change, its database,
+# spool and pid file), its logs, the recordings and the prompts; never the
+# service's secrets, spool or logs.
 source "$(dirname "$0")/lib.sh"
 
-# The run folder is bind-mounted into the root as /hotline/run: Asterisk's
-# configuration, state and logs live there, beside the service's.
 STATE="$RUN_DIR/asterisk"
 LOGS="$RUN_DIR/logs"
 IN_ROOT=/hotline
@@ -12,9 +17,20 @@ CONF="$IN_ROOT/run/asterisk/etc/asterisk.conf"
 
 ast() { chroot "$ASTERISK_ROOT" /usr/sbin/asterisk -C "$CONF" "$@"; }
 
+ast_daemon() {
+    # setpriv (inside the root) drops to the asterisk user with no supplementary
+    # group, clears every capability (bounding set too) and forbids regaining
+    # any; Asterisk's own -U would keep CAP_NET_ADMIN. umask 027: recordings
+    # 0640 in 0750 folders.
+    (umask 027 && chroot "$ASTERISK_ROOT" /usr/bin/setpriv \
+        --reuid=asterisk --regid=asterisk --clear-groups \
+        --inh-caps=-all --bounding-set=-all --no-new-privs \
+        /usr/sbin/asterisk -C "$CONF" -n)
+}
+
 mount_bind() { # mount_bind HOST_DIR DIR_IN_ROOT
     local target="$ASTERISK_ROOT$2"
-    mkdir -p "$1" "$target"
+    mkdir -p "$target"
     mountpoint -q "$target" || mount --bind "$1" "$target" || die "cannot bind-mount $1 into the root"
 }
 
@@ -23,45 +39,75 @@ mounts_up() {
         || die "cannot mount /proc into the root"
     mountpoint -q "$ASTERISK_ROOT/dev" || mount --bind /dev "$ASTERISK_ROOT/dev" \
         || die "cannot mount /dev into the root"
-    mount_bind "$RUN_DIR" "$IN_ROOT/run"
+    mount_bind "$STATE" "$IN_ROOT/run/asterisk"
+    mount_bind "$LOGS/asterisk" "$IN_ROOT/run/logs/asterisk"
     mount_bind "$PROJECT_ROOT/recordings" "$IN_ROOT/recordings"
     mount_bind "$PROJECT_ROOT/ivr_flows/prompts" "$IN_ROOT/prompts"
 }
 
 mounts_down() {
-    for m in "$IN_ROOT/prompts" "$IN_ROOT/recordings" "$IN_ROOT/run" /dev /proc; do
+    # $IN_ROOT/run was the whole run folder before Asterisk had its own account.
+    for m in "$IN_ROOT/prompts" "$IN_ROOT/recordings" "$IN_ROOT/run/logs/asterisk" \
+        "$IN_ROOT/run/asterisk" "$IN_ROOT/run" /dev /proc; do
         mountpoint -q "$ASTERISK_ROOT$m" && umount "$ASTERISK_ROOT$m" 2>/dev/null || true
     done
 }
-
-asterisk_uid() { chroot "$ASTERISK_ROOT" id -u asterisk; }
 
 render() {
     local moddir
     moddir=$(cd "$ASTERISK_ROOT" && ls -d usr/lib/*/asterisk/modules 2>/dev/null | head -n1)
     [ -n "$moddir" ] || die "no Asterisk modules folder in $ASTERISK_ROOT"
-    mkdir -p "$STATE"/{etc,lib,spool,run} "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
+    asterisk_account
+    local uid=$ASTERISK_UID gid=$ASTERISK_GID
+    # The service's: secrets, record spool, logs (0700/0750, root only).
+    install -d -o root -g root -m 0700 "$RUN_DIR" "$RUN_DIR/secrets" "$RUN_DIR/spool"
+    install -d -o root -g root -m 0750 "$LOGS"
+    # Asterisk reads its configuration and may not change it ...
+    install -d -o root -g "$gid" -m 0750 "$STATE" "$STATE/etc"
+    # ... and writes its database, spool, pid file, logs and the recordings.
+    install -d -o "$uid" -g "$gid" -m 0750 "$STATE"/{lib,spool,run} "$LOGS/asterisk" \
+        "$PROJECT_ROOT/recordings"
+    if ! running; then
+        # Whatever older set-ups left: files of another uid (101), world-readable
+        # recordings and secrets. Only while Asterisk is stopped, so nothing of
+        # its user can swap a path under these (recursive chown/chmod never
+        # follow links).
+        chown -R "$uid:$gid" "$STATE"/{lib,spool,run} "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
+        chmod -R g-w,o-rwx "$STATE"/{lib,spool,run} "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
+        find "$RUN_DIR/secrets" "$RUN_DIR/spool" -maxdepth 1 -type f -exec chmod 0600 {} +
+        find "$LOGS" -maxdepth 1 -type f -exec chmod o-rwx {} +
+    fi
     "$VENV/bin/python" "$PROJECT_ROOT/scripts/render_asterisk_conf.py" \
-        "$STATE/etc" "/$moddir" "$IN_ROOT/run" || die "rendering Asterisk configuration failed"
+        "$STATE/etc" "/$moddir" "$IN_ROOT/run" "$gid" || die "rendering Asterisk configuration failed"
     ln -sfn "$IN_ROOT/recordings" "$STATE/spool/recording"
     (cd "$PROJECT_ROOT" && "$VENV/bin/callcenter" agents render >/dev/null) \
         || die "rendering the agents' seats failed (agents/roster.yaml)"
-    local uid; uid=$(asterisk_uid)
-    chown -R "$uid:$uid" "$STATE" "$LOGS/asterisk" "$PROJECT_ROOT/recordings"
 }
 
-pid() { cat "$STATE/run/asterisk.pid" 2>/dev/null || true; }
+pid() {
+    # The pid file is Asterisk's to write: believe it only for an asterisk
+    # process chrooted into our root, so nobody steers root's kill elsewhere.
+    local p; p=$(cat "$STATE/run/asterisk.pid" 2>/dev/null || true)
+    [[ "$p" =~ ^[0-9]+$ ]] || return 0
+    [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$(realpath "$ASTERISK_ROOT")" ] || return 0
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = asterisk ] && echo "$p"
+    return 0
+}
 running() { local p; p=$(pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 
 start() {
     [ -f "$ASTERISK_ROOT/.hotline-ready" ] || die "no Asterisk root at $ASTERISK_ROOT (run make setup)"
     if running; then skip "Asterisk running (pid $(pid))"; return 0; fi
+    mounts_down
+    adopt_asterisk_ids
     render
     mounts_up
-    step "starting Asterisk 22 (chroot $ASTERISK_ROOT)"
+    step "starting Asterisk 22 (chroot $ASTERISK_ROOT, user $ASTERISK_USER, no capabilities)"
     rm -f "$STATE/run/asterisk.ctl" "$STATE/run/asterisk.pid"
-    ast -U asterisk -G asterisk -n >>"$LOGS/asterisk/console.log" 2>&1 \
-        || die "Asterisk failed to start; see $LOGS/asterisk/messages.log"
+    # Root opens this log: in root's folder, not Asterisk's (where a link could
+    # be waiting at its name).
+    ast_daemon >>"$LOGS/asterisk-console.log" 2>&1 \
+        || die "Asterisk failed to start; see $LOGS/asterisk/messages.log and $LOGS/asterisk-console.log"
     for _ in $(seq 1 100); do
         if ast -rx "core waitfullybooted" >/dev/null 2>&1; then
             # ARI answers once res_ari is loaded; wait for HTTP too.
@@ -93,6 +139,6 @@ case "${1:-}" in
     restart) need_root "restarting Asterisk"; stop; start ;;
     status) if running; then echo "asterisk: running (pid $(pid))"; else echo "asterisk: stopped"; exit 3; fi ;;
     cli) shift; ast -rx "$*" ;;
-    render) render ;;
-    *) die "usage: $0 start|stop|restart|status|cli COMMAND" ;;
+    render) need_root "rendering Asterisk's configuration"; render ;;
+    *) die "usage: $0 start|stop|restart|status|render|cli COMMAND" ;;
 esac

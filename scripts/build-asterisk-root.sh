@@ -39,4 +39,7 @@ chroot "$ASTERISK_ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
     || die "installing asterisk in the root failed; see $CACHE_DIR/chroot-apt.log"
 chroot "$ASTERISK_ROOT" apt-get clean
 chroot "$ASTERISK_ROOT" asterisk -V
+# The package's asterisk user gets the ids of a host account of its own
+# (scripts/asterisk.sh start does the same for roots built before).
+adopt_asterisk_ids
 touch "$STAMP"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 FRESH=0
 if [ "${1:-}" = "--fresh" ]; then FRESH=1; shift; fi
-URL="${1:-${DATABASE_URL:-postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline}}"
+URL="${1:-${DATABASE_URL:-$(cd "$PROJECT_ROOT" && "$VENV/bin/callcenter" db url)}}"
 # Split the SQLAlchemy URL (postgresql+asyncpg://user:pass@host:port/db).
 read -r DB_USER DB_PASS DB_HOST DB_PORT DB_NAME < <("$VENV/bin/python" - "$URL" <<'PY'
 import sys
@@ -46,13 +46,24 @@ if [ "$FRESH" = 1 ]; then
         || die "cannot drop database $DB_NAME"
 fi
 
-if can_login; then
+# The password set-up generated (run/secrets/db-password) is ours to give to
+# the role, every time: a server that trusts loopback would never tell us the
+# role still has an old one. A password that came with a URL is the owner's.
+SECRET="$RUN_DIR/secrets/db-password"
+OURS=0
+if [ "$DB_PASS" != "-" ] && [ -f "$SECRET" ] && [ "$DB_PASS" = "$(cat "$SECRET")" ]; then OURS=1; fi
+sql_pass() { printf "'%s'" "${DB_PASS//\'/\'\'}"; }
+
+if can_login && [ "$OURS" = 0 ]; then
     skip "PostgreSQL database $DB_NAME at $DB_HOST:$DB_PORT"
 else
-    step "creating role $DB_USER and database $DB_NAME"
-    pass_sql=""; [ "$DB_PASS" != "-" ] && pass_sql=" PASSWORD '$DB_PASS'"
+    step "role $DB_USER and database $DB_NAME"
+    pass_sql=""; [ "$DB_PASS" != "-" ] && pass_sql=" PASSWORD $(sql_pass)"
     if [ "$(admin_sql "select 1 from pg_roles where rolname='$DB_USER'")" != 1 ]; then
         admin_sql "CREATE ROLE \"$DB_USER\" LOGIN$pass_sql" || die "cannot create role $DB_USER"
+    elif [ "$OURS" = 1 ]; then
+        admin_sql "ALTER ROLE \"$DB_USER\" PASSWORD $(sql_pass)" \
+            || can_login || die "cannot set the password of role $DB_USER (and it cannot log in)"
     fi
     if [ "$(admin_sql "select 1 from pg_database where datname='$DB_NAME'")" != 1 ]; then
         admin_sql "CREATE DATABASE \"$DB_NAME\" OWNER \"$DB_USER\"" || die "cannot create database $DB_NAME"

@@ -8,17 +8,31 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TEST_DB = "postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline_test"
+
+
+def default_test_db() -> str:
+    """What scripts/test.sh uses: the service's database URL (with the password
+    set-up generated) for the database named ``<db>_test``."""
+    callcenter = str(ROOT / ".venv" / "bin" / "callcenter")
+    subprocess.run(
+        [callcenter, "db", "init-password"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    main = subprocess.run(
+        [callcenter, "db", "url"], check=True, cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    url = make_url(main)
+    return url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
-        url = DEFAULT_TEST_DB
+        url = default_test_db()
         subprocess.run(
             [str(ROOT / "scripts" / "postgres.sh"), url], check=True, stdout=subprocess.DEVNULL
         )

@@ -12,16 +12,38 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from callcenter import safefiles
 from callcenter.errors import ConfigError
 from callcenter.yamlfile import load_yaml, validate_document
 
 AGENT_ID = r"^[0-9A-Za-z_-]{1,32}$"
 SEAT = r"^[a-z][a-z0-9-]{0,39}$"
+# Sections of asterisk-conf/pjsip.conf a seat's sections would merge into (a seat
+# named citizen-trunk would let its password-holder speak for the trunk), and
+# the endpoint name Asterisk gives to unidentified callers.
+RESERVED_SEATS = frozenset(
+    {
+        "global",
+        "transport-udp",
+        "endpoint-defaults",
+        "citizen-trunk",
+        "citizen-trunk-identify",
+        "dialout-trunk",
+        "anonymous",
+        "system",
+    }
+)
+
+
+def _not_reserved(seat: str) -> str:
+    if seat in RESERVED_SEATS:
+        raise ValueError(f"{seat!r} is reserved for Asterisk's own configuration")
+    return seat
 
 
 class AgentConfig(BaseModel):
@@ -29,7 +51,7 @@ class AgentConfig(BaseModel):
 
     # Shown on phones as caller ID: no quotes, line breaks or ';' (config syntax).
     name: str = Field(min_length=1, max_length=64, pattern=r'^[^"\\;\r\n<>]+$')
-    seat: Annotated[str, Field(pattern=SEAT)]
+    seat: Annotated[str, Field(pattern=SEAT), AfterValidator(_not_reserved)]
     # Queue name → level 1-10: which queues the agent serves and how well.
     skills: dict[str, Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=dict)
     languages: list[str] = Field(default_factory=lambda: ["zh"])
@@ -119,11 +141,7 @@ class SeatSecrets:
         if missing:
             known.update({s: secrets.token_urlsafe(12) for s in missing})
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable
-            with os.fdopen(fd, "w") as out:
-                out.write(yaml.safe_dump(known, sort_keys=True))
-            os.replace(tmp, self.path)
+            safefiles.write_file(self.path, yaml.safe_dump(known, sort_keys=True), mode=0o600)
         return {s: known[s] for s in seats}
 
 
@@ -137,6 +155,7 @@ def render_seats(roster: Roster, passwords: dict[str, str]) -> str:
 ; agent {agent_id}
 [{seat}](endpoint-defaults)
 context = from-agents
+identify_by = username
 auth = {seat}
 aors = {seat}
 callerid = "{agent.name}" <{agent_id}>

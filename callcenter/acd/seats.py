@@ -7,9 +7,9 @@ a roster change reaches Asterisk without a restart.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from callcenter import safefiles
 from callcenter.acd.roster import Roster, SeatSecrets, render_seats
 from callcenter.ari import AriClient, AriError
 
@@ -17,17 +17,23 @@ log = logging.getLogger(__name__)
 
 
 def write_seats_conf(roster: Roster, secrets: SeatSecrets, path: Path) -> bool:
-    """Write the seats' pjsip sections; True when the file changed."""
+    """Write the seats' pjsip sections; True when the file changed.
+
+    The file holds the seats' passwords: readable by Asterisk's group (the
+    folder's) and nobody else, and written without following a link planted
+    at its name (see :mod:`callcenter.safefiles`).
+    """
     text = render_seats(roster, secrets.passwords([a.seat for a in roster.agents.values()]))
-    if path.exists() and path.read_text() == text:
-        return False
+    try:
+        if safefiles.read_text(path) == text:
+            return False
+    except FileNotFoundError:
+        pass
+    except (safefiles.UnsafeFile, UnicodeDecodeError) as exc:
+        log.warning("%s replaced: %s", path, exc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    folder = path.parent.stat()
-    tmp.chmod(0o640)
-    os.chown(tmp, folder.st_uid, folder.st_gid)  # Asterisk owns its config folder
-    os.replace(tmp, path)
+    group = path.parent.stat().st_gid  # Asterisk's group reads its config folder
+    safefiles.write_file(path, text, mode=0o640, group=group)
     return True
 
 

@@ -23,6 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
+from callcenter import safefiles
 from callcenter.calls.record_ops import (
     AddEvent,
     AgentStateLogged,
@@ -131,7 +132,7 @@ def read(path: Path) -> Recovered:
     """
     pending: list[tuple[int, Op]] = []
     committed = last_seq = 0
-    data = path.read_bytes()
+    data = safefiles.read_bytes(path)
     *lines, cut = data.split(b"\n")  # every whole line ends with a newline
     if cut:
         log.warning("%s:%d: a line cut short by a crash, skipped", path, len(lines) + 1)
@@ -163,8 +164,10 @@ class SpoolFile:
 
     def append(self, line: str) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Callers' numbers and names: the service's own, never through a link.
+            fd = safefiles.open_append(self.path, mode=0o600)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
         self._file.write(line + "\n")
         self._file.flush()
 

@@ -10,11 +10,10 @@ of the work orders or call records.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
+from callcenter import safefiles
 from callcenter.errors import ConfigError
 
 SERVICE_USER = "service:cli"  # no user name can contain ':'
@@ -27,11 +26,8 @@ def ensure(path: Path) -> str:
         return token
     token = secrets.token_urlsafe(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-        with os.fdopen(fd, "w") as out:
-            out.write(token + "\n")
-        os.replace(tmp, path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        safefiles.write_file(path, token + "\n", mode=0o600)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the service token: {exc}") from exc
     return token
@@ -39,7 +35,7 @@ def ensure(path: Path) -> str:
 
 def read(path: Path) -> str | None:
     try:
-        return path.read_text().strip() or None
+        return safefiles.read_text(path).strip() or None
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:

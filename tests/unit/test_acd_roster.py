@@ -259,6 +259,7 @@ def test_render_seats_writes_endpoint_auth_and_aor_per_seat(tmp_path: Path):
     endpoint, auth, aor = (body for _, body in got[:3])
     assert endpoint == {
         "context": ["from-agents"],
+        "identify_by": ["username"],  # seats are known by name (and digest auth) only
         "auth": ["seat-1001"],
         "aors": ["seat-1001"],
         "callerid": ['"张敏" <1001>'],
@@ -328,3 +329,11 @@ def test_an_agent_name_cannot_add_lines_to_the_endpoint():
     endpoint = sections(render_seats(roster, {"seat-1": "pw"}))[0][1]
     assert endpoint["context"] == ["from-agents"]
     assert set(endpoint) == {"context", "auth", "aors", "callerid", "set_var"}
+
+
+@pytest.mark.parametrize("seat", ["citizen-trunk", "dialout-trunk", "anonymous", "global"])
+def test_a_seat_cannot_take_the_name_of_a_trunk_or_asterisk_section(tmp_path: Path, seat: str):
+    path = tmp_path / "roster.yaml"
+    path.write_text(f'agents:\n  "1001": {{name: Li, seat: {seat}}}\n')
+    with pytest.raises(ConfigError, match=f"{path}:2:.*reserved for Asterisk"):
+        load_roster(path)
