@@ -135,14 +135,15 @@ def config_group() -> None:
 @config_group.command(name="check")
 @config_option
 def config_check(config: Path | None) -> None:
-    """Validate the configuration (with deadlines and the catalogue); print the settings."""
-    from callcenter.tickets.catalogue import load_catalogue
+    """Validate the configuration (with deadlines, the catalogue and the department
+    directory); print the settings."""
+    from callcenter.directory import load_directory
     from callcenter.tickets.deadlines import load_deadlines
 
     settings = _settings(config)
     try:
         load_deadlines(settings.tickets.deadlines)
-        load_catalogue(settings.tickets.catalogue)
+        load_directory(settings.ivr.directory, _departments(settings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     shown = settings.model_copy(
@@ -157,6 +158,14 @@ def _hide(settings: Settings) -> str:
     return make_url(settings.database.url).render_as_string(hide_password=True)
 
 
+def _departments(settings: Settings) -> dict[str, str] | None:
+    """The catalogue's departments (code → name): the codes the directory may use."""
+    from callcenter.tickets.catalogue import load_catalogue
+
+    catalogue = load_catalogue(settings.tickets.catalogue)
+    return {code: d.name for code, d in catalogue.departments.items()} or None
+
+
 @main.group()
 def ivr() -> None:
     """IVR flows: validate, simulate, reload."""
@@ -168,14 +177,16 @@ def ivr() -> None:
 def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
     """Check the flows in PATHS (default: the configured ivr_flows/) all together."""
     from callcenter.acd.queues import load_queues
+    from callcenter.directory import load_directory
     from callcenter.ivr.flowset import FlowSetInvalid
     from callcenter.ivr.validate import load_flow_set
 
     settings = _settings(config)
     try:
         queues = load_queues(settings.ivr.queues)
+        directory = load_directory(settings.ivr.directory, _departments(settings))
         flows = load_flow_set(
-            list(paths) or [settings.ivr.flows_dir], settings.ivr.prompts_dir, queues
+            list(paths) or [settings.ivr.flows_dir], settings.ivr.prompts_dir, queues, directory
         )
     except FlowSetInvalid as exc:
         for error in exc.errors:
@@ -241,7 +252,7 @@ def simulate(
 
     settings = _settings(config)
     try:
-        runtime = load_runtime(settings.ivr.paths())
+        runtime = load_runtime(settings.ivr.paths(), departments=_departments(settings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     if flow not in runtime.flows.flows:

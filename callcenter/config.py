@@ -113,10 +113,17 @@ class IvrConfig(_Strict):
     calendar: Path = Path("calendar.yaml")
     queues: Path = Path("queues.yaml")
     lookup_fixture: Path = Path("lookup_fixture.yaml")
+    # The department directory: the only numbers transfers may dial.
+    directory: Path = Path("directory.yaml")
 
     def paths(self) -> IvrPaths:
         return IvrPaths(
-            self.flows_dir, self.prompts_dir, self.calendar, self.queues, self.lookup_fixture
+            self.flows_dir,
+            self.prompts_dir,
+            self.calendar,
+            self.queues,
+            self.lookup_fixture,
+            self.directory,
         )
 
 

@@ -27,6 +27,8 @@ from callcenter.ari.events import (
     StasisEnd,
 )
 from callcenter.calls import legs
+from callcenter.calls.destinations import Destinations
+from callcenter.directory import DestinationRefused
 from callcenter.ivr.port import QueueResult, RecordedMessage, TransferResult
 
 QueueHandler = Callable[[str, int, list[str], str], Awaitable[QueueResult]]
@@ -43,10 +45,12 @@ HANGUP_AFTER_RECORDING_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class DialOut:
-    """How transfers leave: a PJSIP endpoint template such as PJSIP/{number}@dialout-trunk."""
+    """How transfers leave: a PJSIP endpoint template such as PJSIP/{number}@dialout-trunk,
+    for destinations of the directory only."""
 
     endpoint: str
     app: str
+    destinations: Destinations
     bridge_prefix: str = "hotline-"
 
 
@@ -230,8 +234,18 @@ class AriCallPort:
 
     # Transfer ---------------------------------------------------------------------
     async def transfer(self, number: str, timeout: int) -> TransferResult:
-        """Dial ``number`` on the trunk, bridge it with the caller, end when either leaves."""
+        """Dial ``number`` (a department of the directory) on the trunk, bridge it with
+        the caller, end when either leaves."""
         self._check_gone()
+        try:
+            destination = self.dial_out.destinations.resolve(
+                number, path="ivr", who=f"the IVR (channel {self.channel_id})"
+            )
+        except DestinationRefused:  # logged and counted there
+            return TransferResult.FAILED
+        if destination.number is None:  # the IVR reaches seats through queues only
+            return TransferResult.FAILED
+        number = destination.number
         bridge_id = f"{self.dial_out.bridge_prefix}{uuid.uuid4().hex}"
         leg: legs.Leg | None = None
         try:

@@ -22,6 +22,8 @@ from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, AriError, Inbox
 from callcenter.ari.events import ChannelTransfer, Event
 from callcenter.calls import legs
+from callcenter.calls.destinations import Destinations
+from callcenter.directory import Destination, DestinationRefused
 from callcenter.errors import CallCenterError
 from callcenter.ivr.port import Trace
 
@@ -48,6 +50,7 @@ class Dialling:
     seat_endpoint: str  # PJSIP/{seat}
     ring_timeout: int
     acd: AcdService
+    destinations: Destinations  # the directory and the seats: where calls may go
 
 
 @dataclass(eq=False)
@@ -121,10 +124,18 @@ class Conversation:
     async def _on_party_event(self, party: Party, event: Event) -> None:
         if isinstance(event, ChannelTransfer):
             # The agent pressed transfer on the softphone (blind, to a number).
-            target = event.destination
+            wanted, target = event.destination, event.destination[:64]
             self.trace.step("softphone_transfer", agent=party.agent_id, to=target)
             try:
-                await self.transfer(target, blind=True, by=party)
+                if not wanted:  # an attended transfer names the consulted call, not a number
+                    raise ConversationError("only blind transfers (to a number) are supported")
+                destination = self.dialling.destinations.resolve(
+                    wanted, path="softphone", who=f"agent {party.agent_id}", call_id=self.call_id
+                )
+                await self.transfer(destination, blind=True, by=party)
+            except DestinationRefused as exc:  # the call stays with the agent
+                self.trace.step("transfer_refused", to=target, reason=str(exc))
+                await self._progress(party, "channel_unavailable")
             except ConversationError as exc:
                 self.trace.step("transfer_failed", to=target, reason=str(exc))
                 await self._progress(party, "channel_unavailable")
@@ -140,10 +151,13 @@ class Conversation:
         self._changed.set()
 
     # Call control (API handlers, softphone transfers) -----------------------------
-    async def transfer(self, target: str, *, blind: bool, by: Party | None = None) -> None:
-        """Bring ``target`` in: ``agent:ID`` rings that agent's seat, else a number on
-        the dial-out trunk. Blind: the transferring agents leave once it answers."""
-        party = await self._dial(target)
+    async def transfer(
+        self, destination: Destination, *, blind: bool, by: Party | None = None
+    ) -> None:
+        """Bring ``destination`` in: an agent's seat, or a department's number on the
+        dial-out trunk. Blind: the transferring agents leave once it answers."""
+        target = destination.number or destination.key  # as the call's record keeps it
+        party = await self._dial(destination)
         try:
             self._still_on()
             await self.dialling.ari.add_channel(self.bridge_id, party.leg.id)
@@ -156,7 +170,9 @@ class Conversation:
             leaving.append(by)
         self.parties.append(party)
         self.transferred_to = target
-        self.trace.step("transferred" if blind else "conference_added", to=target)
+        self.trace.step(
+            "transferred" if blind else "conference_added", to=target, destination=destination.key
+        )
         if by is not None:  # tell the transferring phone before it is hung up
             await self._progress(by, "channel_answered")
         for old in leaving:
@@ -172,19 +188,19 @@ class Conversation:
         with contextlib.suppress(AriError):
             await self.dialling.ari.transfer_progress(party.leg.id, state)
 
-    async def _dial(self, target: str) -> Party:
+    async def _dial(self, destination: Destination) -> Party:
         d = self.dialling
-        agent_id = target.removeprefix("agent:") if target.startswith("agent:") else None
+        target, agent_id = destination.key, destination.agent_id
         if agent_id is not None:
             agent = d.acd.agents.get(agent_id)
             if agent is None or not agent.can_take_calls():
                 raise ConversationError(f"agent {agent_id} is not available")
             d.acd.take(agent, self.queue, str(self.call_id))  # nobody else may ring them now
             endpoint, purpose = d.seat_endpoint.format(seat=agent.config.seat), "agent"
-        elif target.isdigit():
-            endpoint, purpose = d.dial_out.format(number=target), "transfer"
+        elif destination.number is not None:  # from the directory, never free text
+            endpoint, purpose = d.dial_out.format(number=destination.number), "transfer"
         else:
-            raise ConversationError(f"cannot transfer to {target!r}: a number or agent:ID")
+            raise ConversationError(f"cannot transfer to {target!r}")
         try:
             leg = await legs.dial(
                 d.ari,
@@ -205,7 +221,7 @@ class Conversation:
             self._release(agent_id, answered=False)
             raise ConversationError(f"{target} did not answer ({leg.failure})")
         self._release(agent_id, answered=True)
-        return Party(leg, agent_id=agent_id, number=None if agent_id else target)
+        return Party(leg, agent_id=agent_id, number=destination.number)
 
     def _release(self, agent_id: str | None, *, answered: bool) -> None:
         acd = self.dialling.acd

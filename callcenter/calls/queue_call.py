@@ -27,6 +27,7 @@ from callcenter.calls import legs
 from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.ari_port import AriCallPort
 from callcenter.calls.conversation import Conversation, Dialling, Party
+from callcenter.calls.destinations import Destinations
 from callcenter.ivr.port import CallInfo, QueueResult, Trace
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.recording.store import save_recording
@@ -45,6 +46,7 @@ class QueueDeps:
     prompts: PromptLibrary
     seat_endpoint: str  # e.g. PJSIP/{seat}
     dial_out: str  # e.g. PJSIP/{number}@dialout-trunk, for transfers and conferences
+    destinations: Destinations  # where transfers and conferences may go
     # Conversations in progress, by call id: where call-control requests find them.
     conversations: dict[uuid.UUID, Conversation]
     app: str
@@ -354,6 +356,7 @@ class QueueCall:
             seat_endpoint=self.deps.seat_endpoint,
             ring_timeout=self.config.ring_timeout_seconds,
             acd=self.deps.acd,
+            destinations=self.deps.destinations,
         )
 
     async def _after_talk(self, conversation: Conversation, bridge_inbox: Inbox, name: str) -> None:

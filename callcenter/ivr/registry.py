@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from callcenter.acd.queues import QueueConfig, load_queues
 from callcenter.calendar import WorkCalendar, load_calendar
+from callcenter.directory import Directory, load_directory
 from callcenter.errors import ConfigError
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
 from callcenter.ivr.lookup import FixtureLookup
@@ -30,6 +31,7 @@ class IvrPaths:
     calendar: Path
     queues: Path
     lookup_fixture: Path
+    directory: Path | None = None  # the department directory (none: agents only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class IvrRuntime:
     # The queues the flows were checked against; the ACD follows them, so a
     # queue a flow sends callers to is always one the ACD knows.
     queues: Mapping[str, QueueConfig]
+    # Where transfers may go; the flows' transfer nodes were checked against it.
+    directory: Directory = field(default_factory=lambda: Directory([]))
 
     @property
     def version(self) -> str:
@@ -55,28 +59,38 @@ class ReloadResult:
     errors: tuple[str, ...] = ()
 
 
-def load_runtime(paths: IvrPaths, lookup: TicketLookup | None = None) -> IvrRuntime:
-    """Load flows, calendar and lookup data; ConfigError (or FlowSetInvalid) if any is bad.
+def load_runtime(
+    paths: IvrPaths,
+    lookup: TicketLookup | None = None,
+    departments: Mapping[str, str] | None = None,
+) -> IvrRuntime:
+    """Load flows, calendar, lookup data and the directory; ConfigError (or
+    FlowSetInvalid) if any is bad.
 
     ``lookup`` (the work-order database, live) replaces the fixture file, which
-    then serves only the simulator.
+    then serves only the simulator. ``departments`` (the catalogue's, code →
+    name) are the codes the directory may use.
     """
     queues = load_queues(paths.queues)
-    flows = load_flow_set([paths.flows_dir], paths.prompts_dir, queues)
+    directory = load_directory(paths.directory, departments)
+    flows = load_flow_set([paths.flows_dir], paths.prompts_dir, queues, directory)
     return IvrRuntime(
         flows,
         load_calendar(paths.calendar),
         lookup if lookup is not None else FixtureLookup.load(paths.lookup_fixture),
         queues,
+        directory,
     )
 
 
 class IvrRegistry:
-    def __init__(self, paths: IvrPaths) -> None:
+    def __init__(self, paths: IvrPaths, departments: Mapping[str, str] | None = None) -> None:
         self.paths = paths
+        self.departments = departments
         self._lookup: TicketLookup | None = None
         self._listeners: list[Callable[[IvrRuntime], None]] = []
-        self._current = load_runtime(paths)  # the service refuses to start on a bad set
+        # The service refuses to start on a bad set.
+        self._current = load_runtime(paths, departments=departments)
 
     def on_reload(self, listener: Callable[[IvrRuntime], None]) -> None:
         """Call ``listener`` with each runtime a reload puts in service (the calendar
@@ -94,7 +108,7 @@ class IvrRegistry:
 
     def reload(self) -> ReloadResult:
         try:
-            runtime = load_runtime(self.paths, self._lookup)
+            runtime = load_runtime(self.paths, self._lookup, self.departments)
         except FlowSetInvalid as exc:
             log.error("IVR reload refused, keeping %s:\n%s", self._current.version, exc)
             return ReloadResult(False, self._current.version, tuple(map(str, exc.errors)))

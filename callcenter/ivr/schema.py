@@ -186,7 +186,8 @@ class LookupNode(_Node):
 
 class TransferNode(_Node):
     type: Literal["transfer"]
-    number: Annotated[str, Field(pattern=r"^\+?[0-9*#]{1,32}$")]
+    # A department of the directory (dept:CODE, dept:CODE/duty) or one of its numbers.
+    number: Annotated[str, Field(pattern=r"^(dept:[A-Za-z0-9_.-]{1,32}(/duty)?|\+?[0-9*#]{1,32})$")]
     timeout: int = Field(30, ge=5, le=120)
     prompts: OptionalPrompts = Field(default_factory=lambda: ["transferring"])
     failed_prompts: OptionalPrompts = Field(default_factory=lambda: ["transfer_failed"])

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from callcenter.directory import Directory
 from callcenter.ivr.flowset import FlowError, FlowSet, FlowSetInvalid, parse_flow_files
 from callcenter.ivr.prompts import prompt_exists
 from callcenter.ivr.schema import (
@@ -19,6 +20,7 @@ from callcenter.ivr.schema import (
     QueueNode,
     SetNode,
     SubflowNode,
+    TransferNode,
     edges,
     prompt_fields,
 )
@@ -29,12 +31,17 @@ def _close(word: str, choices: Iterable[str]) -> str:
     return f"did you mean {', '.join(map(repr, near))}?" if near else ""
 
 
-def check(flows: FlowSet, queues: Iterable[str]) -> list[FlowError]:
+def check(
+    flows: FlowSet, queues: Iterable[str], directory: Directory | None = None
+) -> list[FlowError]:
+    """Every cross-file error; transfer nodes against ``directory`` when given."""
     known_queues = set(queues)
     errors: list[FlowError] = []
     owners: dict[str, str] = {}
     for name, flow in flows.flows.items():
         errors += _references(flows, name, flow, known_queues)
+        if directory is not None:
+            errors += _transfers(flows, name, flow, directory)
         errors += _reachability(flows, name, flow)
         errors += _waitless_loops(flows, name, flow)
         errors += _prompts(flows, name, flow)
@@ -114,6 +121,23 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                 )
             )
     return errors
+
+
+def _transfers(flows: FlowSet, name: str, flow: Flow, directory: Directory) -> list[FlowError]:
+    """A transfer node may only send callers where the directory says (toll fraud)."""
+    keys = [f"dept:{code}" for code in directory.entries]
+    return [
+        flows.error(
+            name,
+            ("nodes", node_id, "number"),
+            f"{node.number!r} is not in the department directory "
+            f"({directory.source or 'none configured'})",
+            _close(node.number, [*keys, *directory.numbers()])
+            or "name a department (dept:CODE or dept:CODE/duty) or add it to the directory",
+        )
+        for node_id, node in flow.nodes.items()
+        if isinstance(node, TransferNode) and directory.department(node.number) is None
+    ]
 
 
 def _graph(flow: Flow) -> Mapping[str, list[str]]:
@@ -261,10 +285,15 @@ def _subflow_recursion(flows: FlowSet) -> list[FlowError]:
     return errors
 
 
-def load_flow_set(paths: Iterable[Path], prompts_dir: Path, queues: Iterable[str]) -> FlowSet:
+def load_flow_set(
+    paths: Iterable[Path],
+    prompts_dir: Path,
+    queues: Iterable[str],
+    directory: Directory | None = None,
+) -> FlowSet:
     """Parse and check; raise FlowSetInvalid listing every error."""
     flows, errors = parse_flow_files(list(paths), prompts_dir)
-    errors += check(flows, queues)
+    errors += check(flows, queues, directory)
     if errors:
         raise FlowSetInvalid(sorted(errors, key=lambda e: (str(e.path), e.line, e.column)))
     return flows

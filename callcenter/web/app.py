@@ -24,6 +24,7 @@ from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventRouter, EventStream
 from callcenter.calls.acd_store import AcdStore
 from callcenter.calls.ari_port import DialOut
+from callcenter.calls.destinations import Destinations
 from callcenter.calls.ivr_sink import DbIvrSink
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.queue_call import QueueDeps
@@ -51,6 +52,7 @@ from callcenter.web import (
     auth,
     call_routes,
     desk_routes,
+    directory_routes,
     health,
     ivr_routes,
     openapi,
@@ -63,6 +65,7 @@ from callcenter.web.keys import (
     CATALOGUE,
     CLOCK,
     CONVERSATIONS,
+    DESTINATIONS,
     ENGINE,
     EVENTS,
     FINDER,
@@ -219,6 +222,10 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     router = EventRouter()
     prompts = PromptLibrary(settings.ivr.prompts_dir, settings.ivr.prompts_media_root)
     sink = DbIvrSink(app[ARI], app[RECORDER], voicemail_hooks=[voicemail_to_ticket(app[TICKETS])])
+    destinations = Destinations(
+        lambda: app[IVR].current.directory, lambda: app[ACD].agents, app[REGISTRY]
+    )
+    app[DESTINATIONS] = destinations
     deps = CallDeps(
         ari=app[ARI],
         recorder=app[RECORDER],
@@ -228,13 +235,16 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         ivr=app[IVR],
         prompts=prompts,
         sink=sink,
-        dial_out=DialOut(settings.calls.dialout_endpoint, settings.ari.app, BRIDGE_PREFIX),
+        dial_out=DialOut(
+            settings.calls.dialout_endpoint, settings.ari.app, destinations, BRIDGE_PREFIX
+        ),
         queues=QueueDeps(
             acd=app[ACD],
             store=AcdStore(app[RECORDER]),
             prompts=prompts,
             seat_endpoint=settings.acd.seat_endpoint,
             dial_out=settings.calls.dialout_endpoint,
+            destinations=destinations,
             conversations=app[CONVERSATIONS],
             app=settings.ari.app,
             bridge_prefix=BRIDGE_PREFIX,
@@ -263,9 +273,11 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app[REGISTRY] = CollectorRegistry()
-    app[IVR] = IvrRegistry(settings.ivr.paths())
+    app[CATALOGUE] = catalogue = load_catalogue(settings.tickets.catalogue)
+    # The directory (loaded with the flows) may name only the catalogue's departments.
+    departments = {code: d.name for code, d in catalogue.departments.items()}
+    app[IVR] = IvrRegistry(settings.ivr.paths(), departments or None)
     app[CONVERSATIONS] = {}
-    app[CATALOGUE] = load_catalogue(settings.tickets.catalogue)
     app[CLOCK] = lambda: datetime.now(UTC)
     app[SERVICE_TOKEN] = service_token.ensure(settings.http.service_token_file)
     app.cleanup_ctx.extend([database_ctx, tickets_ctx, ari_ctx, acd_ctx, calls_ctx])
@@ -276,6 +288,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/v1/ivr/reload", ivr_routes.reload)
     acd_routes.add_routes(app)
     call_routes.add_routes(app)
+    directory_routes.add_routes(app)
     ticket_routes.add_routes(app)
     desk_routes.add_routes(app)
     app.router.add_post("/api/v1/auth/token", auth.token)

@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from callcenter.calls.conversation import Conversation, NoSuchConversation
 from callcenter.db.models import Call
+from callcenter.directory import DESTINATION
 from callcenter.tickets.privacy import sees_personal_data
+from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.web.auth import allowed
-from callcenter.web.keys import CONVERSATIONS, SESSIONS
+from callcenter.web.keys import CONVERSATIONS, DESTINATIONS, SESSIONS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body
 from callcenter.web.ticket_views import mask_phone
@@ -24,8 +26,10 @@ from callcenter.web.ticket_views import mask_phone
 class TransferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # A department number (dial-out trunk) or agent:ID (another agent's seat).
-    to: str = Field(pattern=r"^(agent:[0-9A-Za-z_-]{1,32}|\+?[0-9]{1,32})$")
+    # From the directory (GET /api/v1/directory): dept:CODE (a department's desk),
+    # dept:CODE/duty (its duty line) or one of their numbers; or agent:ID (a seat).
+    # Anything else is refused (403): the dial-out trunk dials no free text.
+    to: str = Field(pattern=DESTINATION)
     # blind: the agent leaves once it answers; conference: everybody stays (三方连线).
     mode: Literal["blind", "conference"] = "blind"
 
@@ -50,13 +54,14 @@ CONTROLLERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
-async def _controlled(request: web.Request, doing: str) -> Conversation:
-    """The conversation, if the user may ``doing`` it: an agent only their own call."""
+async def _controlled(request: web.Request, doing: str) -> tuple[Actor, Conversation]:
+    """Who asks, and the conversation if they may ``doing`` it: an agent only their
+    own call."""
     who = await allowed(request, CONTROLLERS, doing)
     conversation = _conversation(request)
     if who.role is Role.AGENT and who.name not in conversation.agents:
         raise NotPermitted(f"agent {who.name} may {doing} only their own calls")
-    return conversation
+    return who, conversation
 
 
 def _conversation(request: web.Request) -> Conversation:
@@ -79,20 +84,41 @@ CONTROL = {
     "404": {"description": "The call is not in a conversation"},
     "409": {"description": "Refused (nobody answered, agent busy, ...)"},
 }
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+TRANSFER = {
+    **CONTROL,
+    "400": {"description": "`to` is not a destination's form", "content": PROBLEM},
+    "403": {
+        "description": "Not your call, or `to` is neither in the directory nor a seat "
+        "(logged and counted in hotline_transfers_refused_total)",
+        "content": PROBLEM,
+    },
+}
 
 
 @documented(
     "Transfer (blind) or add a party (三方连线)",
     tags=("calls",),
     request_body=_json(TransferRequest),
-    responses=CONTROL,
+    responses=TRANSFER,
     public=False,
 )
 async def transfer(request: web.Request) -> web.Response:
-    conversation = await _controlled(request, "transfer a call")
+    who, conversation = await _controlled(request, "transfer a call")
     body = await parse_body(request, TransferRequest)
-    await conversation.transfer(body.to, blind=body.mode == "blind")
-    return web.json_response({"to": body.to, "mode": body.mode, "agents": conversation.agents})
+    destination = request.app[DESTINATIONS].resolve(
+        body.to, path="api", who=f"{who.role.value} {who.name}", call_id=conversation.call_id
+    )
+    await conversation.transfer(destination, blind=body.mode == "blind")
+    return web.json_response(
+        {
+            "to": body.to,
+            "destination": destination.key,
+            "number": destination.number,
+            "mode": body.mode,
+            "agents": conversation.agents,
+        }
+    )
 
 
 @documented(
@@ -103,7 +129,7 @@ async def transfer(request: web.Request) -> web.Response:
     public=False,
 )
 async def hold(request: web.Request) -> web.Response:
-    conversation = await _controlled(request, "put a call on hold")
+    _, conversation = await _controlled(request, "put a call on hold")
     body = await parse_body(request, HoldRequest)
     await conversation.hold(body.on)
     return web.json_response({"on_hold": body.on})

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventStream
 from callcenter.calls.conversation import Conversation
+from callcenter.calls.destinations import Destinations
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
@@ -41,4 +42,6 @@ SWEEP = web.AppKey("sweep", SupervisionSweep)
 # What "now" is for the desk (deadlines, colours, sweeps): one clock to replace in tests.
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])
+# Where transfers may go: the department directory and the seats.
+DESTINATIONS = web.AppKey("destinations", Destinations)
 SERVICE_TOKEN = web.AppKey("service_token", str)

@@ -13,6 +13,7 @@ from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavail
 from callcenter.ari.inbox import ChannelGone
 from callcenter.calls.conversation import ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
+from callcenter.directory import DestinationRefused
 from callcenter.errors import CallCenterError, ConfigError
 from callcenter.tickets.knowledge import KbChanged, KbNotFound
 from callcenter.tickets.service import TicketChanged, TicketNotFound
@@ -32,6 +33,7 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (IllegalTransition, 409),
     (IllegalTicketTransition, 409),
     (NotPermitted, 403),
+    (DestinationRefused, 403),
     (TicketNotFound, 404),
     (TicketChanged, 409),
     (KbNotFound, 404),

@@ -181,6 +181,7 @@ class Service:
                 "calendar": str(self.calendar),
                 "queues": str(self.queues),
                 "lookup_fixture": str(ROOT / "config" / "lookup_fixture.yaml"),
+                "directory": str(ROOT / "config" / "directory.yaml"),
             }
         )
         base["tickets"] = {

@@ -29,7 +29,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-IVR_PATHS = ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture")
+IVR_PATHS = ("flows_dir", "prompts_dir", "calendar", "queues", "lookup_fixture", "directory")
 
 
 def defaults_beside(folder: Path) -> Settings:
@@ -41,6 +41,7 @@ def defaults_beside(folder: Path) -> Settings:
             calendar=folder / "calendar.yaml",
             queues=folder / "queues.yaml",
             lookup_fixture=folder / "lookup_fixture.yaml",
+            directory=folder / "directory.yaml",
         ),
         tickets=TicketsConfig(
             deadlines=folder / "deadlines.yaml", catalogue=folder / "catalogue.yaml"
@@ -82,6 +83,7 @@ def test_missing_file_resolves_the_ivr_paths_against_its_folder(tmp_path: Path):
     assert ivr.calendar == folder / "calendar.yaml"
     assert ivr.queues == folder / "queues.yaml"
     assert ivr.lookup_fixture == folder / "lookup_fixture.yaml"
+    assert ivr.directory == folder / "directory.yaml"
     assert ivr.paths() == IvrPaths(*(getattr(ivr, name) for name in IVR_PATHS))
 
 
@@ -143,6 +145,7 @@ def test_ivr_paths_are_relative_to_the_config_file_not_the_working_directory(
             "  calendar: calendar.yaml\n"
             "  queues: ./q/queues.yaml\n"
             "  lookup_fixture: ../data/lookup.yaml\n"
+            "  directory: /srv/directory.yaml\n"
         ),
     )
     elsewhere = tmp_path / "elsewhere"
@@ -155,6 +158,7 @@ def test_ivr_paths_are_relative_to_the_config_file_not_the_working_directory(
     assert ivr.calendar == etc / "calendar.yaml"
     assert ivr.queues == etc / "q/queues.yaml"
     assert ivr.lookup_fixture == etc / "../data/lookup.yaml"
+    assert ivr.directory == Path("/srv/directory.yaml")
     assert all(getattr(ivr, name).is_absolute() for name in IVR_PATHS)
     assert ivr.paths() == IvrPaths(
         flows,
@@ -162,6 +166,7 @@ def test_ivr_paths_are_relative_to_the_config_file_not_the_working_directory(
         etc / "calendar.yaml",
         etc / "q/queues.yaml",
         etc / "../data/lookup.yaml",
+        Path("/srv/directory.yaml"),
     )
 
 
@@ -169,7 +174,7 @@ def test_the_shipped_config_points_at_the_shipped_ivr_files():
     ivr = load_settings(ROOT / "config" / "hotline.yaml", environ={}).ivr
     assert ivr.flows_dir.resolve() == ROOT / "ivr_flows"
     assert ivr.prompts_dir.resolve() == ROOT / "ivr_flows" / "prompts"
-    for name in ("calendar", "queues", "lookup_fixture"):
+    for name in ("calendar", "queues", "lookup_fixture", "directory"):
         path = getattr(ivr, name)
         assert path.parent.resolve() == ROOT / "config"
         assert path.is_file(), path
