@@ -275,6 +275,7 @@ class UserService:
             check_password_rules(password)
         password_hash = await self.passwords.hash(password) if password is not None else None
         async with self.sessions.begin() as session:
+            admins = await self._enabled_admins(session) if disabled else []
             user = await self._user(session, name, for_update=True)
             if not isinstance(seat, Keep):
                 _check_seat(Role(user.role), seat, seats)
@@ -284,7 +285,7 @@ class UserService:
                 await self._end_tokens(session, name, keep_token)
             if disabled:
                 if user.disabled_at is None:
-                    await self._not_the_last_admin(session, user, "disable")
+                    _not_the_last_admin(admins, user, "disable")
                     user.disabled_at = self.clock()
                 await self._end_tokens(session, name)
             elif disabled is False:
@@ -309,8 +310,9 @@ class UserService:
 
     async def remove(self, name: str) -> None:
         async with self.sessions.begin() as session:
+            admins = await self._enabled_admins(session)
             user = await self._user(session, name, for_update=True)
-            await self._not_the_last_admin(session, user, "remove")
+            _not_the_last_admin(admins, user, "remove")
             await session.execute(delete(User).where(User.name == name))  # tokens cascade
 
     async def seat_of(self, name: str) -> str:
@@ -332,19 +334,21 @@ class UserService:
         return user
 
     @staticmethod
-    async def _not_the_last_admin(session: AsyncSession, user: User, doing: str) -> None:
-        if user.role != Role.ADMIN.value or user.disabled_at is not None:
-            return
-        # Locks every enabled admin: two admins disabling each other at once take turns.
-        admins = (
-            await session.scalars(
-                select(User.name)
-                .where(User.role == Role.ADMIN.value, User.disabled_at.is_(None))
-                .with_for_update()
-            )
-        ).all()
-        if set(admins) <= {user.name}:
-            raise UserConflict(f"cannot {doing} {user.name}: the last enabled admin")
+    async def _enabled_admins(session: AsyncSession) -> list[str]:
+        """Locked, in one order, before the user's row: two admins disabling each
+        other at once take turns, and the second sees the first's change."""
+        query = (
+            select(User.name)
+            .where(User.role == Role.ADMIN.value, User.disabled_at.is_(None))
+            .order_by(User.name)
+            .with_for_update()
+        )
+        return list((await session.scalars(query)).all())
+
+
+def _not_the_last_admin(admins: list[str], user: User, doing: str) -> None:
+    if user.role == Role.ADMIN.value and user.disabled_at is None and set(admins) <= {user.name}:
+        raise UserConflict(f"cannot {doing} {user.name}: the last enabled admin")
 
 
 def _view(user: User, tokens: int) -> UserView:

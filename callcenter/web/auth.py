@@ -14,14 +14,20 @@ from callcenter.users.service_token import SERVICE_USER
 from callcenter.web.keys import SERVICE_TOKEN, USERS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_body
+from callcenter.web.schemas import TokenOut
+
+
+def bearer(request: web.Request) -> str:
+    """The token the request presents."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/token)")
+    return token.strip()
 
 
 async def actor(request: web.Request) -> Actor:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/token)")
-    token = token.strip()
+    token = bearer(request)
     if hmac.compare_digest(token.encode(), request.app[SERVICE_TOKEN].encode()):
         return Actor(SERVICE_USER, Role.OPS)
     return await request.app[USERS].actor(token)
@@ -45,11 +51,34 @@ class Login(BaseModel):
 @documented(
     "Exchange a user name and password for a bearer token",
     tags=("auth",),
-    request_body={"content": {"application/json": {"schema": Login.model_json_schema()}}},
-    responses={"200": {"description": "{token}"}, "401": {"description": "Wrong"}},
+    public=True,
+    body=Login,
+    response=TokenOut,
+    responses={
+        "200": {"description": "A bearer token for this user"},
+        "400": {"description": "Invalid body; the field is named"},
+        "401": {"description": "Wrong user name or password (which one is not said)"},
+        "429": {"description": "Too many failed logins for this name or address; Retry-After"},
+        "503": {"description": "Too many logins at once; Retry-After"},
+    },
 )
 async def token(request: web.Request) -> web.Response:
     body = await parse_body(request, Login)
-    return web.json_response(
-        {"token": await request.app[USERS].token(body.username, body.password)}
-    )
+    # The peer's address: a proxy in front makes it the proxy's (one throttle for all).
+    issued = await request.app[USERS].token(body.username, body.password, request.remote)
+    return web.json_response({"token": issued})
+
+
+@documented(
+    "Log out: the presented token ends",
+    tags=("auth",),
+    roles=frozenset(Role),
+    status=204,
+    responses={"204": {"description": "Ended"}, "401": {"description": "No valid token"}},
+)
+async def logout(request: web.Request) -> web.Response:
+    who = await actor(request)
+    if who.name == SERVICE_USER:
+        raise NotPermitted("the service token ends only with its file (delete it and restart)")
+    await request.app[USERS].logout(bearer(request))
+    return web.Response(status=204)
