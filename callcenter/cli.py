@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -17,6 +17,11 @@ from callcenter.errors import ConfigError
 if TYPE_CHECKING:
     import urllib.error
     import urllib.request
+    from collections.abc import Awaitable, Callable
+
+    from callcenter.users.service import UserService
+
+T = TypeVar("T")
 
 
 def _settings(config: Path | None) -> Settings:
@@ -522,6 +527,65 @@ def users() -> None:
     """Users of the API and pages (agents, supervisors, departments, ...)."""
 
 
+def _with_users(config: Path | None, work: Callable[[UserService], Awaitable[T]]) -> T:
+    """Run ``work(UserService)`` against the database; a refusal is a clear error."""
+    from callcenter.db.engine import make_engine, make_sessionmaker
+    from callcenter.users.service import UserError, UserService
+
+    settings = _settings(config)
+
+    async def run() -> T:
+        engine = make_engine(settings.database.url)
+        service = UserService(make_sessionmaker(engine))
+        try:
+            return await work(service)
+        finally:
+            service.close()
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _roster_seats(config: Path | None) -> set[str]:
+    """The agent ids a seat may name."""
+    _, roster, _ = _roster_paths(config)
+    return set(roster.agents)
+
+
+def _read_password() -> str:
+    return sys.stdin.readline().rstrip("\n")
+
+
+password_stdin_option = click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the password from standard input (never from the command line).",
+)
+
+
+@users.command(name="list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def users_list(config: Path | None, as_json: bool) -> None:
+    """List the users, their roles, seats and whether they are enabled."""
+    import json
+
+    views = [u.as_json() for u in _with_users(config, lambda users: users.users())]
+    if as_json:
+        click.echo(json.dumps(views, ensure_ascii=False, indent=2))
+        return
+    for v in views:
+        state = "enabled" if v["enabled"] else f"disabled {v['disabled_at']}"
+        click.echo(
+            f"{v['name']:20} {v['role']:10} {v['department'] or '-':12} "
+            f"{v['seat'] or '-':8} {v['tokens']:3} token(s)  {state}"
+        )
+
+
 @users.command(name="add")
 @config_option
 @click.argument("name")
@@ -532,31 +596,87 @@ def users() -> None:
 )
 @click.option("--department", default=None, help="Department code (department users).")
 @click.option(
-    "--password-stdin",
-    is_flag=True,
-    required=True,
-    help="Read the password from standard input (never from the command line).",
+    "--seat",
+    default=None,
+    metavar="AGENT_ID",
+    help="The roster agent whose seat rings when this supervisor listens in.",
 )
+@password_stdin_option
 def users_add(
-    config: Path | None, name: str, role: str, department: str | None, password_stdin: bool
+    config: Path | None,
+    name: str,
+    role: str,
+    department: str | None,
+    seat: str | None,
+    password_stdin: bool,
 ) -> None:
     """Create a user."""
-    from callcenter.db.engine import make_engine, make_sessionmaker
     from callcenter.tickets.workflow import Role
-    from callcenter.users.service import UserError, UserService
 
-    password = sys.stdin.readline().rstrip("\n")
-    settings = _settings(config)
-
-    async def add() -> None:
-        engine = make_engine(settings.database.url)
-        try:
-            await UserService(make_sessionmaker(engine)).add(name, Role(role), password, department)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(add())
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
+    password = _read_password()
+    seats = _roster_seats(config) if seat is not None else None
+    _with_users(
+        config, lambda users: users.add(name, Role(role), password, department, seat, seats)
+    )
     click.echo(f"user {name} ({role}{', ' + department if department else ''}) created")
+
+
+@users.command(name="disable")
+@config_option
+@click.argument("name")
+def users_disable(config: Path | None, name: str) -> None:
+    """Disable a user: their tokens end now and no login works until enabled."""
+    _with_users(config, lambda users: users.disable(name))
+    click.echo(f"user {name} disabled; their tokens ended")
+
+
+@users.command(name="enable")
+@config_option
+@click.argument("name")
+def users_enable(config: Path | None, name: str) -> None:
+    """Let a disabled user log in again."""
+    _with_users(config, lambda users: users.enable(name))
+    click.echo(f"user {name} enabled")
+
+
+@users.command(name="passwd")
+@config_option
+@click.argument("name")
+@password_stdin_option
+def users_passwd(config: Path | None, name: str, password_stdin: bool) -> None:
+    """Set a user's password; their tokens end."""
+    password = _read_password()
+    _with_users(config, lambda users: users.passwd(name, password))
+    click.echo(f"password of {name} changed; their tokens ended")
+
+
+@users.command(name="remove")
+@config_option
+@click.argument("name")
+def users_remove(config: Path | None, name: str) -> None:
+    """Remove a user and their tokens (what they did stays on record under their name)."""
+    _with_users(config, lambda users: users.remove(name))
+    click.echo(f"user {name} removed")
+
+
+@users.command(name="revoke")
+@config_option
+@click.argument("name")
+def users_revoke(config: Path | None, name: str) -> None:
+    """End every token of a user (they log in again)."""
+    ended = _with_users(config, lambda users: users.revoke(name))
+    click.echo(f"{ended} token(s) of {name} ended")
+
+
+@users.command(name="seat")
+@config_option
+@click.argument("name")
+@click.argument("agent_id", required=False)
+@click.option("--clear", is_flag=True, help="Take the seat away.")
+def users_seat(config: Path | None, name: str, agent_id: str | None, clear: bool) -> None:
+    """Set the roster agent whose seat rings when NAME listens, whispers or barges."""
+    if (agent_id is None) == (not clear):
+        raise click.UsageError("give AGENT_ID, or --clear")
+    seats = _roster_seats(config) if agent_id is not None else None
+    _with_users(config, lambda users: users.set_seat(name, agent_id, seats))
+    click.echo(f"user {name}: seat {agent_id}" if agent_id else f"user {name}: no seat")

@@ -57,6 +57,7 @@ from callcenter.web import (
     ivr_routes,
     openapi,
     ticket_routes,
+    user_routes,
 )
 from callcenter.web.keys import (
     ACD,
@@ -130,6 +131,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await _stop(writer)
     finally:
         recorder.close()
+        app[USERS].close()
         await engine.dispose()
 
 
@@ -292,4 +294,6 @@ def build_app(settings: Settings) -> web.Application:
     ticket_routes.add_routes(app)
     desk_routes.add_routes(app)
     app.router.add_post("/api/v1/auth/token", auth.token)
+    app.router.add_delete("/api/v1/auth/token", auth.logout)
+    user_routes.add_routes(app)
     return app

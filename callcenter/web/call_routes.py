@@ -16,8 +16,9 @@ from callcenter.directory import DESTINATION
 from callcenter.tickets.privacy import sees_personal_data
 from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import NotPermitted, Role
+from callcenter.users.errors import NoSeat
 from callcenter.web.auth import allowed
-from callcenter.web.keys import CONVERSATIONS, DESTINATIONS, SESSIONS
+from callcenter.web.keys import ACD, CONVERSATIONS, DESTINATIONS, SESSIONS, USERS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body
 from callcenter.web.ticket_views import mask_phone
@@ -44,7 +45,9 @@ class SuperviseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["listen", "whisper", "barge"]
-    seat: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")  # the supervisor's softphone
+    # The supervisor's own seat (users.seat) rings whatever is sent; naming it
+    # (agent id or SIP seat) is allowed, naming any other is refused.
+    seat: str | None = Field(None, pattern=r"^[0-9A-Za-z_-]{1,40}$")
 
 
 # Call records carry citizens' numbers: the centre's staff read them; auditors
@@ -62,6 +65,20 @@ async def _controlled(request: web.Request, doing: str) -> tuple[Actor, Conversa
     if who.role is Role.AGENT and who.name not in conversation.agents:
         raise NotPermitted(f"agent {who.name} may {doing} only their own calls")
     return who, conversation
+
+
+async def _own_seat(request: web.Request, who: Actor, named: str | None) -> str:
+    """The SIP seat of the supervisor's own agent id (users.seat): the only one that rings."""
+    agent_id = await request.app[USERS].seat_of(who.name)
+    agent = request.app[ACD].agents.get(agent_id)
+    if agent is None:
+        raise NoSeat(f"{who.name}'s seat {agent_id} is not in the roster")
+    if named not in (None, agent_id, agent.config.seat):
+        raise NotPermitted(
+            f"{who.name} listens, whispers and barges only from their own seat "
+            f"{agent.config.seat} ({agent_id}), not {named}"
+        )
+    return agent.config.seat
 
 
 def _conversation(request: web.Request) -> Conversation:
@@ -136,16 +153,21 @@ async def hold(request: web.Request) -> web.Response:
 
 
 @documented(
-    "A supervisor listens, whispers to the agent or barges in",
+    "A supervisor listens, whispers to the agent or barges in, from their own seat",
     tags=("calls",),
     request_body=_json(SuperviseRequest),
-    responses=CONTROL,
+    responses={
+        **CONTROL,
+        "403": {"description": "Not a supervisor, or another seat named"},
+        "409": {"description": "The supervisor has no seat (users.seat), or nobody answered"},
+    },
     public=False,
 )
 async def supervise(request: web.Request) -> web.Response:
-    await allowed(request, SUPERVISORS, "listen to, whisper in or barge into calls")
+    who = await allowed(request, SUPERVISORS, "listen to, whisper in or barge into calls")
     body = await parse_body(request, SuperviseRequest)
-    leg = await _conversation(request).supervise(body.mode, body.seat)
+    seat = await _own_seat(request, who, body.seat)
+    leg = await _conversation(request).supervise(body.mode, seat)
     return web.json_response({"mode": body.mode, "supervisor_channel": leg})
 
 

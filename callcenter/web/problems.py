@@ -18,7 +18,14 @@ from callcenter.errors import CallCenterError, ConfigError
 from callcenter.tickets.knowledge import KbChanged, KbNotFound
 from callcenter.tickets.service import TicketChanged, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
-from callcenter.users.service import Unauthorized
+from callcenter.users.errors import (
+    NoSeat,
+    TooManyAttempts,
+    Unauthorized,
+    UserConflict,
+    UserNotFound,
+)
+from callcenter.users.passwords import LoginBusy
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,11 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (KbNotFound, 404),
     (KbChanged, 409),
     (Unauthorized, 401),
+    (TooManyAttempts, 429),
+    (LoginBusy, 503),
+    (UserNotFound, 404),
+    (UserConflict, 409),
+    (NoSeat, 409),
     (UnknownAgent, 404),
     (NoSuchConversation, 404),
     (ConversationError, 409),
@@ -82,7 +94,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             exc.status, exc.reason, exc.text if exc.text != exc.reason else None, request.path
         )
     except CallCenterError as exc:
-        return problem(status_for(exc), exc.title, str(exc), request.path)
+        response = problem(status_for(exc), exc.title, str(exc), request.path)
+        retry_after = getattr(exc, "retry_after", None)  # 429/503: when to come back
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
             return problem(
