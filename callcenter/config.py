@@ -7,16 +7,26 @@ Environment variables override the file for what differs per machine:
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.engine import make_url
 
 from callcenter import safefiles
 from callcenter.ari import AriSettings
 from callcenter.errors import ConfigError
 from callcenter.ivr.registry import IvrPaths
+from callcenter.ratelimit import Guard, Policy
 from callcenter.yamlfile import YamlDocument, format_error_line, load_yaml
 
 DEFAULT_CONFIG = Path("config/hotline.yaml")
@@ -81,6 +91,9 @@ class HttpConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     # The token the command line uses to ask the running service (written at start).
     service_token_file: Path = Path("../run/secrets/service-token")
+    # Reverse proxies whose X-Forwarded-For names the client (rate limits, the
+    # access log); none: the peer's address is the client, whatever it sends.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
 
 class CallsConfig(_Strict):
@@ -140,6 +153,33 @@ class AcdConfig(_Strict):
     sip_server: str = "127.0.0.1:5060"
 
 
+class LookupLimits(_Strict):
+    """How often citizens' lookups (the public API, the IVR's) may be tried, per
+    client (address, caller number) and per query code: a masked ticket shows
+    four digits of the phone, so the rest must not be guessable by trying."""
+
+    # Lookups a client may make a minute, right or wrong; more wait a minute.
+    tries_per_minute: int = Field(30, ge=1)
+    # Wrong lookups (wrong phone, unknown code) within the window lock the client ...
+    client_failures: int = Field(20, ge=1)
+    # ... and this many lock the query code for everyone, the right phone too.
+    code_failures: int = Field(5, ge=1)
+    failure_window_seconds: float = Field(600.0, gt=0)
+    lock_seconds: float = Field(900.0, gt=0)
+    # Clients and codes remembered at once; when all are live, new ones wait.
+    max_tracked: int = Field(100_000, ge=100)
+
+    def guard(self, clock: Callable[[], float] = time.monotonic) -> Guard:
+        window, lock = self.failure_window_seconds, self.lock_seconds
+        return Guard(
+            tries=Policy(self.tries_per_minute, 60.0, 60.0),
+            client_failures=Policy(self.client_failures, window, lock),
+            target_failures=Policy(self.code_failures, window, lock),
+            max_keys=self.max_tracked,
+            clock=clock,
+        )
+
+
 class TicketsConfig(_Strict):
     """Work orders; relative paths are relative to this config file."""
 
@@ -152,6 +192,8 @@ class TicketsConfig(_Strict):
     supervision_sweep_seconds: float = Field(60.0, gt=0)
     # A 回访 is due this many working days after the ticket is handled.
     callback_working_days: int = Field(2, ge=0, le=30)
+    # Rate limits and locks of the citizens' lookups.
+    public_lookup: LookupLimits = LookupLimits()
     # An export larger than this is refused: narrow the filters.
     export_max_rows: int = Field(100_000, ge=1)
 

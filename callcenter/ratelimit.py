@@ -6,8 +6,8 @@ locking them for a while once they exceed a small allowance, makes the game
 too slow to play. Pure and clock-injected so tests drive time; no awaits, so a
 check and its count happen together even when requests arrive at once.
 
-Memory is bounded: a key is forgotten once its count has drained and its lock
-has passed, and at most ``max_keys`` are held. When that many are all still
+Memory is bounded: a key is forgotten once its counts have slid out of the
+window and its lock has passed, and at most ``max_keys`` are held. When that many are all still
 live, new keys are refused until one drains (failing closed: an attacker who
 floods the table with addresses gets refusals, never a forgotten lock).
 """
@@ -25,7 +25,7 @@ from callcenter.errors import CallCenterError
 Clock = Callable[[], float]
 
 
-class TooManyAttempts(CallCenterError):
+class RateLimited(CallCenterError):
     """Refused for ``retry_after`` more seconds (HTTP 429 with Retry-After)."""
 
     title = "Too many attempts"
@@ -38,10 +38,11 @@ class TooManyAttempts(CallCenterError):
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """``limit`` events within about ``per_seconds`` lock a key for ``lock_seconds``.
+    """``limit`` events within ``per_seconds`` lock a key for ``lock_seconds``.
 
-    Events drain at ``limit / per_seconds`` a second (a leaky bucket), so a
-    slow, steady trickle below the rate is never locked.
+    The window slides (the previous fixed window is weighted by how much of it
+    is still inside), so a burst locks at exactly ``limit`` and a steady
+    trickle below the rate never does, with two counters per key.
     """
 
     limit: int
@@ -52,15 +53,12 @@ class Policy:
         if self.limit < 1 or self.per_seconds <= 0 or self.lock_seconds <= 0:
             raise ValueError(f"{self}: limit, per_seconds and lock_seconds must be positive")
 
-    @property
-    def drain_per_second(self) -> float:
-        return self.limit / self.per_seconds
-
 
 @dataclass(slots=True)
 class _Count:
-    level: float  # events not yet drained, as of `at`
-    at: float
+    window_start: float
+    current: int = 0  # events in the window that started at window_start
+    previous: int = 0  # events in the window before it
     locked_until: float = 0.0
 
 
@@ -97,30 +95,48 @@ class Limiter:
             self._forget_drained(now)
             if len(self._keys) >= self.max_keys:  # only when wait() was not asked first
                 self._keys.popitem(last=False)
-            count = self._keys[key] = _Count(0.0, now)
+            count = self._keys[key] = _Count(now)
         else:
             self._keys.move_to_end(key)
-        count.level = self._level(count, now) + 1.0
-        count.at = now
-        if count.level >= self.policy.limit:
+        self._roll(count, now)
+        count.current += 1
+        if self._estimate(count, now) >= self.policy.limit:
             count.locked_until = now + self.policy.lock_seconds
-            count.level = 0.0
+            count.current = count.previous = 0
 
     def refund(self, key: str) -> None:
         """Take back one event (an attempt that turned out right); a lock stays."""
         count = self._keys.get(key)
-        if count is not None:
-            now = self.clock()
-            count.level = max(0.0, self._level(count, now) - 1.0)
-            count.at = now
-            self._keys.move_to_end(key)
+        if count is None:
+            return
+        self._roll(count, self.clock())
+        if count.current:
+            count.current -= 1
+        elif count.previous:
+            count.previous -= 1
 
-    def _level(self, count: _Count, now: float) -> float:
-        return max(0.0, count.level - (now - count.at) * self.policy.drain_per_second)
+    def _roll(self, count: _Count, now: float) -> None:
+        windows = int((now - count.window_start) // self.policy.per_seconds)
+        if windows >= 1:
+            count.previous = count.current if windows == 1 else 0
+            count.current = 0
+            count.window_start += windows * self.policy.per_seconds
+
+    def _estimate(self, count: _Count, now: float) -> float:
+        """Events within the last ``per_seconds``, the previous window pro rata."""
+        inside = 1.0 - (now - count.window_start) / self.policy.per_seconds
+        return count.previous * max(0.0, inside) + count.current
 
     def _frees_in(self, count: _Count, now: float) -> float:
-        drained = self._level(count, now) / self.policy.drain_per_second
-        return max(count.locked_until - now, drained, 0.0)
+        """When the key holds nothing: its lock passed and its windows slid out."""
+        per = self.policy.per_seconds
+        if count.current:
+            drained = count.window_start + 2 * per
+        elif count.previous:
+            drained = count.window_start + per
+        else:
+            drained = now
+        return max(count.locked_until - now, drained - now, 0.0)
 
     def _forget_drained(self, now: float) -> None:
         while self._keys:

@@ -72,6 +72,7 @@ from callcenter.web.keys import (
     FINDER,
     IVR,
     KNOWLEDGE,
+    LOOKUP_GUARD,
     RECORDER,
     REGISTRY,
     SERVICE_TOKEN,
@@ -282,6 +283,7 @@ def build_app(settings: Settings) -> web.Application:
     app[CONVERSATIONS] = {}
     app[CLOCK] = lambda: datetime.now(UTC)
     app[SERVICE_TOKEN] = service_token.ensure(settings.http.service_token_file)
+    app[LOOKUP_GUARD] = settings.tickets.public_lookup.guard()
     app.cleanup_ctx.extend([database_ctx, tickets_ctx, ari_ctx, acd_ctx, calls_ctx])
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)

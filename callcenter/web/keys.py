@@ -16,6 +16,7 @@ from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
 from callcenter.ivr.registry import IvrRegistry
+from callcenter.ratelimit import Guard
 from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.finder import TicketFinder
 from callcenter.tickets.knowledge import KnowledgeBase
@@ -45,3 +46,5 @@ CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])
 # Where transfers may go: the department directory and the seats.
 DESTINATIONS = web.AppKey("destinations", Destinations)
 SERVICE_TOKEN = web.AppKey("service_token", str)
+# Citizens' lookups (public API and IVR), counted per client and per query code.
+LOOKUP_GUARD = web.AppKey("lookup_guard", Guard)

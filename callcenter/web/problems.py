@@ -15,6 +15,7 @@ from callcenter.calls.conversation import ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
 from callcenter.directory import DestinationRefused
 from callcenter.errors import CallCenterError, ConfigError
+from callcenter.ratelimit import RateLimited
 from callcenter.tickets.knowledge import KbChanged, KbNotFound
 from callcenter.tickets.service import TicketChanged, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
@@ -40,6 +41,7 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (IllegalTransition, 409),
     (IllegalTicketTransition, 409),
     (NotPermitted, 403),
+    (RateLimited, 429),
     (DestinationRefused, 403),
     (TicketNotFound, 404),
     (TicketChanged, 409),

@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from callcenter.ratelimit import RateLimited
 from callcenter.tickets import export
+from callcenter.tickets.codes import is_valid_query_code
 from callcenter.tickets.deadlines import Nature
 from callcenter.tickets.finder import DuplicateCandidate
 from callcenter.tickets.search import TicketQuery
@@ -24,7 +26,8 @@ from callcenter.tickets.service import (
 )
 from callcenter.tickets.workflow import Action
 from callcenter.web.auth import actor
-from callcenter.web.keys import FINDER, RECORDER, SETTINGS, TICKETS
+from callcenter.web.client import client_address, limit_key
+from callcenter.web.keys import FINDER, LOOKUP_GUARD, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
 from callcenter.web.responses import json_ok
@@ -324,14 +327,31 @@ async def link_call(request: web.Request) -> web.Response:
 @documented(
     "A citizen's lookup: the status of a request by query code and phone",
     tags=("public",),
-    responses={"200": {"description": "Status only"}, "404": {"description": "None"}},
+    responses={
+        "200": {"description": "Status only"},
+        "404": {"description": "None"},
+        "429": {
+            "description": "Too many lookups from this address, or too many wrong ones for "
+            "this query code (which then stays locked a while, right phone or not)",
+            "headers": {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+            },
+        },
+    },
 )
 async def public_lookup(request: web.Request) -> web.Response:
-    found = await request.app[TICKETS].public_status(
-        request.match_info["query_code"], request.query.get("phone", "")
-    )
+    """Counted per client address and per query code before the answer is known,
+    so a guesser cannot find the rest of a masked phone by trying."""
+    code = request.match_info["query_code"]
+    address = client_address(request, request.app[SETTINGS].http.trusted_proxies)
+    client, target = f"ip:{limit_key(address)}", code if is_valid_query_code(code) else None
+    guard = request.app[LOOKUP_GUARD]
+    if (wait := guard.attempt(client, target)) > 0:
+        raise RateLimited("too many lookups from here or for this code: try again later", wait)
+    found = await request.app[TICKETS].public_status(code, request.query.get("phone", ""))
     if found is None:
         raise TicketNotFound("no request with that query code and phone number")
+    guard.succeeded(client, target)
     return json_ok(found)
 
 

@@ -92,7 +92,7 @@ async def test_a_ticket_from_a_call_goes_round_the_loop(people, db, database_url
 
     await step("agent", "dispatch", department=water)
     seen = await step("water", "accept")
-    assert seen["caller_phone"] == "138****5678" and seen["caller_name"] == "王**"
+    assert seen["caller_phone"] == "*******5678" and seen["caller_name"] == "王**"
     await step("water", "reply", text="已恢复供水")
     await step("agent", "approve_reply")
     mine = {"query_code": ticket["query_code"]}
@@ -253,7 +253,7 @@ async def test_the_desk_search_export_duplicates_knowledge_and_edits(people, db)
     ]
     mine = await get_json("/api/v1/tickets", "water", district=district)
     assert [t["id"] for t in mine["tickets"]] == [first["id"]]
-    assert mine["tickets"][0]["caller_phone"] == phone[:3] + "****" + phone[-4:]
+    assert mine["tickets"][0]["caller_phone"] == "*******" + phone[-4:]
 
     async with http.get(
         f"{HTTP}/api/v1/tickets/export",

@@ -1,10 +1,10 @@
-"""The limiter behind the citizens' lookups: counts, locks, drains, forgets, stays bounded."""
+"""The limiter behind the citizens' lookups: counts, locks, slides, forgets, stays bounded."""
 
 from __future__ import annotations
 
 import pytest
 
-from callcenter.ratelimit import Guard, Limiter, Policy, TooManyAttempts
+from callcenter.ratelimit import Guard, Limiter, Policy, RateLimited
 
 
 class Clock:
@@ -37,13 +37,35 @@ def test_the_event_that_reaches_the_limit_locks_the_key_for_the_lock_time():
     assert limiter.wait("code") == 0
 
 
-def test_a_slow_trickle_drains_and_is_never_locked():
+def test_a_right_attempt_then_limit_wrong_ones_moments_apart_lock_at_the_limit():
+    clock = Clock()
+    limiter = Limiter(Policy(limit=3, per_seconds=600, lock_seconds=3), clock, max_keys=10)
+    limiter.hit("code")
+    limiter.refund("code")
+    for _ in range(3):
+        clock.advance(0.05)
+        assert limiter.wait("code") == 0
+        limiter.hit("code")
+    assert limiter.wait("code") == 3
+
+
+def test_a_slow_trickle_below_the_rate_is_never_locked():
     clock = Clock()
     limiter = Limiter(FIVE_IN_TEN_MINUTES, clock, max_keys=100)
-    for _ in range(50):  # one every two minutes: exactly the drain rate
+    for _ in range(50):  # four in any ten minutes
         limiter.hit("code")
         assert limiter.wait("code") == 0
-        clock.advance(120)
+        clock.advance(151)
+
+
+def test_the_limit_counts_within_the_window_not_only_in_a_burst():
+    clock = Clock()
+    limiter = Limiter(FIVE_IN_TEN_MINUTES, clock, max_keys=100)
+    for _ in range(4):
+        limiter.hit("code")
+        clock.advance(100)  # five within 400 s, spread out
+    limiter.hit("code")
+    assert limiter.wait("code") == 900
 
 
 def test_a_refund_takes_back_one_event_but_never_a_lock():
@@ -65,7 +87,7 @@ def test_drained_keys_are_forgotten():
     for i in range(500):
         limiter.hit(f"address-{i}")
     assert len(limiter) == 500
-    clock.advance(120)  # one event drains in two minutes
+    clock.advance(1200)  # counted events slide out of the window
     limiter.wait("anyone")
     assert len(limiter) == 0
 
@@ -164,8 +186,8 @@ def test_a_malformed_target_counts_only_against_the_client():
 
 
 def test_retry_after_is_whole_seconds_and_at_least_one():
-    assert TooManyAttempts("x", 0.2).retry_after == 1
-    assert TooManyAttempts("x", 119.01).retry_after == 120
+    assert RateLimited("x", 0.2).retry_after == 1
+    assert RateLimited("x", 119.01).retry_after == 120
 
 
 @pytest.mark.parametrize("bad", [(0, 60, 60), (5, 0, 60), (5, 60, 0)])
