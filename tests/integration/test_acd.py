@@ -508,9 +508,13 @@ async def test_a_caller_may_ask_to_be_called_back_instead_of_waiting(
 
 
 @pytest.mark.parametrize("mode", ["listen", "whisper", "barge"])
-async def test_hold_and_a_supervisor(desk, db, caller_prefix, tmp_path, mode):
+async def test_hold_and_a_supervisor(desk, db, database_url, caller_prefix, tmp_path, mode):
     await desk.phone("t1", "agent_answers.xml")
-    await desk.phone("t2", "agent_answers.xml")  # the supervisor's softphone (not in rotation)
+    await desk.phone("t2", "agent_answers.xml")  # the supervisor's own seat (not in rotation)
+    supervisor = f"sup{uuid.uuid4().hex[:8]}"
+    await add_user(database_url, supervisor, "supervisor")
+    async with desk.http.patch(f"{HTTP}/api/v1/users/{supervisor}", json={"seat": "t2"}) as r:
+        assert r.status == 200 and (await r.json())["seat"] == "t2", await r.text()
     await desk.state("t1", "available")
     caller = asyncio.create_task(
         sipp(
@@ -523,17 +527,23 @@ async def test_hold_and_a_supervisor(desk, db, caller_prefix, tmp_path, mode):
     for on in (True, False):
         async with desk.http.post(f"{HTTP}/api/v1/calls/{call_id}/hold", json={"on": on}) as r:
             assert r.status == 200, await r.text()
-    async with desk.http.post(
-        f"{HTTP}/api/v1/calls/{call_id}/supervise", json={"mode": mode, "seat": "seat-t2"}
-    ) as resp:
-        assert resp.status == 200, await resp.text()
+    supervise = f"{HTTP}/api/v1/calls/{call_id}/supervise"
+    async with desk.http.post(supervise, json={"mode": mode}) as resp:  # an admin with no seat
+        assert resp.status == 409 and "has no seat" in (await resp.json())["detail"]
+    async with aiohttp.ClientSession(headers=await token(desk.http, supervisor)) as http:
+        async with http.post(supervise, json={"mode": mode, "seat": "seat-t3"}) as resp:
+            assert resp.status == 403, await resp.text()  # another seat: refused, rings nothing
+            assert "only from their own seat seat-t2" in (await resp.json())["detail"]
+        async with http.post(supervise, json={"mode": mode}) as resp:
+            assert resp.status == 200, await resp.text()
     result = await caller
     assert result.returncode == 0, result.output
     [call] = await closed_calls(db, caller_prefix, 1)
     events = await timeline(db, call["id"])
     kinds = [k for k, _ in events]
     assert kinds.index("hold") < kinds.index("unhold")
-    assert ("supervision", {"mode": mode, "seat": "seat-t2", "agent": "t1"}) in events
+    supervision = [e for k, e in events if k == "supervision"]
+    assert supervision == [{"mode": mode, "seat": "seat-t2", "agent": "t1"}]
 
 
 async def test_the_softphone_transfer_key_reaches_the_department(
