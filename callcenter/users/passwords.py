@@ -91,7 +91,8 @@ def scrypt_hash(password: str, salt: bytes) -> str:
 
 class Passwords:
     """Hashing off the event loop, in at most ``workers`` threads of its own (a login
-    flood cannot take the threads other work needs); more than ``max_waiting``
+    flood cannot take the threads other work needs; by default half the cores, so
+    the event loop and Asterisk's media keep the rest); more than ``max_waiting``
     logins queued are refused with :class:`LoginBusy` instead of piling up."""
 
     def __init__(
@@ -101,7 +102,7 @@ class Passwords:
         max_waiting: int = 64,
     ) -> None:
         self.hasher = hasher or Argon2Hasher()
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.workers = workers or max(1, min(4, (os.cpu_count() or 2) // 2))
         self.max_waiting = max_waiting
         self._pool: ThreadPoolExecutor | None = None
         self._queued = 0
