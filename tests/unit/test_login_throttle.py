@@ -76,3 +76,14 @@ def test_the_table_stays_bounded_under_a_flood_of_names():
     for _ in range(3):
         throttle.failed("guess-999")
     assert throttle.retry_after("guess-999") == 300
+
+
+def test_loopback_is_not_one_address_for_everyone_behind_a_local_proxy():
+    logins = LoginThrottle(Clock(), user=POLICY, address=Policy(2, 60.0, 120.0))
+    for i in range(5):
+        logins.failed(f"guess-{i}", "127.0.0.1")
+        logins.failed(f"guess-{i}", "::1")
+    assert logins.retry_after("alice", "127.0.0.1") == 0
+    for _ in range(3):  # names are still counted
+        logins.failed("alice", "127.0.0.1")
+    assert logins.retry_after("alice", "::1") == 300
