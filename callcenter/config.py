@@ -194,8 +194,15 @@ class TicketsConfig(_Strict):
     callback_working_days: int = Field(2, ge=0, le=30)
     # Rate limits and locks of the citizens' lookups.
     public_lookup: LookupLimits = LookupLimits()
-    # An export larger than this is refused: narrow the filters.
+    # An export larger than this is refused (422): narrow the filters.
     export_max_rows: int = Field(100_000, ge=1)
+
+
+class AuditConfig(_Strict):
+    """The access log of personal-data reads."""
+
+    # An access-log export larger than this is refused (422): a shorter period.
+    export_max_rows: int = Field(1_000_000, ge=1)
 
 
 class Settings(_Strict):
@@ -206,6 +213,7 @@ class Settings(_Strict):
     ivr: IvrConfig = IvrConfig()
     acd: AcdConfig = AcdConfig()
     tickets: TicketsConfig = TicketsConfig()
+    audit: AuditConfig = AuditConfig()
     log_level: str = "INFO"
 
     def ari_settings(self) -> AriSettings:

@@ -1,24 +1,15 @@
 """Ticket lists as CSV and XLSX files for the centre's reports.
 
-Rows arrive already masked for the reader (the same view as the API), so an
-export never shows more than the screen would, and citizens' text is always
-text, never a formula. CSV starts with a UTF-8 byte
-order mark: without it Excel on a Chinese desktop shows the text garbled.
-XLSX is written in openpyxl's streaming mode, so a large export stays flat
-in memory.
+Rows are the same view as the API's (masked for the reader), so an export
+never shows more than the screen would. The file is built off the event loop
+by :mod:`callcenter.spreadsheets`; this module says which columns, in which
+order, under which headings.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
 
 # (key in the ticket view, column heading)
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -37,54 +28,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("caller_phone", "电话"),
     ("content", "内容"),
 )
-CSV_CHUNK = 256 * 1024
+HEADINGS = tuple(heading for _, heading in COLUMNS)
+SHEET_TITLE = "工单"
+# The setting that caps an export (named when one is refused).
+LIMIT_SETTING = "tickets.export_max_rows"
 
 
-# A cell starting with one of these is a formula to a spreadsheet: citizens'
-# text must never run (CSV/formula injection), so such cells are quoted.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cells(row: Mapping[str, Any]) -> list[str]:
-    return ["" if row.get(key) is None else str(row[key]) for key, _ in COLUMNS]
-
-
-def _inert(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
-async def csv_chunks(rows: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[bytes]:
-    """The CSV file in chunks, header first."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow([heading for _, heading in COLUMNS])
-    async for row in rows:
-        writer.writerow([_inert(cell) for cell in _cells(row)])
-        if buffer.tell() >= CSV_CHUNK:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
-
-async def xlsx_bytes(rows: AsyncIterator[Mapping[str, Any]]) -> bytes:
-    """The workbook: one sheet, a bold header, the rows as text."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("工单")
-    header = []
-    for _, heading in COLUMNS:
-        cell = WriteOnlyCell(sheet, value=heading)
-        cell.font = Font(bold=True)
-        header.append(cell)
-    sheet.append(header)
-    async for row in rows:
-        cells = []
-        for value in _cells(row):
-            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-            cell.data_type = "s"  # text, always: "=..." from a citizen is not a formula
-            cells.append(cell)
-        sheet.append(cells)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+def cells(view: Mapping[str, Any]) -> list[str]:
+    """One ticket view as the export's cells, in column order."""
+    return ["" if view.get(key) is None else str(view[key]) for key, _ in COLUMNS]

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calendar import WorkCalendar
@@ -28,6 +29,8 @@ from callcenter.tickets.workflow import CENTRE, OPEN, NotPermitted, Role
 # Duplicates are looked for among tickets raised this recently.
 DUPLICATE_WINDOW = timedelta(days=90)
 DUPLICATE_POOL = 200  # candidates fetched by the indexes, then ranked in Python
+# What an export reads of a ticket: everything but the search index's vector.
+ROW_COLUMNS = tuple(c for c in Ticket.__table__.columns if c.name != "search_vector")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +95,18 @@ class TicketFinder:
         async with self.sessions() as session:
             return await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
-    async def stream(
-        self, actor: Actor, query: search.TicketQuery, batch: int = 1000
-    ) -> AsyncIterator[Ticket]:
-        """Every match in the query's order, fetched in batches (for exports)."""
-        stmt = search.page(self._select(actor, query), query).offset(None).limit(None)
+    async def batches(
+        self, actor: Actor, query: search.TicketQuery, *, limit: int, batch: int = 500
+    ) -> AsyncIterator[Sequence[Row[Any]]]:
+        """Every match in the query's order, at most ``limit``, as plain rows of the
+        ticket's columns through a server-side cursor (exports: no ORM objects to
+        build on the event loop; a row reads like a Ticket)."""
+        stmt = search.page(self._select(actor, query), query).offset(None).limit(limit)
+        stmt = stmt.with_only_columns(*ROW_COLUMNS).execution_options(yield_per=batch)
         async with self.sessions() as session:
-            result = await session.stream_scalars(stmt.execution_options(yield_per=batch))
-            async for ticket in result:
-                yield ticket
+            result = await session.stream(stmt)
+            async for rows in result.partitions():
+                yield rows
 
     async def duplicates(
         self,

@@ -22,6 +22,8 @@ from callcenter.acd.roster import SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
 from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventRouter, EventStream
+from callcenter.audit.access_log import AccessLogWriter
+from callcenter.audit.search import AccessLogReader
 from callcenter.calls.acd_store import AcdStore
 from callcenter.calls.ari_port import DialOut
 from callcenter.calls.destinations import Destinations
@@ -48,6 +50,7 @@ from callcenter.tickets.service import TicketService
 from callcenter.users import service_token
 from callcenter.users.service import UserService
 from callcenter.web import (
+    access_log_routes,
     acd_routes,
     auth,
     call_routes,
@@ -60,6 +63,8 @@ from callcenter.web import (
     user_routes,
 )
 from callcenter.web.keys import (
+    ACCESS_LOG,
+    ACCESS_READER,
     ACD,
     ARI,
     CALLS,
@@ -111,6 +116,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = make_sessionmaker(engine)
     app[USERS] = UserService(app[SESSIONS])
     app[RECORDER] = recorder
+    app[ACCESS_LOG] = AccessLogWriter(app[SESSIONS])
+    app[ACCESS_READER] = AccessLogReader(app[SESSIONS])
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
     writer.add_done_callback(_writer_ended)
     Gauge(
@@ -295,6 +302,7 @@ def build_app(settings: Settings) -> web.Application:
     directory_routes.add_routes(app)
     ticket_routes.add_routes(app)
     desk_routes.add_routes(app)
+    access_log_routes.add_routes(app)
     app.router.add_post("/api/v1/auth/token", auth.token)
     app.router.add_delete("/api/v1/auth/token", auth.logout)
     user_routes.add_routes(app)

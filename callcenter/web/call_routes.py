@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from callcenter.audit.access_log import Action, Subject
 from callcenter.calls.conversation import Conversation, NoSuchConversation
 from callcenter.db.models import Call
 from callcenter.directory import DESTINATION
@@ -17,6 +18,7 @@ from callcenter.tickets.privacy import sees_personal_data
 from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.users.errors import NoSeat
+from callcenter.web.access import REASON_PARAMETER, reader, record
 from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, CONVERSATIONS, DESTINATIONS, SESSIONS, USERS
 from callcenter.web.openapi import documented
@@ -167,16 +169,34 @@ async def supervise(request: web.Request) -> web.Response:
     who = await allowed(request, SUPERVISORS, "listen to, whisper in or barge into calls")
     body = await parse_body(request, SuperviseRequest)
     seat = await _own_seat(request, who, body.seat)
-    leg = await _conversation(request).supervise(body.mode, seat)
+    conversation = _conversation(request)
+    # Hearing a citizen's call is reading personal data: on record before it starts.
+    await record(
+        request,
+        reader(request, who, Action.LISTEN),
+        Subject.CALL,
+        Action.LISTEN,
+        subject_id=str(conversation.call_id),
+        detail={"mode": body.mode, "seat": seat},
+    )
+    leg = await conversation.supervise(body.mode, seat)
     return web.json_response({"mode": body.mode, "supervisor_channel": leg})
 
 
-@documented("Call records, newest first (filter by caller number)", tags=("calls",), public=False)
+@documented(
+    "Call records, newest first (filter by caller number); auditors give a reason",
+    tags=("calls",),
+    parameters=[REASON_PARAMETER],
+    public=False,
+)
 async def list_calls(request: web.Request) -> web.Response:
     who = await allowed(request, READERS, "read call records")
     sees = sees_personal_data(who.role, confidential=False)
     if "caller" in request.query and not sees:
         raise NotPermitted(f"{who.role.value} users may not search calls by caller")
+    caller = request.query.get("caller")
+    action = Action.LIST if caller is None else Action.SEARCH
+    reading = reader(request, who, action)
     try:
         limit = min(max(int(request.query.get("limit", "50")), 1), 500)
     except ValueError as exc:
@@ -186,6 +206,17 @@ async def list_calls(request: web.Request) -> web.Response:
         query = query.where(Call.caller_number == request.query["caller"])
     async with request.app[SESSIONS]() as session:
         calls = (await session.scalars(query)).all()
+    await record(
+        request,
+        reading,
+        Subject.CALL,
+        action,
+        detail={
+            **({"caller": caller} if caller is not None else {}),
+            "ids": [str(c.id) for c in calls],
+            "unmasked": len(calls) if sees else 0,
+        },
+    )
     return web.json_response(
         [
             {

@@ -8,11 +8,13 @@ from datetime import date
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from callcenter.audit.access_log import Action, Subject
 from callcenter.db.models import KbEntry
 from callcenter.tickets.knowledge import KbDraft
 from callcenter.tickets.search import EARLIEST, LATEST
 from callcenter.tickets.supervision import Reason
 from callcenter.tickets.workflow import Role
+from callcenter.web.access import REASON_PARAMETER, reader, record, tickets_shown
 from callcenter.web.auth import actor, allowed
 from callcenter.web.keys import CATALOGUE, FINDER, KNOWLEDGE, SWEEP, TICKETS
 from callcenter.web.openapi import documented
@@ -64,7 +66,9 @@ class KbIn(BaseModel):
 class SupervisionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: list[Reason] = Field(default_factory=list)
+    # Which 督办 reasons (overdue, flagged, ...); ?reason= is why you read, as on every
+    # route that shows personal data (the access log).
+    kind: list[Reason] = Field(default_factory=list)
     include_resolved: bool = False
 
 
@@ -184,15 +188,18 @@ async def kb_update(request: web.Request) -> web.Response:
 @documented(
     "回访 tasks waiting, the most urgent first",
     tags=("desk",),
-    parameters=query_parameters(CallbacksQuery),
+    parameters=[*query_parameters(CallbacksQuery), REASON_PARAMETER],
     public=False,
 )
 async def callbacks(request: web.Request) -> web.Response:
     who = await actor(request)
-    query = parse_query(request, CallbacksQuery)
+    reading = reader(request, who, Action.LIST)
+    query = parse_query(request, CallbacksQuery, ignore=frozenset({"reason"}))
     rows = await request.app[FINDER].callbacks_due(
         who, query_code=query.query_code, limit=query.limit
     )
+    shown = tickets_shown(who, [ticket for _, ticket in rows])
+    await record(request, reading, Subject.TICKET, Action.LIST, detail=shown)
     return json_ok(
         [
             {
@@ -213,16 +220,24 @@ async def callbacks(request: web.Request) -> web.Response:
 @documented(
     "Tickets under supervision (督办) with their reasons",
     tags=("desk",),
-    parameters=query_parameters(SupervisionQuery),
+    parameters=[*query_parameters(SupervisionQuery), REASON_PARAMETER],
     public=False,
 )
 async def supervisions(request: web.Request) -> web.Response:
     who = await actor(request)
-    query = parse_query(request, SupervisionQuery)
+    reading = reader(request, who, Action.LIST)
+    query = parse_query(request, SupervisionQuery, ignore=frozenset({"reason"}))
     rows = await request.app[FINDER].supervisions(
         who,
         include_resolved=query.include_resolved,
-        reasons=[r.value for r in query.reason],
+        reasons=[r.value for r in query.kind],
+    )
+    await record(
+        request,
+        reading,
+        Subject.TICKET,
+        Action.LIST,
+        detail=tickets_shown(who, [row.ticket for row in rows]),
     )
     return json_ok(
         [

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.acd.service import AcdService
 from callcenter.ari import AriClient, EventStream
+from callcenter.audit.access_log import AccessWriter
+from callcenter.audit.search import AccessLogReader
 from callcenter.calls.conversation import Conversation
 from callcenter.calls.destinations import Destinations
 from callcenter.calls.recorder import CallRecorder
@@ -48,3 +50,6 @@ DESTINATIONS = web.AppKey("destinations", Destinations)
 SERVICE_TOKEN = web.AppKey("service_token", str)
 # Citizens' lookups (public API and IVR), counted per client and per query code.
 LOOKUP_GUARD = web.AppKey("lookup_guard", Guard)
+# Every read of personal data is written here before it is sent.
+ACCESS_LOG: web.AppKey[AccessWriter] = web.AppKey("access_log")
+ACCESS_READER = web.AppKey("access_reader", AccessLogReader)

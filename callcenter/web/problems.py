@@ -11,11 +11,13 @@ from sqlalchemy.exc import DBAPIError
 from callcenter.acd.agents import IllegalAgentTransition, UnknownAgent
 from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavailable
 from callcenter.ari.inbox import ChannelGone
+from callcenter.audit.access_log import AccessLogUnavailable, ReasonRequired
 from callcenter.calls.conversation import ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
 from callcenter.directory import DestinationRefused
 from callcenter.errors import CallCenterError, ConfigError
 from callcenter.ratelimit import RateLimited
+from callcenter.spreadsheets import TooManyRows
 from callcenter.tickets.knowledge import KbChanged, KbNotFound
 from callcenter.tickets.service import TicketChanged, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
@@ -58,6 +60,9 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (ConversationError, 409),
     (IllegalAgentTransition, 409),
     (AriUnavailable, 503),
+    (AccessLogUnavailable, 503),
+    (ReasonRequired, 400),
+    (TooManyRows, 422),
     (AriError, 502),
     (ConfigError, 400),
     (CallCenterError, 400),

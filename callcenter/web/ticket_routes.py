@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from callcenter import spreadsheets
+from callcenter.audit import access_log as audit
+from callcenter.db.models import Ticket
 from callcenter.ratelimit import RateLimited
 from callcenter.tickets import export
 from callcenter.tickets.codes import is_valid_query_code
@@ -21,12 +23,20 @@ from callcenter.tickets.service import (
     ActionRequest,
     Actor,
     NewTicket,
-    TicketInvalid,
     TicketNotFound,
 )
 from callcenter.tickets.workflow import Action
+from callcenter.web.access import (
+    REASON_PARAMETER,
+    reader,
+    record,
+    ticket_changed,
+    ticket_read,
+    tickets_shown,
+)
 from callcenter.web.auth import actor
 from callcenter.web.client import client_address, limit_key
+from callcenter.web.files import send_export
 from callcenter.web.keys import FINDER, LOOKUP_GUARD, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
@@ -35,6 +45,7 @@ from callcenter.web.ticket_views import (
     dispatch_view,
     event_view,
     sees_personal_data,
+    ticket_view,
     view,
 )
 
@@ -108,7 +119,12 @@ class LinkCallIn(BaseModel):
 
 
 class ExportQuery(TicketQuery):
-    format: str = Field("csv", pattern=r"^(csv|xlsx)$")
+    format: spreadsheets.Format = spreadsheets.Format.CSV
+
+
+# Not filters: who reads says why (access log); an export has no pages.
+NOT_FILTERS = frozenset({"reason"})
+EXPORT_NOT_FILTERS = NOT_FILTERS | {"page", "per_page"}
 
 
 def candidates_view(
@@ -161,6 +177,17 @@ async def create(request: web.Request) -> web.Response:
         content=ticket.content,
         exclude=ticket.id,
     )
+    # The new ticket echoes what was typed; the duplicates are other citizens' tickets.
+    shown = tickets_shown(who, [c.ticket for c in found])
+    await record(
+        request,
+        reader(request, who, audit.Action.READ),
+        audit.Subject.TICKET,
+        audit.Action.READ,
+        subject_id=str(ticket.id),
+        detail={**shown, "created": True},
+        after_change=True,
+    )
     return json_ok(
         {**view(request, ticket, who), "duplicates": candidates_view(request, found, who)},
         status=201,
@@ -170,14 +197,26 @@ async def create(request: web.Request) -> web.Response:
 @documented(
     "Search work orders: filters combine; paged and sorted",
     tags=("tickets",),
-    parameters=query_parameters(TicketQuery),
+    parameters=[*query_parameters(TicketQuery), REASON_PARAMETER],
     responses={"200": {"description": "{total, page, per_page, tickets}"}},
     public=False,
 )
 async def search(request: web.Request) -> web.Response:
     who = await actor(request)
-    query = parse_query(request, TicketQuery)
+    reading = reader(request, who, audit.Action.SEARCH)
+    query = parse_query(request, TicketQuery, ignore=NOT_FILTERS)
     found = await request.app[FINDER].search(who, query)
+    await record(
+        request,
+        reading,
+        audit.Subject.TICKET,
+        audit.Action.SEARCH,
+        detail={
+            "filters": query.model_dump(mode="json", exclude_defaults=True),
+            "total": found.total,
+            **tickets_shown(who, found.tickets),
+        },
+    )
     return json_ok(
         {
             "total": found.total,
@@ -189,39 +228,58 @@ async def search(request: web.Request) -> web.Response:
 
 
 @documented(
-    "Export the search as CSV or XLSX (all pages; personal data masked as on screen)",
+    "Export the search as CSV or XLSX (all pages; personal data masked as on screen). "
+    "A reason is required. More rows than tickets.export_max_rows: refused (422), never cut",
     tags=("tickets",),
-    parameters=query_parameters(ExportQuery),
-    responses={"200": {"description": "text/csv or an .xlsx workbook"}},
+    parameters=[*query_parameters(ExportQuery), {**REASON_PARAMETER, "required": True}],
+    responses={
+        "200": {"description": "text/csv or an .xlsx workbook; X-Export-Rows: its row count"},
+        "400": {"description": "No reason, or a filter invalid (named)"},
+        "422": {"description": "More rows match than tickets.export_max_rows"},
+        "503": {"description": "The access log cannot be written: nothing is sent"},
+    },
     public=False,
 )
 async def export_tickets(request: web.Request) -> web.StreamResponse:
+    """Built in a worker thread into an anonymous temporary file, put on record
+    with its row count, then streamed: a big export never holds the calls' loop."""
     who = await actor(request)
-    query = parse_query(request, ExportQuery, ignore=frozenset({"page", "per_page"}))
+    reading = reader(request, who, audit.Action.EXPORT)
+    query = parse_query(request, ExportQuery, ignore=EXPORT_NOT_FILTERS)
     finder, cap = request.app[FINDER], request.app[SETTINGS].tickets.export_max_rows
     if (total := await finder.count(who, query)) > cap:
-        raise TicketInvalid(f"{total} tickets match; an export takes at most {cap}: narrow it")
+        raise spreadsheets.TooManyRows(cap, export.LIMIT_SETTING, total)
+    service = request.app[TICKETS]
+    deadlines, now = service.deadlines, service.clock()
 
-    async def rows() -> AsyncIterator[dict[str, Any]]:
-        async for ticket in finder.stream(who, query):
-            yield view(request, ticket, who)
+    def cells(row: Any) -> list[str]:
+        # A row of every ticket column reads like a Ticket: the screen's own view.
+        return export.cells(ticket_view(cast(Ticket, row), who, deadlines, now))
 
-    filename = f"tickets.{query.format}"
-    disposition = f'attachment; filename="{filename}"'
-    if query.format == "xlsx":
-        return web.Response(
-            body=await export.xlsx_bytes(rows()),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": disposition},
-        )
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": disposition}
+    built = await spreadsheets.build(
+        finder.batches(who, query, limit=cap + 1),
+        cells,
+        query.format,
+        export.HEADINGS,
+        title=export.SHEET_TITLE,
+        max_rows=cap,
+        limit_name=export.LIMIT_SETTING,
     )
-    await response.prepare(request)
-    async for chunk in export.csv_chunks(rows()):
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    with built:
+        await record(
+            request,
+            reading,
+            audit.Subject.TICKET,
+            audit.Action.EXPORT,
+            detail={
+                "filters": query.model_dump(
+                    mode="json", exclude_defaults=True, exclude={"page", "per_page", "format"}
+                ),
+                "format": query.format.value,
+                "rows": built.rows,
+            },
+        )
+        return await send_export(request, built, "tickets")
 
 
 @documented(
@@ -240,20 +298,30 @@ async def duplicates(request: web.Request) -> web.Response:
         content=body.content,
         exclude=body.exclude,
     )
+    await record(
+        request,
+        reader(request, who, audit.Action.LIST),
+        audit.Subject.TICKET,
+        audit.Action.LIST,
+        detail=tickets_shown(who, [c.ticket for c in found]),
+    )
     return json_ok(candidates_view(request, found, who))
 
 
 @documented(
     "One work order (personal data masked by role) with its dispatches and their colours",
     tags=("tickets",),
+    parameters=[REASON_PARAMETER],
     public=False,
 )
 async def get(request: web.Request) -> web.Response:
     who = await actor(request)
+    reading = reader(request, who, audit.Action.READ)
     service, ticket_id = request.app[TICKETS], _ticket_id(request)
     ticket = await service.get(who, ticket_id)
     dispatches = await service.dispatches(who, ticket_id)
     now = service.clock()
+    await ticket_read(request, who, reading, ticket)
     return json_ok(
         {
             **view(request, ticket, who),
@@ -265,13 +333,18 @@ async def get(request: web.Request) -> web.Response:
 @documented(
     "Its audit trail (personal data in it masked as on the ticket)",
     tags=("tickets",),
+    parameters=[REASON_PARAMETER],
     public=False,
 )
 async def events(request: web.Request) -> web.Response:
     who = await actor(request)
+    reading = reader(request, who, audit.Action.READ)
     service, ticket_id = request.app[TICKETS], _ticket_id(request)
-    personal = sees_personal_data(who, await service.get(who, ticket_id))
-    return json_ok([event_view(e, personal) for e in await service.events(who, ticket_id)])
+    ticket = await service.get(who, ticket_id)
+    trail = await service.events(who, ticket_id)
+    await ticket_read(request, who, reading, ticket)
+    personal = sees_personal_data(who, ticket)
+    return json_ok([event_view(e, personal) for e in trail])
 
 
 @documented(
@@ -286,6 +359,7 @@ async def act(request: web.Request) -> web.Response:
     ticket = await request.app[TICKETS].act(
         who, _ticket_id(request), ActionRequest(**body.model_dump())
     )
+    await ticket_changed(request, who, ticket)
     return json_ok(view(request, ticket, who))
 
 
@@ -307,6 +381,7 @@ async def edit(request: web.Request) -> web.Response:
     ticket = await request.app[TICKETS].edit(
         who, _ticket_id(request), changes, body.expected_version
     )
+    await ticket_changed(request, who, ticket)
     return json_ok(view(request, ticket, who))
 
 

@@ -39,18 +39,26 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(64), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("client_addr", sa.String(64)),
-        # what was read: ticket, call, recording, export, access_log, user
+        # what was read: ticket, call, recording, access_log, user
         sa.Column("subject", sa.String(16), nullable=False),
         sa.Column("subject_id", sa.String(128)),
-        # read, list, play, download, export, search
+        # read, list, search, export, play, download, listen
         sa.Column("action", sa.String(16), nullable=False),
-        # filters, row count, byte range, …
+        # the route, ids shown and how many unmasked, filters, row count, byte range, …
         sa.Column("detail", postgresql.JSONB, nullable=False, server_default="{}"),
         sa.Column("reason", sa.Text),
     )
     op.create_index("ix_access_log_at", "access_log", ["at"])
     op.create_index("ix_access_log_actor_at", "access_log", ["actor", "at"])
     op.create_index("ix_access_log_subject", "access_log", ["subject", "subject_id"])
+    # "Who saw this ticket" also finds the lists and searches that showed it (detail.ids).
+    op.create_index(
+        "ix_access_log_detail",
+        "access_log",
+        ["detail"],
+        postgresql_using="gin",
+        postgresql_ops={"detail": "jsonb_path_ops"},
+    )
     for statement in APPEND_ONLY:
         op.execute(statement)
     op.add_column("users", sa.Column("disabled_at", sa.DateTime(timezone=True)))
