@@ -65,8 +65,10 @@ async def sipp(
     rate: int = 10,
     hangup_after_ms: int = 1000,
     timeout_s: int = 90,
+    local_ip: str = "127.0.0.1",
 ) -> SippResult:
-    """Place ``calls`` SIPp calls to 12345 from the citizen trunk (127.0.0.1)."""
+    """Place ``calls`` SIPp calls to 12345 from the citizen trunk (127.0.0.1), or
+    from ``local_ip`` (any of 127/8 is this machine: 127.0.0.2 is a stranger)."""
     sip_port, media_port = free_udp_port(), free_udp_port()
     args = [
         "sipp",
@@ -76,7 +78,7 @@ async def sipp(
         "-s",
         "12345",
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
         str(sip_port),
         "-mp",

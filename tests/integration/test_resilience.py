@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 
 from sqlalchemy import text
 
@@ -131,6 +132,7 @@ async def test_a_call_taken_while_the_database_is_away_is_recorded_after_a_kill(
             20,
             "the call's record on disk, its close included",
         )
+        assert stat.S_IMODE(spool.stat().st_mode) == 0o600  # callers' numbers: root's only
         service.kill()
         async with db.connect() as conn:
             found = await conn.scalar(
