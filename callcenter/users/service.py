@@ -155,6 +155,10 @@ class UserService:
         token = secrets.token_urlsafe(32)
         now = self.clock()
         async with self.sessions.begin() as session:
+            # Removed or disabled while the hash ran: no token (and no foreign-key error).
+            user = await session.get(User, name, with_for_update={"read": True})
+            if user is None or user.disabled_at is not None:
+                raise Unauthorized(WRONG)
             if rehashed is not None:  # unless the password was changed meanwhile
                 await session.execute(
                     update(User)

@@ -250,3 +250,24 @@ async def test_supervisors_carry_a_seat_from_the_roster(users):
     await users.set_seat("mallory", None)
     with pytest.raises(NoSeat, match="mallory has no seat"):
         await users.seat_of("mallory")
+
+
+async def test_a_user_removed_while_their_login_hashes_gets_no_token(users, hasher):
+    await users.add("boss", Role.ADMIN, PASSWORD)
+    await users.add("olga", Role.AGENT, PASSWORD)
+    await users.token("olga", PASSWORD)  # the dummy hash is made
+    started, release = threading.Event(), threading.Event()
+    verify = hasher.verify
+
+    def held(stored: str, password: str) -> Verdict:
+        started.set()
+        release.wait(10)
+        return verify(stored, password)
+
+    hasher.verify = held
+    login = asyncio.create_task(users.token("olga", PASSWORD))
+    await asyncio.to_thread(started.wait, 10)
+    await users.remove("olga")
+    release.set()
+    with pytest.raises(Unauthorized, match="wrong user name or password"):
+        await login
