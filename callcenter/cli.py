@@ -283,6 +283,7 @@ def simulate(
             prompts=prompts,
             out=click.echo,
             transfer_result=TransferResult(transfer),
+            guard=settings.tickets.public_lookup.guard(),
         )
     )
 

@@ -42,6 +42,7 @@ from callcenter.ivr.interpreter import Interpreter, IvrServices, Outcome
 from callcenter.ivr.port import CallInfo, IvrSink
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry, IvrRuntime
+from callcenter.ratelimit import Guard
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class CallDeps:
     sink: IvrSink
     dial_out: DialOut
     queues: QueueDeps
+    # The citizens' lookups, counted per caller and per code with the web's.
+    lookup_guard: Guard
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -226,6 +229,7 @@ class CallSession:
             lookup=runtime.lookup,
             sink=deps.sink,
             clock=deps.clock,
+            guard=deps.lookup_guard,
         )
         call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
         trace = _CallTrace(self)

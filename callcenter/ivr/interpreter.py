@@ -18,6 +18,7 @@ from callcenter.ivr.port import (
     IvrSink,
     QueueResult,
     TicketLookup,
+    TicketStatus,
     Trace,
     TransferResult,
 )
@@ -40,6 +41,8 @@ from callcenter.ivr.schema import (
     TransferNode,
     VoicemailNode,
 )
+from callcenter.ivr.verify import DIGITS_ASKED, last_digits, same_number
+from callcenter.ratelimit import Guard
 
 # A flow passes validation only if every loop waits for a key, so these are
 # guards against bugs, not limits ops staff meet.
@@ -66,6 +69,8 @@ class IvrServices:
     lookup: TicketLookup
     sink: IvrSink
     clock: Callable[[], datetime]
+    # Lookups counted per caller number and per query code (shared with the web's).
+    guard: Guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,27 +282,67 @@ class Interpreter:
         return self._then(node.next)
 
     async def _lookup(self, node: LookupNode) -> _Step:
+        """The status, to the caller who gave the request: calling from its phone,
+        or typing the phone's last four digits. Every try is counted."""
         code = self.vars.get(node.var, "")
+        caller = f"tel:{self.call.caller}"
+        guard = self.services.guard
+        if code and (wait := guard.attempt(caller, code)):
+            return await self._lookup_locked(node, code, wait)
         found = await self.services.lookup.status(code) if code else None
+        expected = last_digits(found.phone) if found is not None else None
+        if found is None or expected is None:  # no phone to check: as good as unknown
+            self._traced_lookup(code, found=False)
+            await self._say(node.not_found_prompts)
+            return self._then(node.next)
+        if same_number(self.call.caller, found.phone):
+            guard.succeeded(caller, code)
+            return await self._speak_status(node, found, "caller")
+        for attempt in range(1, node.verify_tries + 1):
+            if attempt > 1 and (wait := guard.attempt(caller, code)):
+                return await self._lookup_locked(node, code, wait)
+            await self._say(node.verify_prompts)
+            typed = await self.port.read_digits(
+                DIGITS_ASKED, node.verify_timeout, node.verify_timeout, "#"
+            )
+            if typed == expected:
+                guard.succeeded(caller, code)
+                return await self._speak_status(node, found, "last_four")
+            # The outcome only: what was typed is part of a citizen's number.
+            result = "wrong" if typed else "timeout"
+            self.trace.step("lookup_verify", node=self.node_id, attempt=attempt, result=result)
+            await self._say(node.verify_failed_prompts)
+        self._traced_lookup(code, found=True)
+        return _Goto(node.on_fail) if node.on_fail else _End(Outcome.COMPLETED)
+
+    def _traced_lookup(
+        self, code: str, found: bool, verified_by: str | None = None, status: str | None = None
+    ) -> None:
         self.trace.step(
             "lookup",
             node=self.node_id,
             query_code=code,
-            found=found is not None,
-            status=found.status if found else None,
+            found=found,
+            verified_by=verified_by,
+            status=status,
         )
+
+    async def _lookup_locked(self, node: LookupNode, code: str, wait: float) -> _Step:
+        self.trace.step("lookup_locked", node=self.node_id, query_code=code, wait=round(wait))
+        await self._say(node.locked_prompts)
+        return _Goto(node.on_fail) if node.on_fail else _End(Outcome.COMPLETED)
+
+    async def _speak_status(self, node: LookupNode, found: TicketStatus, verified_by: str) -> _Step:
+        self._traced_lookup(found.query_code, True, verified_by, found.status)
         prompts = self.services.prompts
-        if found is None:
-            await self._say(node.not_found_prompts)
-        else:
-            speech = [
-                *node.intro_prompts,
-                *prompts.say_digits(code, self.language),
-                f"status_{found.status}",
-            ]
-            if found.updated is not None:
-                speech += ["updated_on", *prompts.say_date(found.updated, self.language)]
-            await self._say(speech)
+        speech = [
+            *node.intro_prompts,
+            *prompts.say_digits(found.query_code, self.language),
+            f"status_{found.status}",
+        ]
+        if found.updated is not None:
+            speech += ["updated_on", *prompts.say_date(found.updated, self.language)]
+        await self._say(speech)
         return self._then(node.next)
 
     async def _transfer(self, node: TransferNode) -> _Step:

@@ -21,6 +21,8 @@ class _Entry(BaseModel):
 
     status: str = Field(pattern=r"^[a-z_]+$")
     updated: date | None = None
+    # The phone given at intake: the caller calls from it or types its last four digits.
+    phone: str = Field("", pattern=r"^[0-9+\-]{0,32}$")
 
 
 class _Fixture(BaseModel):
@@ -45,4 +47,4 @@ class FixtureLookup:
         entry = self._entries.get(query_code)
         if entry is None:
             return None
-        return TicketStatus(query_code, entry.status, entry.updated)
+        return TicketStatus(query_code, entry.status, entry.updated, entry.phone)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
@@ -77,6 +77,8 @@ class TicketStatus:
     query_code: str
     status: str  # a key with a prompt status_<key>: received, processing, replied, closed
     updated: date | None = None
+    # The phone given at intake: compared with the caller's, never spoken nor traced.
+    phone: str = field(default="", repr=False)
 
 
 class TicketLookup(Protocol):

@@ -181,7 +181,16 @@ class LookupNode(_Node):
     var: Annotated[str, Field(pattern=NODE_ID)]
     intro_prompts: OptionalPrompts = Field(default_factory=lambda: ["lookup_intro"])
     not_found_prompts: OptionalPrompts = Field(default_factory=lambda: ["lookup_not_found"])
+    # A caller not calling from the phone given at intake types its last four digits.
+    verify_prompts: Prompts = Field(default_factory=lambda: ["enter_phone_last4"])
+    verify_failed_prompts: OptionalPrompts = Field(default_factory=lambda: ["lookup_verify_failed"])
+    verify_tries: int = Field(3, ge=1, le=5)
+    verify_timeout: float = Field(8.0, gt=0, le=60)
+    # Too many wrong tries from this number or for this code (tickets.public_lookup).
+    locked_prompts: OptionalPrompts = Field(default_factory=lambda: ["lookup_locked"])
     next: NodeRef | None = None
+    # After the last wrong try, or when locked; none: hang up.
+    on_fail: NodeRef | None = None
 
 
 class TransferNode(_Node):
@@ -285,6 +294,9 @@ def prompt_fields(node: Any) -> list[tuple[str, list[str]]]:
             "thanks_prompts",
             "intro_prompts",
             "not_found_prompts",
+            "verify_prompts",
+            "verify_failed_prompts",
+            "locked_prompts",
             "failed_prompts",
         )
         if getattr(node, name, None)

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from callcenter.config import LookupLimits
 from callcenter.ivr.interpreter import Interpreter, IvrServices, Outcome
 from callcenter.ivr.port import CallInfo, QueueResult, RecordedMessage, TransferResult
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRuntime
+from callcenter.ratelimit import Guard
 
 Printer = Callable[[str], None]
 
@@ -121,7 +123,10 @@ async def simulate(
     out: Printer,
     transfer_result: TransferResult = TransferResult.CONNECTED,
     queue_result: QueueResult = QueueResult.OVERFLOW,
+    guard: Guard | None = None,
 ) -> SimulationResult:
+    """One simulated call; ``guard`` counts its lookups (default: a fresh one with
+    the shipped limits, so one call's tries are shown locking as they would)."""
     groups = deque(g.strip() for g in digits.split(",")) if digits else deque()
     port = SimulatedPort(prompts, groups, out, transfer_result, queue_result)
     trace = SimulatedTrace(out)
@@ -131,6 +136,7 @@ async def simulate(
         lookup=runtime.lookup,
         sink=PrintingSink(out),
         clock=lambda: at,
+        guard=guard if guard is not None else LookupLimits().guard(),
     )
     number = runtime.flows.flows[flow].numbers[0] if runtime.flows.flows[flow].numbers else ""
     call = CallInfo(uuid.UUID(int=0), caller, number)

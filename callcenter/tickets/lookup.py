@@ -2,7 +2,9 @@
 
 A caller hears one of four statuses (each has a prompt ``status_<key>``), not
 the desk's nine; a merged ticket answers with the status of the ticket that
-carries the matter on. Nothing personal is ever spoken.
+carries the matter on. Nothing personal is ever spoken; the phone given at
+intake (of the ticket whose code was typed) goes to the interpreter, which
+speaks only to a caller who proves it is theirs.
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ class DbTicketLookup:
         if not is_valid_query_code(query_code):
             return None  # a mistyped digit: no database round trip
         async with self.sessions() as session:
-            ticket = await session.scalar(select(Ticket).where(Ticket.query_code == query_code))
-            if ticket is not None and ticket.merged_into is not None:
-                ticket = await session.get(Ticket, ticket.merged_into) or ticket
-        if ticket is None:
+            typed = await session.scalar(select(Ticket).where(Ticket.query_code == query_code))
+            ticket = typed
+            if typed is not None and typed.merged_into is not None:
+                ticket = await session.get(Ticket, typed.merged_into) or typed
+        if typed is None or ticket is None:
             return None
         return SpokenStatus(
             query_code,
             SPOKEN[TicketStatus(ticket.status)],
             self.calendar.local(ticket.updated_at).date(),
+            typed.caller_phone,
         )

@@ -260,6 +260,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
             bridge_prefix=BRIDGE_PREFIX,
             clock=lambda: datetime.now(UTC),
         ),
+        lookup_guard=app[LOOKUP_GUARD],
     )
     calls = CallService(deps, router, app=settings.ari.app)
     stream = EventStream(app[ARI], router, on_connected=calls.reconcile)

@@ -75,8 +75,8 @@ def media_played(events) -> list[str]:
     ]  # one per media, also within a multi-media playback
 
 
-async def a_real_ticket(db) -> str:
-    """A work order in the database the service uses; its query code."""
+async def a_real_ticket(db, phone: str = "13800000000") -> str:
+    """A work order in the database the service uses, given from ``phone``; its query code."""
     tickets = TicketService(
         async_sessionmaker(db, expire_on_commit=False),
         WorkCalendar(CalendarConfig()),
@@ -89,7 +89,7 @@ async def a_real_ticket(db) -> str:
             nature=Nature.HELP,
             subject="路灯不亮",
             content="小区门口路灯坏了",
-            caller_phone="13800000000",
+            caller_phone=phone,
         ),
     )
     await tickets.act(
@@ -99,7 +99,9 @@ async def a_real_ticket(db) -> str:
 
 
 async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path):
-    code = await a_real_ticket(db)
+    # The request was given from the phone the citizen calls from (SIPp's From:
+    # the prefix and the call's number): the status is spoken without a question.
+    code = await a_real_ticket(db, phone=f"{caller_prefix}1")
     row = await call(
         db,
         tmp_path,
@@ -118,9 +120,16 @@ async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path)
     lookups = [d for kind, d in events if kind == "lookup"]
     # Read from the work-order database: answered, so the caller hears "replied".
     assert lookups == [
-        {"node": "lookup_status", "query_code": code, "found": True, "status": "replied"}
+        {
+            "node": "lookup_status",
+            "query_code": code,
+            "found": True,
+            "verified_by": "caller",
+            "status": "replied",
+        }
     ]
     heard = media_played(events)
+    assert "zh/enter_phone_last4" not in heard
     assert "zh/status_replied" in heard  # the caller heard the status
     assert [m for m in heard if m.startswith("zh/digits/")][: len(code)] == [
         f"zh/digits/{d}" for d in code
@@ -131,6 +140,49 @@ async def test_status_lookup_by_query_code(hotline, db, caller_prefix, tmp_path)
     path = await live_path(db, row["id"])
     assert ("12345", "lookup_status") in path
     assert (await simulated_path(hotline, f"2,1,{code}#"))[: len(path)] == path
+
+
+async def test_status_lookup_from_another_phone_asks_its_last_four_digits(
+    hotline, db, caller_prefix, tmp_path
+):
+    code = await a_real_ticket(db, phone="13912345678")
+    row = await call(
+        db,
+        tmp_path,
+        caller_prefix,
+        [
+            ("pause", 1000),
+            ("keys", "2"),
+            ("pause", 1500),
+            ("keys", "1"),
+            ("pause", 1500),
+            ("keys", f"{code}#"),
+            ("pause", 2500),  # 请输入……联系电话的后四位
+            ("keys", "1234"),  # wrong
+            ("pause", 2000),  # 对不起，……不符 (the next keys cut it short)
+            ("keys", "5678"),
+            ("pause", 20000),
+        ],
+    )
+    events = await timeline(db, row["id"])
+    assert [(k, d) for k, d in events if k in ("lookup", "lookup_verify")] == [
+        ("lookup_verify", {"node": "lookup_status", "attempt": 1, "result": "wrong"}),
+        (
+            "lookup",
+            {
+                "node": "lookup_status",
+                "query_code": code,
+                "found": True,
+                "verified_by": "last_four",
+                "status": "replied",
+            },
+        ),
+    ]
+    heard = media_played(events)
+    asked = heard.index("zh/enter_phone_last4")
+    refused = heard.index("zh/lookup_verify_failed")
+    assert asked < refused < heard.index("zh/lookup_intro") < heard.index("zh/status_replied")
+    assert ("12345", "lookup_status") in await live_path(db, row["id"])
 
 
 async def test_human_service_is_registered_and_a_message_is_recorded(

@@ -156,20 +156,22 @@ async def test_1_queues_for_a_human_then_takes_a_message(runtime: IvrRuntime):
 
 # --- 2,1: status of a request -----------------------------------------------------------
 @pytest.mark.parametrize(
-    ("code", "status", "updated"),
+    ("code", "last_four", "status", "updated"),
     [
-        ("20261128", "processing", ["numbers/11", "date_month", "numbers/27", "date_day"]),
-        ("73519024", "closed", ["numbers/11", "date_month", "numbers/20", "date_day"]),
-        ("58260413", "received", []),  # no update date in the fixture: none spoken
+        ("20261128", "", "processing", ["numbers/11", "date_month", "numbers/27", "date_day"]),
+        # Given at intake from another phone: its last four digits first.
+        ("73519024", "5678", "closed", ["numbers/11", "date_month", "numbers/20", "date_day"]),
+        ("58260413", "", "received", []),  # no update date in the fixture: none spoken
     ],
 )
 async def test_2_1_known_query_code_speaks_status_and_digits(
-    runtime: IvrRuntime, code: str, status: str, updated: list[str]
+    runtime: IvrRuntime, code: str, last_four: str, status: str, updated: list[str]
 ):
-    c = await call(runtime, f"2,1,{code}#")
+    c = await call(runtime, f"2,1,{code}#" + (f",{last_four}" if last_four else ""))
     assert c.outcome is Outcome.COMPLETED
     assert c.nodes() == [*OPEN, *LOOKUP]
     spoken = [
+        *(["enter_phone_last4"] if last_four else []),
         "lookup_intro",
         *spoken_digits(code),
         f"status_{status}",
@@ -185,7 +187,8 @@ async def test_2_1_known_query_code_speaks_status_and_digits(
         "goodbye",
     ]
     assert c.printed(f"· collected: var=query_code, digits={code}")
-    assert c.printed(f"· lookup: query_code={code}, found=True, status={status}")
+    how = "last_four" if last_four else "caller"
+    assert c.printed(f"· lookup: query_code={code}, found=True, verified_by={how}, status={status}")
 
 
 async def test_2_1_unknown_query_code_is_not_found(runtime: IvrRuntime):
@@ -200,7 +203,7 @@ async def test_2_1_unknown_query_code_is_not_found(runtime: IvrRuntime):
         "after_lookup_menu",
         "goodbye",
     ]
-    assert c.printed("· lookup: query_code=99999999, found=False, status=None")
+    assert c.printed("· lookup: query_code=99999999, found=False, verified_by=None, status=None")
 
 
 async def test_2_1_too_short_code_is_invalid_then_the_caller_gives_up(runtime: IvrRuntime):
