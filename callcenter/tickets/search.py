@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, Exists, Select, and_, exists, func, or_, select
@@ -22,6 +23,11 @@ from callcenter.tickets.textsearch import to_query
 from callcenter.tickets.workflow import ENDED_DISPATCH, TicketStatus
 
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # no 12345 tickets outside
+# A day in that range; the pattern says the range in the API document (JSON Schema
+# bounds only numbers).
+Day = Annotated[
+    date, Field(ge=EARLIEST, le=LATEST, json_schema_extra={"pattern": r"^2[0-9]{3}-"})
+]
 
 
 class Sort(enum.StrEnum):
@@ -42,8 +48,8 @@ class TicketQuery(BaseModel):
     category: str | None = Field(None, max_length=32)  # this code and those under it
     department: str | None = Field(None, max_length=32)  # dispatched to (lead or co)
     district: str | None = Field(None, max_length=64)
-    created_from: date | None = Field(None, ge=EARLIEST, le=LATEST)  # local days, inclusive
-    created_to: date | None = Field(None, ge=EARLIEST, le=LATEST)
+    created_from: Day | None = None  # local days, inclusive
+    created_to: Day | None = None
     caller: str | None = Field(None, max_length=64)  # phone (exact) or name (contains)
     query_code: str | None = Field(None, pattern=r"^[0-9]{1,16}$")
     colour: Colour | None = None

@@ -62,6 +62,7 @@ from callcenter.web import (
     ticket_routes,
     user_routes,
 )
+from callcenter.web.guards import refuse_nul_middleware
 from callcenter.web.keys import (
     ACCESS_LOG,
     ACCESS_READER,
@@ -281,7 +282,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_app(settings: Settings) -> web.Application:
     """Raises ConfigError (naming file and line) when the IVR flows are invalid."""
-    app = web.Application(middlewares=[problem_middleware])
+    app = web.Application(middlewares=[problem_middleware, refuse_nul_middleware])
     app[SETTINGS] = settings
     app[REGISTRY] = CollectorRegistry()
     app[CATALOGUE] = catalogue = load_catalogue(settings.tickets.catalogue)

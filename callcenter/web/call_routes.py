@@ -23,6 +23,7 @@ from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, CONVERSATIONS, DESTINATIONS, SESSIONS, USERS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body
+from callcenter.web.schemas import CallRecordOut, HoldOut, SuperviseOut, TransferOut
 from callcenter.web.ticket_views import mask_phone
 
 
@@ -57,6 +58,15 @@ class SuperviseRequest(BaseModel):
 READERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
 CONTROLLERS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+CALL_PATH = {"call_id": uuid.UUID}
+ARI_DOWN = {502: "Asterisk refused the request", 503: "Asterisk is not reachable"}
+
+
+class CallsQuery(BaseModel):
+    """``?caller=&limit=`` of the call records (``reason`` is the access log's)."""
+
+    caller: str | None = Field(None, description="The caller's number, exact")
+    limit: int = Field(50, description="How many, newest first (1 to 500; beyond is clamped)")
 
 
 async def _controlled(request: web.Request, doing: str) -> tuple[Actor, Conversation]:
@@ -118,9 +128,12 @@ TRANSFER = {
 @documented(
     "Transfer (blind) or add a party (三方连线)",
     tags=("calls",),
-    request_body=_json(TransferRequest),
+    roles=CONTROLLERS,
+    path=CALL_PATH,
+    body=TransferRequest,
+    response=TransferOut,
     responses=TRANSFER,
-    public=False,
+    errors=ARI_DOWN,
 )
 async def transfer(request: web.Request) -> web.Response:
     who, conversation = await _controlled(request, "transfer a call")
@@ -143,9 +156,12 @@ async def transfer(request: web.Request) -> web.Response:
 @documented(
     "Put the caller on hold (music) or take them back",
     tags=("calls",),
-    request_body=_json(HoldRequest),
+    roles=CONTROLLERS,
+    path=CALL_PATH,
+    body=HoldRequest,
+    response=HoldOut,
     responses=CONTROL,
-    public=False,
+    errors=ARI_DOWN,
 )
 async def hold(request: web.Request) -> web.Response:
     _, conversation = await _controlled(request, "put a call on hold")
@@ -157,13 +173,16 @@ async def hold(request: web.Request) -> web.Response:
 @documented(
     "A supervisor listens, whispers to the agent or barges in, from their own seat",
     tags=("calls",),
-    request_body=_json(SuperviseRequest),
+    roles=SUPERVISORS,
+    path=CALL_PATH,
+    body=SuperviseRequest,
+    response=SuperviseOut,
+    errors=ARI_DOWN,
     responses={
         **CONTROL,
         "403": {"description": "Not a supervisor, or another seat named"},
         "409": {"description": "The supervisor has no seat (users.seat), or nobody answered"},
     },
-    public=False,
 )
 async def supervise(request: web.Request) -> web.Response:
     who = await allowed(request, SUPERVISORS, "listen to, whisper in or barge into calls")
@@ -186,8 +205,11 @@ async def supervise(request: web.Request) -> web.Response:
 @documented(
     "Call records, newest first (filter by caller number); auditors give a reason",
     tags=("calls",),
+    roles=READERS,
+    query=CallsQuery,
     parameters=[REASON_PARAMETER],
-    public=False,
+    response=list[CallRecordOut],
+    errors={503: "The access log cannot be written: nothing is shown"},
 )
 async def list_calls(request: web.Request) -> web.Response:
     who = await allowed(request, READERS, "read call records")

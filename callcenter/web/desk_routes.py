@@ -4,6 +4,7 @@ callbacks due, supervision."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,19 +12,30 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.audit.access_log import Action, Subject
 from callcenter.db.models import KbEntry
 from callcenter.tickets.knowledge import KbDraft
-from callcenter.tickets.search import EARLIEST, LATEST
+from callcenter.tickets.search import Day
 from callcenter.tickets.supervision import Reason
-from callcenter.tickets.workflow import Role
+from callcenter.tickets.workflow import CENTRE, Role
 from callcenter.web.access import REASON_PARAMETER, reader, record, tickets_shown
 from callcenter.web.auth import actor, allowed
 from callcenter.web.keys import CATALOGUE, FINDER, KNOWLEDGE, SWEEP, TICKETS
 from callcenter.web.openapi import documented
-from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
+from callcenter.web.requests import RequestInvalid, RequestUnprocessable, parse_body, parse_query
 from callcenter.web.responses import json_ok
+from callcenter.web.schemas import (
+    CallbackOut,
+    CategoryOut,
+    DepartmentOut,
+    KbEntryOut,
+    SuggestionOut,
+    SupervisionOut,
+    SweepOut,
+)
 from callcenter.web.ticket_views import mask_phone, sees_personal_data, view
 
 KB_EDITORS = frozenset({Role.SUPERVISOR, Role.OPS, Role.ADMIN})
 SWEEPERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+ANYONE = frozenset(Role)  # any signed-in user
+ENTRY_PATH = {"entry_id": Annotated[int, Field(ge=1, lt=2**63)]}
 
 
 class SuggestQuery(BaseModel):
@@ -37,7 +49,7 @@ class KbQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field(min_length=1, max_length=200)
-    on: date | None = Field(None, ge=EARLIEST, le=LATEST)  # valid on this day (default: today)
+    on: Day | None = None  # valid on this day (default: today)
     limit: int = Field(10, ge=1, le=50)
 
 
@@ -61,6 +73,10 @@ class KbIn(BaseModel):
             department_code=self.department_code,
             tags=tuple(self.tags),
         )
+
+
+class KbChange(KbIn):
+    expected_version: int  # the version you read: a change made meanwhile is refused
 
 
 class SupervisionQuery(BaseModel):
@@ -95,7 +111,10 @@ def kb_view(entry: KbEntry, rank: float | None = None) -> dict[str, object]:
 
 
 @documented(
-    "Departments (承办单位), a tree with the districts each serves", tags=("desk",), public=False
+    "Departments (承办单位), a tree with the districts each serves",
+    tags=("desk",),
+    roles=ANYONE,
+    response=list[DepartmentOut],
 )
 async def departments(request: web.Request) -> web.Response:
     await actor(request)
@@ -107,7 +126,12 @@ async def departments(request: web.Request) -> web.Response:
     )
 
 
-@documented("The category catalogue, a tree with codes", tags=("desk",), public=False)
+@documented(
+    "The category catalogue, a tree with codes",
+    tags=("desk",),
+    roles=ANYONE,
+    response=list[CategoryOut],
+)
 async def categories(request: web.Request) -> web.Response:
     await actor(request)
     return json_ok(
@@ -121,15 +145,16 @@ async def categories(request: web.Request) -> web.Response:
 @documented(
     "Who should handle it: the lead and co-handlers for a category and district (属地优先)",
     tags=("desk",),
-    parameters=query_parameters(SuggestQuery),
-    public=False,
+    roles=ANYONE,
+    query=SuggestQuery,
+    response=SuggestionOut,
 )
 async def suggest(request: web.Request) -> web.Response:
     await actor(request)
     query = parse_query(request, SuggestQuery)
     catalogue = request.app[CATALOGUE]
     if query.category and query.category not in catalogue.categories:
-        raise RequestInvalid(f"{request.path}: category: no category {query.category!r}")
+        raise RequestUnprocessable(f"{request.path}: category: no category {query.category!r}")
     found = catalogue.suggest(query.category, query.district)
     return json_ok({"lead": found.lead, "co_handlers": list(found.co_handlers), "why": found.why})
 
@@ -137,8 +162,9 @@ async def suggest(request: web.Request) -> web.Response:
 @documented(
     "Search the knowledge base (Chinese full text), best first",
     tags=("knowledge",),
-    parameters=query_parameters(KbQuery),
-    public=False,
+    roles=ANYONE,
+    query=KbQuery,
+    response=list[KbEntryOut],
 )
 async def kb_search(request: web.Request) -> web.Response:
     await actor(request)
@@ -149,7 +175,13 @@ async def kb_search(request: web.Request) -> web.Response:
     return json_ok([kb_view(h.entry, h.rank) for h in hits])
 
 
-@documented("One knowledge base entry", tags=("knowledge",), public=False)
+@documented(
+    "One knowledge base entry",
+    tags=("knowledge",),
+    roles=ANYONE,
+    path=ENTRY_PATH,
+    response=KbEntryOut,
+)
 async def kb_get(request: web.Request) -> web.Response:
     await actor(request)
     return json_ok(kb_view(await request.app[KNOWLEDGE].get(_entry_id(request))))
@@ -158,9 +190,10 @@ async def kb_get(request: web.Request) -> web.Response:
 @documented(
     "Add a knowledge base entry (supervisor, ops, admin)",
     tags=("knowledge",),
-    request_body={"content": {"application/json": {"schema": KbIn.model_json_schema()}}},
-    responses={"201": {"description": "The entry"}},
-    public=False,
+    roles=KB_EDITORS,
+    body=KbIn,
+    response=KbEntryOut,
+    status=201,
 )
 async def kb_add(request: web.Request) -> web.Response:
     who = await _editor(request)
@@ -171,14 +204,15 @@ async def kb_add(request: web.Request) -> web.Response:
 @documented(
     "Change a knowledge base entry (send the version you read as expected_version)",
     tags=("knowledge",),
-    request_body={"content": {"application/json": {"schema": KbIn.model_json_schema()}}},
-    public=False,
+    roles=KB_EDITORS,
+    path=ENTRY_PATH,
+    body=KbChange,
+    response=KbEntryOut,
+    errors={409: "Changed meanwhile: read it again (expected_version)"},
 )
 async def kb_update(request: web.Request) -> web.Response:
     who = await _editor(request)
-    body = await parse_body(request, KbIn)
-    if body.expected_version is None:
-        raise RequestInvalid(f"{request.path}: expected_version: required to change an entry")
+    body = await parse_body(request, KbChange)
     entry = await request.app[KNOWLEDGE].update(
         who, _entry_id(request), body.draft(), body.expected_version
     )
@@ -188,8 +222,10 @@ async def kb_update(request: web.Request) -> web.Response:
 @documented(
     "回访 tasks waiting, the most urgent first",
     tags=("desk",),
-    parameters=[*query_parameters(CallbacksQuery), REASON_PARAMETER],
-    public=False,
+    roles=CENTRE,
+    query=CallbacksQuery,
+    parameters=[REASON_PARAMETER],
+    response=list[CallbackOut],
 )
 async def callbacks(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -220,8 +256,10 @@ async def callbacks(request: web.Request) -> web.Response:
 @documented(
     "Tickets under supervision (督办) with their reasons",
     tags=("desk",),
-    parameters=[*query_parameters(SupervisionQuery), REASON_PARAMETER],
-    public=False,
+    roles=frozenset(Role) - {Role.OPS},
+    query=SupervisionQuery,
+    parameters=[REASON_PARAMETER],
+    response=list[SupervisionOut],
 )
 async def supervisions(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -260,8 +298,8 @@ async def supervisions(request: web.Request) -> web.Response:
 @documented(
     "Evaluate the supervision rules now (they also run on a timer)",
     tags=("desk",),
-    responses={"200": {"description": "{opened, resolved}"}},
-    public=False,
+    roles=SWEEPERS,
+    response=SweepOut,
 )
 async def sweep(request: web.Request) -> web.Response:
     await allowed(request, SWEEPERS, "run the supervision sweep")

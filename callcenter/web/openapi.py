@@ -42,10 +42,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 # Problems every operation of a kind can answer, without each route saying so.
-_INVALID = "Invalid request: path, query or body; `detail` names the field"
+_INVALID = "The request breaks this document's schema; `detail` names the field"
 _UNAUTHORIZED = "No valid bearer token (POST /api/v1/auth/token)"
 _FORBIDDEN = "This role may not do this (see x-roles), or not to this record"
 _NOT_FOUND = "Nothing by that id, or nothing this user may see"
+_UNPROCESSABLE = (
+    "Valid by this document, refused by a rule it cannot state (a category that does "
+    "not exist, dates out of order, a reason this role owes); `detail` says which"
+)
 _DESCRIPTIONS = {200: "OK", 201: "Created", 204: "Done; no body"}
 
 
@@ -326,6 +330,8 @@ def _operation(
         responses["204"] = {"description": _DESCRIPTIONS[204]}
     if params or "requestBody" in op:
         responses["400"] = _problem(_INVALID)
+    if "requestBody" in op or any(p.get("in") == "query" for p in params):
+        responses["422"] = _problem(_UNPROCESSABLE)
     if secured:
         responses["401"] = _problem(_UNAUTHORIZED)
         responses["403"] = _problem(_FORBIDDEN)

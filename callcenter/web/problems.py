@@ -18,17 +18,19 @@ from callcenter.directory import DestinationRefused
 from callcenter.errors import CallCenterError, ConfigError
 from callcenter.ratelimit import RateLimited
 from callcenter.spreadsheets import TooManyRows
-from callcenter.tickets.knowledge import KbChanged, KbNotFound
-from callcenter.tickets.service import TicketChanged, TicketNotFound
+from callcenter.tickets.knowledge import KbChanged, KbInvalid, KbNotFound
+from callcenter.tickets.service import TicketChanged, TicketInvalid, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
 from callcenter.users.errors import (
     NoSeat,
     TooManyAttempts,
     Unauthorized,
     UserConflict,
+    UserError,
     UserNotFound,
 )
 from callcenter.users.passwords import LoginBusy
+from callcenter.web.requests import RequestUnprocessable
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,17 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (IllegalAgentTransition, 409),
     (AriUnavailable, 503),
     (AccessLogUnavailable, 503),
-    (ReasonRequired, 400),
     (TooManyRows, 422),
     (AriError, 502),
     (ConfigError, 400),
+    # Valid by the API document, refused by a rule it cannot state (a category
+    # that does not exist, dates out of order, a reason this role owes): 422.
+    # 400 is kept for requests that break the document's schema.
+    (ReasonRequired, 422),
+    (RequestUnprocessable, 422),
+    (TicketInvalid, 422),
+    (KbInvalid, 422),
+    (UserError, 422),
     (CallCenterError, 400),
 ]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar, get_origin
+import json
+from typing import Any, TypeVar, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -13,14 +14,57 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class RequestInvalid(CallCenterError):
+    """The request breaks the API document's schema (400)."""
+
     title = "Invalid request"
 
 
+class RequestUnprocessable(RequestInvalid):
+    """The request keeps the schema but breaks a rule it cannot state: dates out
+    of order, a category that does not exist (422)."""
+
+    title = "Request not possible"
+
+
+# pydantic's error types for a model's own validators: rules, not the schema.
+_RULES = frozenset({"value_error", "assertion_error"})
+
+
 def _explain(request: web.Request, exc: ValidationError) -> RequestInvalid:
-    fields = "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors()
+    errors = exc.errors()
+    fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in errors)
+    kind = RequestUnprocessable if all(e["type"] in _RULES for e in errors) else RequestInvalid
+    return kind(f"{request.method} {request.path}: {fields}")
+
+
+def _nul_at(value: object, where: str = "") -> str | None:
+    """Where a string holds NUL (PostgreSQL stores no NUL in text), if anywhere."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
     )
-    return RequestInvalid(f"{request.method} {request.path}: {fields}")
+    for key, item in items:
+        here = f"{where}.{key}" if where else str(key)
+        if "\x00" in str(key):
+            return here
+        found = _nul_at(item, here)
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_nul(request: web.Request, data: object, part: str) -> None:
+    """400 naming the field when text holds a NUL character."""
+    at = _nul_at(data)
+    if at is not None:
+        raise RequestInvalid(
+            f"{request.method} {request.path}: {at or part}: text may not contain NUL (\\u0000)"
+        )
 
 
 def parse_query(request: web.Request, model: type[M], ignore: frozenset[str] = frozenset()) -> M:
@@ -57,11 +101,32 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, object]]:
     ]
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _integral(value: Any) -> Any:
+    """JSON's ``2.0`` is the integer 2, as in JSON Schema; the rest as parsed."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
-    """The JSON body as ``model``, strictly: ``"5"`` is not a number, as the API
-    document says (lax coercion would accept what the contract refuses)."""
+    """The JSON body as ``model``, strictly as the API document says: ``"5"`` is
+    not a number (lax coercion would accept what the contract refuses), ``5.0``
+    is an integer, text holds no NUL."""
     raw = await request.read()
     try:
-        return model.model_validate_json(raw, strict=True)
+        data = _integral(json.loads(raw, parse_constant=_reject_constant))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestInvalid(f"{request.method} {request.path}: body is not JSON: {exc}") from exc
+    refuse_nul(request, data, "(body)")
+    try:
+        return model.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         raise _explain(request, exc) from exc

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from callcenter import spreadsheets
 from callcenter.audit import access_log as audit
@@ -25,9 +26,10 @@ from callcenter.tickets.service import (
     NewTicket,
     TicketNotFound,
 )
-from callcenter.tickets.workflow import Action
+from callcenter.tickets.workflow import CENTRE, DEPARTMENT, Action, Role
 from callcenter.web.access import (
     REASON_PARAMETER,
+    REQUIRED_REASON_PARAMETER,
     reader,
     record,
     ticket_changed,
@@ -39,8 +41,17 @@ from callcenter.web.client import client_address, limit_key
 from callcenter.web.files import send_export
 from callcenter.web.keys import FINDER, LOOKUP_GUARD, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
-from callcenter.web.requests import RequestInvalid, parse_body, parse_query, query_parameters
+from callcenter.web.requests import RequestInvalid, parse_body, parse_query
 from callcenter.web.responses import json_ok
+from callcenter.web.schemas import (
+    DuplicateOut,
+    PublicStatus,
+    TicketCreated,
+    TicketDetail,
+    TicketEventOut,
+    TicketOut,
+    TicketPage,
+)
 from callcenter.web.ticket_views import (
     dispatch_view,
     event_view,
@@ -51,6 +62,19 @@ from callcenter.web.ticket_views import (
 
 # How long a create waits for the call's own row before saying "no call".
 RECORDER_WAIT_SECONDS = 5.0
+
+# Who may use a route (its x-roles); the ticket service refuses the others.
+READERS = frozenset(Role) - {Role.OPS}  # ops users do not read work orders
+WORKFLOW = CENTRE | DEPARTMENT
+TICKET_PATH = {"ticket_id": uuid.UUID}
+CHANGED = {409: "Not possible in the ticket's state, or changed meanwhile (expected_version)"}
+PHONE_PARAMETER = {
+    "name": "phone",
+    "in": "query",
+    "required": False,
+    "description": "The phone number given when the request was made",
+    "schema": {"type": "string"},
+}
 
 
 class TicketIn(BaseModel):
@@ -90,17 +114,18 @@ class TicketPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Only category_code may be sent as null (no category); the schema says so.
     expected_version: int
-    nature: Nature | None = None
+    nature: Nature | SkipJsonSchema[None] = None
     category_code: str | None = Field(None, max_length=32)
-    subject: str | None = Field(None, min_length=1, max_length=200)
-    content: str | None = Field(None, min_length=1, max_length=20000)
-    caller_name: str | None = Field(None, max_length=64)
-    caller_phone: str | None = Field(None, pattern=r"^[0-9+\-]{0,32}$")
-    address: str | None = Field(None, max_length=256)
-    district: str | None = Field(None, max_length=64)
-    confidential: bool | None = None
-    priority: int | None = Field(None, ge=0, le=10)
+    subject: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    content: Annotated[str, Field(min_length=1, max_length=20000)] | SkipJsonSchema[None] = None
+    caller_name: Annotated[str, Field(max_length=64)] | SkipJsonSchema[None] = None
+    caller_phone: Annotated[str, Field(pattern=r"^[0-9+\-]{0,32}$")] | SkipJsonSchema[None] = None
+    address: Annotated[str, Field(max_length=256)] | SkipJsonSchema[None] = None
+    district: Annotated[str, Field(max_length=64)] | SkipJsonSchema[None] = None
+    confidential: bool | SkipJsonSchema[None] = None
+    priority: Annotated[int, Field(ge=0, le=10)] | SkipJsonSchema[None] = None
 
 
 class DuplicatesIn(BaseModel):
@@ -155,9 +180,10 @@ def _ticket_id(request: web.Request) -> uuid.UUID:
 @documented(
     "Create a work order (during a call: pass call_id); likely duplicates come back with it",
     tags=("tickets",),
-    request_body={"content": {"application/json": {"schema": TicketIn.model_json_schema()}}},
-    responses={"201": {"description": "{ticket, duplicates}"}},
-    public=False,
+    roles=CENTRE,
+    body=TicketIn,
+    response=TicketCreated,
+    status=201,
 )
 async def create(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -197,9 +223,10 @@ async def create(request: web.Request) -> web.Response:
 @documented(
     "Search work orders: filters combine; paged and sorted",
     tags=("tickets",),
-    parameters=[*query_parameters(TicketQuery), REASON_PARAMETER],
-    responses={"200": {"description": "{total, page, per_page, tickets}"}},
-    public=False,
+    roles=READERS,
+    query=TicketQuery,
+    parameters=[REASON_PARAMETER],
+    response=TicketPage,
 )
 async def search(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -231,14 +258,21 @@ async def search(request: web.Request) -> web.Response:
     "Export the search as CSV or XLSX (all pages; personal data masked as on screen). "
     "A reason is required. More rows than tickets.export_max_rows: refused (422), never cut",
     tags=("tickets",),
-    parameters=[*query_parameters(ExportQuery), {**REASON_PARAMETER, "required": True}],
+    roles=READERS,
+    query=ExportQuery,
+    parameters=[REQUIRED_REASON_PARAMETER],
     responses={
-        "200": {"description": "text/csv or an .xlsx workbook; X-Export-Rows: its row count"},
+        "200": {
+            "description": "text/csv or an .xlsx workbook; X-Export-Rows: its row count",
+            "content": {
+                media: {"schema": {"type": "string"}}
+                for media in spreadsheets.CONTENT_TYPES.values()
+            },
+        },
         "400": {"description": "No reason, or a filter invalid (named)"},
         "422": {"description": "More rows match than tickets.export_max_rows"},
         "503": {"description": "The access log cannot be written: nothing is sent"},
     },
-    public=False,
 )
 async def export_tickets(request: web.Request) -> web.StreamResponse:
     """Built in a worker thread into an anonymous temporary file, put on record
@@ -285,8 +319,9 @@ async def export_tickets(request: web.Request) -> web.StreamResponse:
 @documented(
     "判重: open tickets likely about the same matter, ranked by score",
     tags=("tickets",),
-    request_body={"content": {"application/json": {"schema": DuplicatesIn.model_json_schema()}}},
-    public=False,
+    roles=CENTRE,
+    body=DuplicatesIn,
+    response=list[DuplicateOut],
 )
 async def duplicates(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -311,8 +346,10 @@ async def duplicates(request: web.Request) -> web.Response:
 @documented(
     "One work order (personal data masked by role) with its dispatches and their colours",
     tags=("tickets",),
+    roles=READERS,
+    path=TICKET_PATH,
     parameters=[REASON_PARAMETER],
-    public=False,
+    response=TicketDetail,
 )
 async def get(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -333,8 +370,10 @@ async def get(request: web.Request) -> web.Response:
 @documented(
     "Its audit trail (personal data in it masked as on the ticket)",
     tags=("tickets",),
+    roles=READERS,
+    path=TICKET_PATH,
     parameters=[REASON_PARAMETER],
-    public=False,
+    response=list[TicketEventOut],
 )
 async def events(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -350,8 +389,11 @@ async def events(request: web.Request) -> web.Response:
 @documented(
     "A workflow step (dispatch, accept, object, reply, callback, merge, extension, ...)",
     tags=("tickets",),
-    request_body={"content": {"application/json": {"schema": ActionIn.model_json_schema()}}},
-    public=False,
+    roles=WORKFLOW,
+    path=TICKET_PATH,
+    body=ActionIn,
+    response=TicketOut,
+    errors=CHANGED,
 )
 async def act(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -366,8 +408,11 @@ async def act(request: web.Request) -> web.Response:
 @documented(
     "Complete or correct a ticket still with the centre (e.g. a voicemail stub)",
     tags=("tickets",),
-    request_body={"content": {"application/json": {"schema": TicketPatch.model_json_schema()}}},
-    public=False,
+    roles=CENTRE,
+    path=TICKET_PATH,
+    body=TicketPatch,
+    response=TicketOut,
+    errors=CHANGED,
 )
 async def edit(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -388,9 +433,11 @@ async def edit(request: web.Request) -> web.Response:
 @documented(
     "Link another call about the same matter",
     tags=("tickets",),
-    request_body={"content": {"application/json": {"schema": LinkCallIn.model_json_schema()}}},
+    roles=CENTRE,
+    path=TICKET_PATH,
+    body=LinkCallIn,
+    status=204,
     responses={"204": {"description": "Linked"}},
-    public=False,
 )
 async def link_call(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -402,6 +449,9 @@ async def link_call(request: web.Request) -> web.Response:
 @documented(
     "A citizen's lookup: the status of a request by query code and phone",
     tags=("public",),
+    public=True,
+    parameters=[PHONE_PARAMETER],
+    response=PublicStatus,
     responses={
         "200": {"description": "Status only"},
         "404": {"description": "None"},

@@ -224,8 +224,8 @@ def test_secured_operations_carry_bearer_roles_and_problems():
     assert op["security"] == [{"bearer": []}]
     assert op["x-roles"] == ["admin", "agent"]
     assert "admin, agent" in op["description"]
-    assert set(op["responses"]) == {"200", "400", "401", "403", "404", "409"}
-    for code in ("400", "401", "403", "404", "409"):
+    assert set(op["responses"]) == {"200", "400", "401", "403", "404", "409", "422"}
+    for code in ("400", "401", "403", "404", "409", "422"):
         content = op["responses"][code]["content"]
         assert content == {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
