@@ -19,7 +19,8 @@ from callcenter.audit.access_log import (
 )
 from callcenter.db.models import Ticket
 from callcenter.tickets.service import Actor
-from callcenter.web.keys import ACCESS_LOG
+from callcenter.web.client import client_address
+from callcenter.web.keys import ACCESS_LOG, SETTINGS
 from callcenter.web.ticket_views import sees_personal_data
 
 # The OpenAPI description of ?reason= on every logged route.
@@ -40,8 +41,10 @@ REQUIRED_REASON_PARAMETER: dict[str, Any] = {
 
 
 def reader(request: web.Request, who: Actor, action: Action) -> Reader:
-    """The reader behind ``request``; 400 naming ``reason`` when one is owed."""
-    found = Reader(who.name, who.role, request.remote, clean_reason(request.query.get("reason")))
+    """The reader behind ``request``, from the address a trusted proxy names or
+    the peer's; refused naming ``reason`` when one is owed."""
+    address = client_address(request, request.app[SETTINGS].http.trusted_proxies)
+    found = Reader(who.name, who.role, address, clean_reason(request.query.get("reason")))
     found.check_reason(action)
     return found
 
