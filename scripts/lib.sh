@@ -50,8 +50,10 @@ host_debian_mirror() {
 ASTERISK_USER=hotline-asterisk
 
 _id_in() { # _id_in ID FILE... : some entry of these passwd/group files has this id
-    local id=$1; shift
-    awk -F: -v id="$id" '$3 == id { found = 1 } END { exit !found }' "$@" 2>/dev/null
+    local id=$1 f files=(); shift
+    for f in "$@"; do [ -f "$f" ] && files+=("$f"); done
+    [ ${#files[@]} -gt 0 ] || return 1
+    awk -F: -v id="$id" '$3 == id { found = 1 } END { exit !found }' "${files[@]}"
 }
 
 _free_system_id() { # an id no user or group has, on the host or in the root
