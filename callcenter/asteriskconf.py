@@ -89,9 +89,7 @@ def load(path: Path) -> AsteriskYaml:
 _ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Which digest bytes make each group of four characters (Drepper's specification):
 # (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), ... rotating by one each time.
-_ORDER = [
-    ((i, i + 21, i + 42), (i + 21, i + 42, i), (i + 42, i, i + 21))[i % 3] for i in range(21)
-]
+_ORDER = [((i, i + 21, i + 42), (i + 21, i + 42, i), (i + 42, i, i + 21))[i % 3] for i in range(21)]
 
 
 def _repeat(block: bytes, length: int) -> bytes:
