@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.audit.access_log import Action, Subject
 from callcenter.db.models import AccessLog
+from callcenter.tickets.privacy import mask_phone, mask_text
 
 COLUMNS = (
     AccessLog.id,
@@ -120,7 +121,19 @@ class AccessLogReader:
                 yield rows
 
 
-def entry_view(row: Row[Any]) -> dict[str, Any]:
+def masked_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """What a reader who sees citizens masked may see of an entry: the search
+    filters another user typed (a caller's phone or name) masked like the data."""
+    filters = detail.get("filters")
+    if not isinstance(filters, dict) or not isinstance(filters.get("caller"), str):
+        return detail
+    caller: str = filters["caller"]
+    looks_like_phone = any(c.isdigit() for c in caller)
+    hidden = mask_phone(caller) if looks_like_phone else mask_text(caller, 1)
+    return {**detail, "filters": {**filters, "caller": hidden}}
+
+
+def entry_view(row: Row[Any], *, masked: bool) -> dict[str, Any]:
     return {
         "id": row.id,
         "at": _iso(row.at),
@@ -130,7 +143,7 @@ def entry_view(row: Row[Any]) -> dict[str, Any]:
         "subject": row.subject,
         "subject_id": row.subject_id,
         "action": row.action,
-        "detail": row.detail,
+        "detail": masked_detail(row.detail) if masked else row.detail,
         "reason": row.reason,
     }
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Row
 
 from callcenter import spreadsheets
 from callcenter.audit.access_log import Action, Subject
-from callcenter.audit.search import AccessQuery, entry_view
+from callcenter.audit.search import AccessQuery, entry_view, masked_detail
+from callcenter.tickets.privacy import sees_personal_data
 from callcenter.tickets.workflow import Role
 from callcenter.web.access import (
     REASON_PARAMETER,
@@ -39,6 +42,9 @@ HEADINGS = ("时间", "用户", "角色", "地址", "对象", "对象编号", "�
 
 class AccessExportQuery(AccessQuery):
     format: spreadsheets.Format = spreadsheets.Format.CSV
+    # An export has every page: paging is not in its document (and is ignored).
+    page: SkipJsonSchema[int] = 1
+    per_page: SkipJsonSchema[int] = 50
 
 
 class AccessEntryOut(Out):
@@ -75,6 +81,7 @@ async def search(request: web.Request) -> web.Response:
     reading = reader(request, who, Action.SEARCH)
     query = parse_query(request, AccessQuery, ignore=NOT_FILTERS)
     found = await request.app[ACCESS_READER].page(query)
+    masked = not sees_personal_data(who.role, confidential=False)
     await record(
         request,
         reading,
@@ -87,12 +94,12 @@ async def search(request: web.Request) -> web.Response:
             "total": found.total,
             "page": query.page,
             "per_page": query.per_page,
-            "entries": [entry_view(row) for row in found.rows],
+            "entries": [entry_view(row, masked=masked) for row in found.rows],
         }
     )
 
 
-def _cells(row: Row[Any]) -> list[str]:
+def _cells(row: Row[Any], *, masked: bool) -> list[str]:
     return [
         row.at.isoformat(),
         row.actor,
@@ -101,7 +108,9 @@ def _cells(row: Row[Any]) -> list[str]:
         row.subject,
         row.subject_id or "",
         row.action,
-        json.dumps(row.detail, ensure_ascii=False, sort_keys=True),
+        json.dumps(
+            masked_detail(row.detail) if masked else row.detail, ensure_ascii=False, sort_keys=True
+        ),
         row.reason or "",
     ]
 
@@ -136,7 +145,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         raise spreadsheets.TooManyRows(cap, LIMIT_SETTING, total)
     built = await spreadsheets.build(
         log.batches(query, limit=cap + 1),
-        _cells,
+        partial(_cells, masked=not sees_personal_data(who.role, confidential=False)),
         query.format,
         HEADINGS,
         title="访问日志",

@@ -11,7 +11,8 @@ from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import NotPermitted, Role
 from callcenter.users.service import Unauthorized
 from callcenter.users.service_token import SERVICE_USER
-from callcenter.web.keys import SERVICE_TOKEN, USERS
+from callcenter.web.client import client_address, limit_key
+from callcenter.web.keys import SERVICE_TOKEN, SETTINGS, USERS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_body
 from callcenter.web.schemas import TokenOut
@@ -64,8 +65,9 @@ class Login(BaseModel):
 )
 async def token(request: web.Request) -> web.Response:
     body = await parse_body(request, Login)
-    # The peer's address: a proxy in front makes it the proxy's (one throttle for all).
-    issued = await request.app[USERS].token(body.username, body.password, request.remote)
+    # Counted like the public lookup: the client a trusted proxy names, an IPv6 one by its /64.
+    address = limit_key(client_address(request, request.app[SETTINGS].http.trusted_proxies))
+    issued = await request.app[USERS].token(body.username, body.password, address)
     return web.json_response({"token": issued})
 
 

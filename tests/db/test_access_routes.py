@@ -243,3 +243,30 @@ async def test_the_access_log_is_read_by_auditors_and_admins_and_reading_it_is_l
     assert read_log.detail["filters"] == about and read_log.detail["total"] == 1
     [exported] = await log_rows(db, people["admin"].name)
     assert (exported.action, exported.reason, exported.detail["rows"]) == ("export", "年度审计", 1)
+
+
+async def test_an_auditor_reads_the_phones_others_searched_for_masked(
+    db, sessions, desk, finder, people
+):
+    """The log keeps the agent's search filters; an auditor (who sees citizens
+    masked) must not read a full phone number back out of them."""
+    phone = unique_phone()
+    async with running(sessions, desk[0], finder) as (client, tokens):
+        agent = tokens.headers(people["agent"])
+        async with client.get("/api/v1/tickets", headers=agent, params={"caller": phone}) as resp:
+            assert resp.status == 200
+        about = {"actor": people["agent"].name, "reason": "投诉核查"}
+        seen: dict[str, str] = {}
+        for who in ("auditor", "admin"):
+            headers = tokens.headers(people[who])
+            async with client.get("/api/v1/access-log", headers=headers, params=about) as resp:
+                assert resp.status == 200
+                [entry] = (await resp.json())["entries"]
+                seen[who] = entry["detail"]["filters"]["caller"]
+            export = {**about, "format": "csv"}
+            async with client.get(
+                "/api/v1/access-log/export", headers=headers, params=export
+            ) as resp:
+                assert resp.status == 200
+                assert (phone in (await resp.read()).decode("utf-8-sig")) == (who == "admin")
+    assert seen == {"auditor": "*******" + phone[-4:], "admin": phone}
