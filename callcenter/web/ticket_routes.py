@@ -145,6 +145,9 @@ class LinkCallIn(BaseModel):
 
 class ExportQuery(TicketQuery):
     format: spreadsheets.Format = spreadsheets.Format.CSV
+    # An export has every page: paging is not in its document (and is ignored).
+    page: SkipJsonSchema[int] = 1
+    per_page: SkipJsonSchema[int] = 50
 
 
 # Not filters: who reads says why (access log); an export has no pages.
