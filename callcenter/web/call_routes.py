@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,7 @@ from callcenter.web.access import REASON_PARAMETER, reader, record
 from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, CONVERSATIONS, DESTINATIONS, SESSIONS, USERS
 from callcenter.web.openapi import documented
-from callcenter.web.requests import RequestInvalid, parse_body
+from callcenter.web.requests import RequestInvalid, parse_body, parse_query
 from callcenter.web.schemas import CallRecordOut, HoldOut, SuperviseOut, TransferOut
 from callcenter.web.ticket_views import mask_phone
 
@@ -65,6 +65,7 @@ ARI_DOWN = {502: "Asterisk refused the request", 503: "Asterisk is not reachable
 class CallsQuery(BaseModel):
     """``?caller=&limit=`` of the call records (``reason`` is the access log's)."""
 
+    model_config = ConfigDict(extra="forbid")
     caller: str | None = Field(None, description="The caller's number, exact")
     limit: int = Field(50, description="How many, newest first (1 to 500; beyond is clamped)")
 
@@ -102,10 +103,6 @@ def _conversation(request: web.Request) -> Conversation:
     if conversation is None:
         raise NoSuchConversation(f"call {call_id} is not talking to an agent now")
     return conversation
-
-
-def _json(schema: type[BaseModel]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema.model_json_schema()}}}
 
 
 CONTROL = {
@@ -216,16 +213,14 @@ async def list_calls(request: web.Request) -> web.Response:
     sees = sees_personal_data(who.role, confidential=False)
     if "caller" in request.query and not sees:
         raise NotPermitted(f"{who.role.value} users may not search calls by caller")
-    caller = request.query.get("caller")
+    asked = parse_query(request, CallsQuery, ignore=frozenset({"reason"}))
+    caller = asked.caller
     action = Action.LIST if caller is None else Action.SEARCH
     reading = reader(request, who, action)
-    try:
-        limit = min(max(int(request.query.get("limit", "50")), 1), 500)
-    except ValueError as exc:
-        raise RequestInvalid(f"{request.path}: limit must be a number") from exc
+    limit = min(max(asked.limit, 1), 500)
     query = select(Call).order_by(Call.started_at.desc()).limit(limit)
-    if "caller" in request.query:
-        query = query.where(Call.caller_number == request.query["caller"])
+    if caller is not None:
+        query = query.where(Call.caller_number == caller)
     async with request.app[SESSIONS]() as session:
         calls = (await session.scalars(query)).all()
     await record(
