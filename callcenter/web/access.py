@@ -38,6 +38,8 @@ REQUIRED_REASON_PARAMETER: dict[str, Any] = {
     "required": True,
     "schema": {"type": "string", "maxLength": 500, "pattern": r"\S"},
 }
+# The answer of every route that logs a read (documented(errors=...)).
+LOG_DOWN = {503: "The access log cannot be written: no personal data is sent"}
 
 
 def reader(request: web.Request, who: Actor, action: Action) -> Reader:

@@ -15,7 +15,7 @@ from callcenter.tickets.knowledge import KbDraft
 from callcenter.tickets.search import Day
 from callcenter.tickets.supervision import Reason
 from callcenter.tickets.workflow import CENTRE, Role
-from callcenter.web.access import REASON_PARAMETER, reader, record, tickets_shown
+from callcenter.web.access import LOG_DOWN, REASON_PARAMETER, reader, record, tickets_shown
 from callcenter.web.auth import actor, allowed
 from callcenter.web.keys import CATALOGUE, FINDER, KNOWLEDGE, SWEEP, TICKETS
 from callcenter.web.openapi import documented
@@ -226,6 +226,7 @@ async def kb_update(request: web.Request) -> web.Response:
     query=CallbacksQuery,
     parameters=[REASON_PARAMETER],
     response=list[CallbackOut],
+    errors=LOG_DOWN,
 )
 async def callbacks(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -260,6 +261,7 @@ async def callbacks(request: web.Request) -> web.Response:
     query=SupervisionQuery,
     parameters=[REASON_PARAMETER],
     response=list[SupervisionOut],
+    errors=LOG_DOWN,
 )
 async def supervisions(request: web.Request) -> web.Response:
     who = await actor(request)

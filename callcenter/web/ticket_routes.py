@@ -28,6 +28,7 @@ from callcenter.tickets.service import (
 )
 from callcenter.tickets.workflow import CENTRE, DEPARTMENT, Action, Role
 from callcenter.web.access import (
+    LOG_DOWN,
     REASON_PARAMETER,
     REQUIRED_REASON_PARAMETER,
     reader,
@@ -187,6 +188,7 @@ def _ticket_id(request: web.Request) -> uuid.UUID:
     body=TicketIn,
     response=TicketCreated,
     status=201,
+    errors=LOG_DOWN,
 )
 async def create(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -230,6 +232,7 @@ async def create(request: web.Request) -> web.Response:
     query=TicketQuery,
     parameters=[REASON_PARAMETER],
     response=TicketPage,
+    errors=LOG_DOWN,
 )
 async def search(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -325,6 +328,7 @@ async def export_tickets(request: web.Request) -> web.StreamResponse:
     roles=CENTRE,
     body=DuplicatesIn,
     response=list[DuplicateOut],
+    errors=LOG_DOWN,
 )
 async def duplicates(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -353,6 +357,7 @@ async def duplicates(request: web.Request) -> web.Response:
     path=TICKET_PATH,
     parameters=[REASON_PARAMETER],
     response=TicketDetail,
+    errors=LOG_DOWN,
 )
 async def get(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -377,6 +382,7 @@ async def get(request: web.Request) -> web.Response:
     path=TICKET_PATH,
     parameters=[REASON_PARAMETER],
     response=list[TicketEventOut],
+    errors=LOG_DOWN,
 )
 async def events(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -396,7 +402,7 @@ async def events(request: web.Request) -> web.Response:
     path=TICKET_PATH,
     body=ActionIn,
     response=TicketOut,
-    errors=CHANGED,
+    errors={**CHANGED, **LOG_DOWN},
 )
 async def act(request: web.Request) -> web.Response:
     who = await actor(request)
@@ -415,7 +421,7 @@ async def act(request: web.Request) -> web.Response:
     path=TICKET_PATH,
     body=TicketPatch,
     response=TicketOut,
-    errors=CHANGED,
+    errors={**CHANGED, **LOG_DOWN},
 )
 async def edit(request: web.Request) -> web.Response:
     who = await actor(request)
