@@ -56,7 +56,10 @@ def service(engine: Any) -> UserService:
         from callcenter.users.throttle import LoginThrottle, Policy
     except ImportError:  # the code before throttling
         return UserService(make_sessionmaker(engine))
-    never = Policy(max_failures=10**9, window=1.0, lockout=0.0)
+    try:
+        never = Policy(limit=10**9, per_seconds=1.0, lock_seconds=1.0)
+    except TypeError:  # the throttle before it shared the lookups' limiter
+        never = Policy(max_failures=10**9, window=1.0, lockout=0.0)  # type: ignore[call-arg]
     throttle = LoginThrottle(time.monotonic, user=never, address=never)
     return UserService(make_sessionmaker(engine), throttle=throttle)
 

@@ -9,7 +9,12 @@ check and its count happen together even when requests arrive at once.
 Memory is bounded: a key is forgotten once its counts have slid out of the
 window and its lock has passed, and at most ``max_keys`` are held. When that many are all still
 live, new keys are refused until one drains (failing closed: an attacker who
-floods the table with addresses gets refusals, never a forgotten lock).
+floods the table with addresses gets refusals, never a forgotten lock), unless
+the limiter is told to evict the least recently counted key instead (logins:
+refusing every new name would lock everyone out).
+
+The citizens' lookups (public API and IVR) and the logins both count through
+:class:`Guard`; only their policies differ.
 """
 
 from __future__ import annotations
@@ -65,12 +70,15 @@ class _Count:
 class Limiter:
     """One policy over many keys (client addresses, query codes, user names)."""
 
-    def __init__(self, policy: Policy, clock: Clock, max_keys: int) -> None:
+    def __init__(
+        self, policy: Policy, clock: Clock, max_keys: int, *, refuse_when_full: bool = True
+    ) -> None:
         if max_keys < 1:
             raise ValueError("max_keys must be at least 1")
         self.policy = policy
         self.clock = clock
         self.max_keys = max_keys
+        self.refuse_when_full = refuse_when_full
         self._keys: OrderedDict[str, _Count] = OrderedDict()  # least recently counted first
 
     def __len__(self) -> int:
@@ -83,7 +91,7 @@ class Limiter:
         count = self._keys.get(key)
         if count is not None:
             return max(0.0, count.locked_until - now)
-        if len(self._keys) >= self.max_keys:
+        if self.refuse_when_full and len(self._keys) >= self.max_keys:
             return self._frees_in(next(iter(self._keys.values())), now)
         return 0.0
 
@@ -93,7 +101,7 @@ class Limiter:
         count = self._keys.get(key)
         if count is None:
             self._forget_drained(now)
-            if len(self._keys) >= self.max_keys:  # only when wait() was not asked first
+            if len(self._keys) >= self.max_keys:  # evicting, or wait() was not asked first
                 self._keys.popitem(last=False)
             count = self._keys[key] = _Count(now)
         else:
@@ -114,6 +122,10 @@ class Limiter:
             count.current -= 1
         elif count.previous:
             count.previous -= 1
+
+    def forget(self, key: str) -> None:
+        """Drop every count and lock of ``key`` (a good login, an admin's reset)."""
+        self._keys.pop(key, None)
 
     def _roll(self, count: _Count, now: float) -> None:
         windows = int((now - count.window_start) // self.policy.per_seconds)
@@ -149,50 +161,70 @@ class Limiter:
 class Guard:
     """Attempts by a client at a target (a query code, a user name).
 
-    Every attempt counts against the client's rate; every attempt also counts
-    as a failure of the client and of the target until it is reported to have
-    succeeded, so attempts in flight at the same moment cannot outrun the
-    count. Too many failures lock the client, or the target for everyone.
+    Every attempt counts against the client's rate (when a ``tries`` policy is
+    given); every attempt also counts as a failure of the client and of the
+    target until it is reported to have succeeded, so attempts in flight at
+    the same moment cannot outrun the count. Too many failures lock the
+    client, or the target for everyone.
     """
 
     def __init__(
         self,
         *,
-        tries: Policy,
+        tries: Policy | None = None,
         client_failures: Policy,
         target_failures: Policy,
         max_keys: int,
         clock: Clock = time.monotonic,
+        refuse_when_full: bool = True,
     ) -> None:
-        self._tries = Limiter(tries, clock, max_keys)
-        self._client = Limiter(client_failures, clock, max_keys)
-        self._target = Limiter(target_failures, clock, max_keys)
+        def limiter(policy: Policy) -> Limiter:
+            return Limiter(policy, clock, max_keys, refuse_when_full=refuse_when_full)
 
-    def attempt(self, client: str, target: str | None) -> float:
+        self._tries = limiter(tries) if tries is not None else None
+        self._client = limiter(client_failures)
+        self._target = limiter(target_failures)
+
+    def _limiters(self, client: str | None, target: str | None) -> list[tuple[Limiter, str]]:
+        keyed: list[tuple[Limiter | None, str | None]] = [
+            (self._tries, client),
+            (self._client, client),
+            (self._target, target),
+        ]
+        return [(limiter, key) for limiter, key in keyed if limiter is not None and key is not None]
+
+    def wait(self, client: str | None, target: str | None) -> float:
+        """Seconds before the attempt may be made; 0.0 when it may now (nothing counted)."""
+        return max(
+            (limiter.wait(key) for limiter, key in self._limiters(client, target)), default=0.0
+        )
+
+    def attempt(self, client: str | None, target: str | None) -> float:
         """0.0 and the attempt counted; or the seconds to wait, and nothing counted.
 
         ``target`` None: nothing that could exist is aimed at (a malformed
-        code); only the client is counted.
+        code); only the client is counted. ``client`` None: a client not
+        counted (loopback for logins); only the target is.
         """
-        wait = max(
-            self._tries.wait(client),
-            self._client.wait(client),
-            self._target.wait(target) if target is not None else 0.0,
-        )
+        wait = self.wait(client, target)
         if wait > 0:
             return wait
-        self._tries.hit(client)
-        self._client.hit(client)
-        if target is not None:
-            self._target.hit(target)
+        for limiter, key in self._limiters(client, target):
+            limiter.hit(key)
         return 0.0
 
-    def succeeded(self, client: str, target: str | None) -> None:
+    def succeeded(self, client: str | None, target: str | None) -> None:
         """The attempt was right: it is no failure (its try still counts)."""
-        self._client.refund(client)
+        if client is not None:
+            self._client.refund(client)
         if target is not None:
             self._target.refund(target)
 
+    def forget_target(self, target: str) -> None:
+        """The target starts afresh, lock and all (a user's good login or new password)."""
+        self._target.forget(target)
+
     def tracked(self) -> int:
         """Keys held now (clients and targets), for tests and metrics."""
-        return len(self._tries) + len(self._client) + len(self._target)
+        limiters = (self._tries, self._client, self._target)
+        return sum(len(limiter) for limiter in limiters if limiter is not None)

@@ -8,14 +8,12 @@ token left and gets no new one; there is always one enabled admin.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import hashlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -112,46 +110,31 @@ class UserService:
         self.passwords = passwords or Passwords()
         self.throttle = throttle or LoginThrottle(time.monotonic)
         self.clock = clock
-        self._logging_in: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def close(self) -> None:
         self.passwords.close()
 
     # -- logins and tokens ---------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _one_login_at_a_time(self, name: str) -> AsyncIterator[None]:
-        """Attempts for one name run in turn, so concurrent guesses cannot all pass
-        the throttle before the first failure is counted."""
-        lock, users = self._logging_in.get(name) or (asyncio.Lock(), 0)
-        self._logging_in[name] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._logging_in[name]
-            if users == 1:
-                del self._logging_in[name]
-            else:
-                self._logging_in[name] = (lock, users - 1)
-
     async def token(self, name: str, password: str, client: str | None = None) -> str:
-        """A new token; 401 for a wrong name or password alike, 429 while locked."""
-        async with self._one_login_at_a_time(name):
-            wait = self.throttle.retry_after(name, client)
-            if wait:
-                raise TooManyAttempts(wait)
-            async with self.sessions() as session:
-                user = await session.get(User, name)
-            stored = user.password_hash if user else None
-            verdict = await self.passwords.check(stored, password)
-            if user is None or not verdict.ok:
-                self.throttle.failed(name, client)
-                raise Unauthorized(WRONG)
-            if user.disabled_at is not None:
-                raise Unauthorized(WRONG)  # told apart only by someone who knows the password
-            self.throttle.succeeded(name)
-            rehashed = await self.passwords.hash(password) if verdict.needs_rehash else None
+        """A new token; 401 for a wrong name or password alike, 429 while locked.
+
+        The attempt counts as a failure from the start (taken back only when the
+        password is right), so guesses in flight together cannot outrun the lockout.
+        """
+        wait = self.throttle.attempt(name, client)
+        if wait:
+            raise TooManyAttempts(wait)
+        async with self.sessions() as session:
+            user = await session.get(User, name)
+        stored = user.password_hash if user else None
+        verdict = await self.passwords.check(stored, password)
+        if user is None or not verdict.ok:
+            raise Unauthorized(WRONG)
+        if user.disabled_at is not None:
+            raise Unauthorized(WRONG)  # told apart only by someone who knows the password
+        self.throttle.succeeded(name, client)
+        rehashed = await self.passwords.hash(password) if verdict.needs_rehash else None
         token = secrets.token_urlsafe(32)
         now = self.clock()
         async with self.sessions.begin() as session:
@@ -295,7 +278,7 @@ class UserService:
             elif disabled is False:
                 user.disabled_at = None
         if password is not None:
-            self.throttle.succeeded(name)  # an admin's reset lifts a lockout
+            self.throttle.reset(name)  # an admin's reset lifts a lockout
         return await self.get(name)
 
     async def disable(self, name: str) -> UserView:

@@ -23,7 +23,7 @@ from callcenter.users.errors import (
 )
 from callcenter.users.passwords import Argon2Hasher, Passwords, Verdict, scrypt_hash
 from callcenter.users.service import UserService
-from callcenter.users.throttle import USER_POLICY, LoginThrottle
+from callcenter.users.throttle import ADDRESS_POLICY, USER_POLICY, LoginThrottle
 from tests.db.users_support import (  # noqa: F401 (fixtures)
     PASSWORD,
     clocks,
@@ -81,13 +81,13 @@ async def test_an_argon2_hash_with_outdated_parameters_is_rehashed(empty, users,
 
 async def test_a_locked_out_user_is_refused_even_with_the_right_password(users, clocks):
     await users.add("dave", Role.AGENT, PASSWORD)
-    for _ in range(USER_POLICY.max_failures):
+    for _ in range(USER_POLICY.limit):
         with pytest.raises(Unauthorized):
             await users.token("dave", "guess", "10.2.2.2")
     with pytest.raises(TooManyAttempts) as locked:
         await users.token("dave", PASSWORD, "10.3.3.3")  # another address, right password
-    assert locked.value.retry_after == USER_POLICY.lockout
-    clocks.advance(USER_POLICY.lockout - 1)
+    assert locked.value.retry_after == USER_POLICY.lock_seconds
+    clocks.advance(USER_POLICY.lock_seconds - 1)
     with pytest.raises(TooManyAttempts):
         await users.token("dave", PASSWORD, "10.3.3.3")
     clocks.advance(1)
@@ -98,7 +98,7 @@ async def test_a_name_that_does_not_exist_is_locked_out_the_same_way(users):
     await users.add("erin", Role.AGENT, PASSWORD)
     refusals = {}
     for name in ("erin", "no-such-erin"):
-        for _ in range(USER_POLICY.max_failures):
+        for _ in range(USER_POLICY.limit):
             with pytest.raises(Unauthorized):
                 await users.token(name, "guess")
         with pytest.raises(TooManyAttempts) as locked:
@@ -113,8 +113,22 @@ async def test_concurrent_guesses_cannot_outrun_the_lockout(users):
         *(users.token("frank", f"guess-{i}") for i in range(20)), return_exceptions=True
     )
     kinds = [type(r) for r in results]
-    assert kinds.count(Unauthorized) == USER_POLICY.max_failures
-    assert kinds.count(TooManyAttempts) == 20 - USER_POLICY.max_failures
+    assert kinds.count(Unauthorized) == USER_POLICY.limit
+    assert kinds.count(TooManyAttempts) == 20 - USER_POLICY.limit
+
+
+async def test_concurrent_guesses_at_many_names_cannot_outrun_the_address_lockout(users):
+    """A sprayer tries one password on many names at once from one address: each
+    name is fresh, so only the address's count can stop it, and it must count
+    the guesses still hashing."""
+    tries = ADDRESS_POLICY.limit + 10
+    results = await asyncio.gather(
+        *(users.token(f"spray-{i}", "Summer2026!", "10.4.4.4") for i in range(tries)),
+        return_exceptions=True,
+    )
+    kinds = [type(r) for r in results]
+    assert kinds.count(Unauthorized) == ADDRESS_POLICY.limit
+    assert kinds.count(TooManyAttempts) == tries - ADDRESS_POLICY.limit
 
 
 async def test_the_event_loop_keeps_ticking_while_logins_hash(empty, clocks):

@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.config import Settings
 from callcenter.tickets.workflow import Role
 from callcenter.users.throttle import USER_POLICY
 from callcenter.web import auth, user_routes
-from callcenter.web.keys import SERVICE_TOKEN, USERS
+from callcenter.web.keys import SERVICE_TOKEN, SETTINGS, USERS
 from callcenter.web.problems import problem_middleware
 from tests.db.users_support import (  # noqa: F401 (fixtures)
     PASSWORD,
@@ -33,6 +34,7 @@ SERVICE = "the-service-token-of-this-test"
 async def client(users) -> AsyncIterator[TestClient]:
     app = web.Application(middlewares=[problem_middleware])
     app[USERS] = users
+    app[SETTINGS] = Settings()  # the login's client address: no trusted proxy
     app[SERVICE_TOKEN] = SERVICE
     app.router.add_post("/api/v1/auth/token", auth.token)
     app.router.add_delete("/api/v1/auth/token", auth.logout)
@@ -155,7 +157,7 @@ async def test_a_lockout_is_429_with_retry_after_whether_the_user_exists_or_not(
     await users.add("agent9", Role.AGENT, PASSWORD)
     answers = {}
     for name in ("agent9", "no-such-agent"):
-        for _ in range(USER_POLICY.max_failures):
+        for _ in range(USER_POLICY.limit):
             resp = await client.post(
                 "/api/v1/auth/token", json={"username": name, "password": "guess"}
             )
@@ -166,4 +168,4 @@ async def test_a_lockout_is_429_with_retry_after_whether_the_user_exists_or_not(
         body = await resp.json()
         answers[name] = (resp.status, resp.headers.get("Retry-After"), body["detail"])
     assert answers["agent9"] == answers["no-such-agent"]
-    assert answers["agent9"][:2] == (429, str(int(USER_POLICY.lockout)))
+    assert answers["agent9"][:2] == (429, str(int(USER_POLICY.lock_seconds)))
