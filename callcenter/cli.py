@@ -622,22 +622,46 @@ def users_add(
     click.echo(f"user {name} ({role}{', ' + department if department else ''}) created")
 
 
-@users.command(name="disable")
-@config_option
-@click.argument("name")
-def users_disable(config: Path | None, name: str) -> None:
-    """Disable a user: their tokens end now and no login works until enabled."""
-    _with_users(config, lambda users: users.disable(name))
-    click.echo(f"user {name} disabled; their tokens ended")
+def _user_command(
+    command: str,
+    help_text: str,
+    act: Callable[[UserService, str], Awaitable[object]],
+    said: Callable[[str, object], str],
+) -> None:
+    """``callcenter users COMMAND NAME``: one call of the user service, one line said."""
+
+    @users.command(name=command, help=help_text)
+    @config_option
+    @click.argument("name")
+    def run(config: Path | None, name: str) -> None:
+        result = _with_users(config, lambda service: act(service, name))
+        click.echo(said(name, result))
 
 
-@users.command(name="enable")
-@config_option
-@click.argument("name")
-def users_enable(config: Path | None, name: str) -> None:
-    """Let a disabled user log in again."""
-    _with_users(config, lambda users: users.enable(name))
-    click.echo(f"user {name} enabled")
+_user_command(
+    "disable",
+    "Disable a user: their tokens end now and no login works until enabled.",
+    lambda users, name: users.disable(name),
+    lambda name, _: f"user {name} disabled; their tokens ended",
+)
+_user_command(
+    "enable",
+    "Let a disabled user log in again.",
+    lambda users, name: users.enable(name),
+    lambda name, _: f"user {name} enabled",
+)
+_user_command(
+    "remove",
+    "Remove a user and their tokens (what they did stays on record under their name).",
+    lambda users, name: users.remove(name),
+    lambda name, _: f"user {name} removed",
+)
+_user_command(
+    "revoke",
+    "End every token of a user (they log in again).",
+    lambda users, name: users.revoke(name),
+    lambda name, ended: f"{ended} token(s) of {name} ended",
+)
 
 
 @users.command(name="passwd")
@@ -649,24 +673,6 @@ def users_passwd(config: Path | None, name: str, password_stdin: bool) -> None:
     password = _read_password()
     _with_users(config, lambda users: users.passwd(name, password))
     click.echo(f"password of {name} changed; their tokens ended")
-
-
-@users.command(name="remove")
-@config_option
-@click.argument("name")
-def users_remove(config: Path | None, name: str) -> None:
-    """Remove a user and their tokens (what they did stays on record under their name)."""
-    _with_users(config, lambda users: users.remove(name))
-    click.echo(f"user {name} removed")
-
-
-@users.command(name="revoke")
-@config_option
-@click.argument("name")
-def users_revoke(config: Path | None, name: str) -> None:
-    """End every token of a user (they log in again)."""
-    ended = _with_users(config, lambda users: users.revoke(name))
-    click.echo(f"{ended} token(s) of {name} ended")
 
 
 @users.command(name="seat")

@@ -27,7 +27,7 @@ from callcenter.web.access import (
     record,
 )
 from callcenter.web.auth import allowed
-from callcenter.web.files import send_export
+from callcenter.web.files import Sheet, export_on_record
 from callcenter.web.keys import ACCESS_READER, SETTINGS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_query
@@ -38,6 +38,7 @@ READERS = frozenset({Role.AUDITOR, Role.ADMIN})
 NOT_FILTERS = frozenset({"reason"})
 LIMIT_SETTING = "audit.export_max_rows"
 HEADINGS = ("时间", "用户", "角色", "地址", "对象", "对象编号", "操作", "详情", "事由")
+SHEET = Sheet("access-log", "访问日志", HEADINGS, LIMIT_SETTING)
 
 
 class AccessExportQuery(AccessQuery):
@@ -140,27 +141,20 @@ async def export(request: web.Request) -> web.StreamResponse:
     who = await allowed(request, READERS, "export the access log")
     reading = reader(request, who, Action.EXPORT)
     query = parse_query(request, AccessExportQuery, ignore=NOT_FILTERS | {"page", "per_page"})
-    log, cap = request.app[ACCESS_READER], request.app[SETTINGS].audit.export_max_rows
-    if (total := await log.count(query)) > cap:
-        raise spreadsheets.TooManyRows(cap, LIMIT_SETTING, total)
-    built = await spreadsheets.build(
-        log.batches(query, limit=cap + 1),
-        partial(_cells, masked=not sees_personal_data(who.role, confidential=False)),
-        query.format,
-        HEADINGS,
-        title="访问日志",
-        max_rows=cap,
-        limit_name=LIMIT_SETTING,
+    log = request.app[ACCESS_READER]
+    masked = not sees_personal_data(who.role, confidential=False)
+    return await export_on_record(
+        request,
+        reading,
+        Subject.ACCESS_LOG,
+        SHEET,
+        total=await log.count(query),
+        cap=request.app[SETTINGS].audit.export_max_rows,
+        batches=lambda limit: log.batches(query, limit=limit),
+        cells=partial(_cells, masked=masked),
+        fmt=query.format,
+        filters=query.filters(),
     )
-    with built:
-        await record(
-            request,
-            reading,
-            Subject.ACCESS_LOG,
-            Action.EXPORT,
-            detail={"filters": query.filters(), "format": query.format.value, "rows": built.rows},
-        )
-        return await send_export(request, built, "access-log")
 
 
 def add_routes(app: web.Application) -> None:

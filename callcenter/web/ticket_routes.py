@@ -39,7 +39,7 @@ from callcenter.web.access import (
 )
 from callcenter.web.auth import actor
 from callcenter.web.client import client_address, limit_key
-from callcenter.web.files import send_export
+from callcenter.web.files import Sheet, export_on_record
 from callcenter.web.keys import FINDER, LOOKUP_GUARD, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query
@@ -154,6 +154,7 @@ class ExportQuery(TicketQuery):
 # Not filters: who reads says why (access log); an export has no pages.
 NOT_FILTERS = frozenset({"reason"})
 EXPORT_NOT_FILTERS = NOT_FILTERS | {"page", "per_page"}
+TICKET_SHEET = Sheet("tickets", export.SHEET_TITLE, export.HEADINGS, export.LIMIT_SETTING)
 
 
 def candidates_view(
@@ -286,40 +287,27 @@ async def export_tickets(request: web.Request) -> web.StreamResponse:
     who = await actor(request)
     reading = reader(request, who, audit.Action.EXPORT)
     query = parse_query(request, ExportQuery, ignore=EXPORT_NOT_FILTERS)
-    finder, cap = request.app[FINDER], request.app[SETTINGS].tickets.export_max_rows
-    if (total := await finder.count(who, query)) > cap:
-        raise spreadsheets.TooManyRows(cap, export.LIMIT_SETTING, total)
-    service = request.app[TICKETS]
+    finder, service = request.app[FINDER], request.app[TICKETS]
     deadlines, now = service.deadlines, service.clock()
 
     def cells(row: Any) -> list[str]:
         # A row of every ticket column reads like a Ticket: the screen's own view.
         return export.cells(ticket_view(cast(Ticket, row), who, deadlines, now))
 
-    built = await spreadsheets.build(
-        finder.batches(who, query, limit=cap + 1),
-        cells,
-        query.format,
-        export.HEADINGS,
-        title=export.SHEET_TITLE,
-        max_rows=cap,
-        limit_name=export.LIMIT_SETTING,
+    return await export_on_record(
+        request,
+        reading,
+        audit.Subject.TICKET,
+        TICKET_SHEET,
+        total=await finder.count(who, query),
+        cap=request.app[SETTINGS].tickets.export_max_rows,
+        batches=lambda limit: finder.batches(who, query, limit=limit),
+        cells=cells,
+        fmt=query.format,
+        filters=query.model_dump(
+            mode="json", exclude_defaults=True, exclude={"page", "per_page", "format"}
+        ),
     )
-    with built:
-        await record(
-            request,
-            reading,
-            audit.Subject.TICKET,
-            audit.Action.EXPORT,
-            detail={
-                "filters": query.model_dump(
-                    mode="json", exclude_defaults=True, exclude={"page", "per_page", "format"}
-                ),
-                "format": query.format.value,
-                "rows": built.rows,
-            },
-        )
-        return await send_export(request, built, "tickets")
 
 
 @documented(
