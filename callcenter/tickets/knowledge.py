@@ -130,5 +130,6 @@ class KnowledgeBase:
             raise KbInvalid("question and answer are required")
         if draft.valid_to is not None and draft.valid_to < draft.valid_from:
             raise KbInvalid(f"valid_to {draft.valid_to} is before valid_from {draft.valid_from}")
-        if draft.department_code and await session.get(Department, draft.department_code) is None:
+        code = draft.department_code  # "" names no department either
+        if code is not None and await session.get(Department, code) is None:
             raise KbInvalid(f"unknown department {draft.department_code!r}")

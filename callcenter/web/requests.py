@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar, get_origin
+import re
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -67,6 +69,27 @@ def refuse_nul(request: web.Request, data: object, part: str) -> None:
         )
 
 
+# How an integer or a boolean is written in a query, as the API document says
+# (pydantic alone also takes "2.0" for 2 and "yes" for true).
+_WIRE = {int: re.compile(r"[+-]?[0-9]+"), bool: re.compile(r"true|false")}
+_WIRE_NAMES = {int: "an integer", bool: "true or false"}
+
+
+def _leaves(annotation: Any) -> set[Any]:
+    if get_origin(annotation) is Annotated:
+        return _leaves(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return {leaf for arg in get_args(annotation) for leaf in _leaves(arg)}
+    return {annotation}
+
+
+def _wire_type(annotation: Any) -> type | None:
+    """int or bool when a field takes only that (``int | None`` too)."""
+    kinds = _leaves(annotation) - {type(None)}
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    return kind if kind in _WIRE else None
+
+
 def parse_query(request: web.Request, model: type[M], ignore: frozenset[str] = frozenset()) -> M:
     """Query parameters into ``model``; a list field takes ``a,b`` or the key repeated."""
     data: dict[str, object] = {}
@@ -75,8 +98,13 @@ def parse_query(request: web.Request, model: type[M], ignore: frozenset[str] = f
         values = request.query.getall(key)
         if field is not None and get_origin(field.annotation) is list:
             data[key] = [v for value in values for v in value.split(",") if v]
-        else:
-            data[key] = values[-1]
+            continue
+        data[key] = values[-1]
+        wire = _wire_type(field.annotation) if field is not None else None
+        if wire is not None and not _WIRE[wire].fullmatch(values[-1]):
+            raise RequestInvalid(
+                f"{request.method} {request.path}: {key}: {_WIRE_NAMES[wire]}, not {values[-1]!r}"
+            )
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -79,6 +79,10 @@ async def test_knowledge_base_edits_are_versioned_and_checked(kb):
         await kb.add("ops-1", entry("q", "a", valid_to=date(2024, 12, 31)))
     with pytest.raises(KbInvalid, match="unknown department"):
         await kb.add("ops-1", entry("q", "a", department_code="NOPE"))
+    # An empty code names no department either (it was stored, and the database's
+    # foreign key answered: a 500 the API contract test found).
+    with pytest.raises(KbInvalid, match="unknown department ''"):
+        await kb.add("ops-1", entry("q", "a", department_code=""))
     [hit, *_] = await kb.search(f"垃圾分类什么时候投放 {question[-6:]}", date(2026, 11, 28))
     assert (hit.entry.id, hit.entry.answer) == (added.id, "早6点半到9点，晚6点到9点。")
 

@@ -6,6 +6,7 @@ the schema cannot state."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 import pytest
 from aiohttp import web
@@ -40,6 +41,8 @@ class Span(BaseModel):
     start: date | None = None
     end: date | None = None
     page: int = 1
+    size: Annotated[int, Field(ge=1)] | None = None
+    full: bool = False
 
     @model_validator(mode="after")
     def _in_order(self) -> Span:
@@ -142,3 +145,25 @@ def test_semantic_refusals_of_the_services_are_422():
     ):
         assert status_for(error) == 422, error
     assert status_for(RequestInvalid("x")) == 400
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"page": "0.0"}, "page"),  # pydantic alone reads 0
+        ({"size": "2.0"}, "size"),
+        ({"page": "1e2"}, "page"),
+        ({"full": "yes"}, "full"),  # pydantic alone reads true
+        ({"full": "1"}, "full"),
+    ],
+)
+async def test_query_numbers_and_booleans_are_written_as_the_document_says(client, params, named):
+    resp = await client.get("/span", params=params)
+    assert resp.status == 400
+    assert named in (await problem_of(resp))["detail"]
+
+
+async def test_query_numbers_and_booleans_in_their_form_are_read(client):
+    resp = await client.get("/span", params={"page": "-3", "size": "7", "full": "true"})
+    assert resp.status == 200
+    assert await resp.json() == {"start": None, "end": None, "page": -3, "size": 7, "full": True}
