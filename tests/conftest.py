@@ -33,10 +33,15 @@ def database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         url = default_test_db()
-        subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), url], check=True, stdout=subprocess.DEVNULL
-        )
+        make_database(url)
     return url
+
+
+def make_database(url: str) -> None:
+    """Create the database ``url`` names (its role too) and migrate it to head."""
+    subprocess.run(
+        [str(ROOT / "scripts" / "postgres.sh"), url], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture(scope="session")

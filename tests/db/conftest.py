@@ -16,6 +16,14 @@ from callcenter.tickets.finder import TicketFinder
 from callcenter.tickets.service import Actor, TicketService
 from callcenter.tickets.workflow import Role
 from tests.db.desk import SH, Clock
+from tests.db.users_support import (  # noqa: F401 (the users tests' fixtures, on a database of their own)
+    clocks,
+    empty,
+    hasher,
+    users,
+    users_db,
+    users_url,
+)
 
 
 @pytest.fixture

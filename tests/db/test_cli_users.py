@@ -1,7 +1,5 @@
 """`callcenter users ...` on the real PostgreSQL (a database of the users tests' own)."""
 
-# ruff: noqa: F811 (the fixtures imported from users_support)
-
 from __future__ import annotations
 
 import asyncio
@@ -13,15 +11,7 @@ from click.testing import CliRunner, Result
 from callcenter.cli import main
 from callcenter.tickets.workflow import Role
 from callcenter.users.errors import Unauthorized
-from tests.db.users_support import (  # noqa: F401 (fixtures)
-    PASSWORD,
-    clocks,
-    empty,
-    hasher,
-    users,
-    users_db,
-    users_url,
-)
+from tests.db.users_support import PASSWORD
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """The user service on the real PostgreSQL: logins that neither leak nor stall,
 lockout, and users managed (disable, passwd, revoke, remove, seats)."""
 
-# ruff: noqa: F811 (the fixtures imported from users_support)
-
 from __future__ import annotations
 
 import asyncio
@@ -24,15 +22,7 @@ from callcenter.users.errors import (
 from callcenter.users.passwords import Argon2Hasher, Passwords, Verdict, scrypt_hash
 from callcenter.users.service import UserService
 from callcenter.users.throttle import ADDRESS_POLICY, USER_POLICY, LoginThrottle
-from tests.db.users_support import (  # noqa: F401 (fixtures)
-    PASSWORD,
-    clocks,
-    empty,
-    hasher,
-    users,
-    users_db,
-    users_url,
-)
+from tests.db.users_support import PASSWORD
 
 
 async def test_an_unknown_user_costs_the_same_hash_runs_as_a_wrong_password(users, hasher):

@@ -1,8 +1,6 @@
 """Users over HTTP, in process on the real PostgreSQL: admins only, logout, a
 disabled user's token ending at once, lockout as 429 with Retry-After."""
 
-# ruff: noqa: F811 (the fixtures imported from users_support)
-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -17,15 +15,7 @@ from callcenter.users.throttle import USER_POLICY
 from callcenter.web import auth, user_routes
 from callcenter.web.keys import SERVICE_TOKEN, SETTINGS, USERS
 from callcenter.web.problems import problem_middleware
-from tests.db.users_support import (  # noqa: F401 (fixtures)
-    PASSWORD,
-    clocks,
-    empty,
-    hasher,
-    users,
-    users_db,
-    users_url,
-)
+from tests.db.users_support import PASSWORD
 
 SERVICE = "the-service-token-of-this-test"
 

@@ -3,8 +3,6 @@ about the whole users table, which other suites fill with admins of their own.""
 
 from __future__ import annotations
 
-import subprocess
-import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,33 +11,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from callcenter.users.passwords import Argon2Hasher, Passwords, Verdict
+from callcenter.users.passwords import Argon2Hasher, Passwords
 from callcenter.users.service import UserService
 from callcenter.users.throttle import LoginThrottle
-from tests.conftest import ROOT
+from tests.conftest import make_database
+from tests.hashing import CHEAP, Counting
 
-CHEAP = {"time_cost": 1, "memory_cost": 64, "parallelism": 1}  # fast, for tests only
 PASSWORD = "correct horse battery"
-
-
-class Counting:
-    """The real hasher, its calls counted."""
-
-    def __init__(self, inner: Argon2Hasher) -> None:
-        self.inner = inner
-        self.hashes = 0
-        self.verifies = 0
-        self.threads: set[int] = set()
-
-    def hash(self, password: str) -> str:
-        self.hashes += 1
-        self.threads.add(threading.get_ident())
-        return self.inner.hash(password)
-
-    def verify(self, stored: str, password: str) -> Verdict:
-        self.verifies += 1
-        self.threads.add(threading.get_ident())
-        return self.inner.verify(stored, password)
 
 
 class Clocks:
@@ -63,9 +41,7 @@ class Clocks:
 def users_url(database_url: str) -> str:
     url = make_url(database_url)
     own = url.set(database=f"{url.database}_users").render_as_string(hide_password=False)
-    subprocess.run(
-        [str(ROOT / "scripts" / "postgres.sh"), own], check=True, stdout=subprocess.DEVNULL
-    )
+    make_database(own)
     return own
 
 

@@ -14,28 +14,7 @@ from callcenter.users.passwords import (
     Verdict,
     scrypt_hash,
 )
-
-CHEAP = {"time_cost": 1, "memory_cost": 64, "parallelism": 1}  # fast, for tests only
-
-
-class Counting:
-    """Counts the hasher's work, and where it runs."""
-
-    def __init__(self, inner: Argon2Hasher) -> None:
-        self.inner = inner
-        self.hashes = 0
-        self.verifies = 0
-        self.threads: set[int] = set()
-
-    def hash(self, password: str) -> str:
-        self.hashes += 1
-        self.threads.add(threading.get_ident())
-        return self.inner.hash(password)
-
-    def verify(self, stored: str, password: str) -> Verdict:
-        self.verifies += 1
-        self.threads.add(threading.get_ident())
-        return self.inner.verify(stored, password)
+from tests.hashing import CHEAP, Counting
 
 
 def test_argon2id_hashes_verify_and_refuse():
