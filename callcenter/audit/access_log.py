@@ -155,8 +155,19 @@ class AccessLogWriter:
                 entry.subject.value,
                 entry.subject_id or "",
                 entry.reader.name,
-                exc,
+                _error_name(exc),
             )
             raise AccessLogUnavailable(
                 "the access log cannot be written, so no personal data is sent: try again"
             ) from exc
+
+
+def _error_name(exc: BaseException) -> str:
+    """The error without its text: a database error's text carries the row's
+    parameters (the phones and names a reader searched for), never for the log."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    name = type(exc).__name__
+    if orig is not None:
+        name += f" ({type(orig).__name__}{f' {code}' if code else ''})"
+    return name

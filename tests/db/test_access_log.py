@@ -155,3 +155,15 @@ async def test_who_saw_a_ticket_finds_its_own_reads_and_the_lists_that_showed_it
         async for batch in log_reader.batches(AccessQuery(actor=agent.name), limit=10, batch=1)
     ]
     assert batches == [["search"], ["read"]]
+
+
+async def test_a_row_the_database_refuses_leaves_no_personal_data_in_the_service_log(
+    writer, caplog
+):
+    # PostgreSQL refuses a NUL in jsonb: the error names the statement's parameters.
+    detail = {"filters": {"caller_phone": "13800002222", "caller_name": "王秘密"}, "x": "\x00"}
+    with pytest.raises(AccessLogUnavailable):
+        await writer.record(Entry(someone(), Subject.TICKET, Action.SEARCH, None, detail))
+    [line] = [r.getMessage() for r in caplog.records if "access log not written" in r.getMessage()]
+    assert "13800002222" not in line and "王秘密" not in line
+    assert "search ticket" in line  # still says which read failed, and by whom
