@@ -169,8 +169,8 @@ class TicketDetail(TicketOut):
 class DuplicateOut(Out):
     score: float
     text: float
-    same_phone: bool | None  # null when the user may not know
-    same_place: float
+    same_phone: bool | None  # null when the user sees the caller masked
+    same_place: float | None  # null with same_phone: a guessed place would show
     ticket: TicketOut
 
 
