@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -39,6 +40,10 @@ async def serve(settings: Settings) -> None:
     app = build_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup contexts' start halves
+    # What start-up loaded (modules, flows, catalogue) lives as long as the process:
+    # out of the collector's reach, a full collection no longer walks it while calls
+    # wait (bench/bench_export.py: the longest loop stall during an export 75 → 15 ms).
+    gc.freeze()
     site = web.SockSite(runner, sock)
     await site.start()
     log.info("hotline service listening on http://%s:%d", settings.http.host, settings.http.port)
