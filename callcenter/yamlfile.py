@@ -6,6 +6,7 @@ error locations as key paths. :func:`locate` joins the two.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from callcenter.errors import ConfigError
+from callcenter.ivr.messages import text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,61 +50,246 @@ def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
     return None
 
 
+# Limits that keep a broken or hostile file from hanging or crashing the loader
+# (documented in ivr_flows/README.md). Real flows are a few KiB, 7 levels deep.
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_ALIAS_VALUES = 10_000
+
+
 class _PositionedLoader(yaml.SafeLoader):
-    """SafeLoader whose value errors (2026-02-30 as a date) carry the value's position."""
+    """SafeLoader with bounded nesting, counted aliases, and positioned value errors."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliases: list[yaml.Mark] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # The composer recurses once per level: refuse before Python's stack runs out.
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases.append(event.start_mark)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _Refused(event.start_mark, text("too_deep", limit=MAX_DEPTH))
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise yaml.constructor.ConstructorError(
+            raise _BadValue(
                 None,
                 None,
-                f"invalid value {getattr(node, 'value', '')!r}: {exc}",
+                text("bad_value", value=getattr(node, "value", ""), reason=exc),
                 node.start_mark,
             ) from exc
 
 
-def load_yaml(path: Path) -> YamlDocument:
-    """Read and parse one YAML file; syntax errors become ConfigError with file:line."""
+class _BadValue(yaml.constructor.ConstructorError):
+    """A value YAML cannot build (2026-02-30): reported as it is, without a syntax hint."""
+
+
+class _Refused(Exception):
+    def __init__(self, mark: yaml.Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+def _where(path: Path, line: int, column: int) -> str:
+    return f"{path}:{line}:{column}"
+
+
+def _read(path: Path) -> str:
+    """The file's text; size, encoding and binary refused with file:line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise ConfigError(f"{path}: {text('cannot_read', reason=exc.strerror)}") from exc
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{_where(path, 1, 1)}: {text('too_large', limit=_size(MAX_BYTES))}")
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ConfigError(f"{_where(path, *_position(raw, nul))}: {text('binary')}")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=_PositionedLoader)
+        # A BOM (Windows Notepad) is not part of the text; CRLF is read as LF by YAML.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = f"0x{raw[exc.start]:02X}"
+        raise ConfigError(
+            f"{_where(path, *_position(raw, exc.start))}: {text('not_utf8', byte=byte)}"
+        ) from exc
+
+
+def _size(n: int) -> str:
+    return f"{n // 1024 // 1024} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
+
+
+def _position(raw: bytes, offset: int) -> tuple[int, int]:
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return raw.count(b"\n", 0, offset) + 1, column
+
+
+_HASH_KEY = re.compile(r"^(\s+)#\s*:")
+_CHOICES = re.compile(r"^(\s*)choices\s*:\s*(#.*)?$")
+
+
+def _refuse_hash_keys(path: Path, lines: list[str]) -> None:
+    """An unquoted ``#:`` under ``choices:`` is a comment to YAML: the menu loses the key."""
+    for number, line in enumerate(lines):
+        hit = _HASH_KEY.match(line)
+        if not hit:
+            continue
+        indent = len(hit.group(1))
+        for above in reversed(lines[:number]):
+            stripped = above.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            above_indent = len(above) - len(above.lstrip())
+            if above_indent < indent:
+                if _CHOICES.match(above):
+                    raise ConfigError(f"{_where(path, number + 1, indent + 1)}: {text('hash_key')}")
+                break
+
+
+def _hint(exc: yaml.MarkedYAMLError, lines: list[str]) -> str:
+    problem = exc.problem or ""
+    mark = exc.problem_mark
+    line = lines[mark.line] if mark and mark.line < len(lines) else ""
+    if "\t" in problem or line[: len(line) - len(line.lstrip())].count("\t"):
+        return text("hint_tab")
+    if "expected <block end>" in problem:
+        return text("hint_block_end")
+    if "mapping values are not allowed" in problem:
+        return text("hint_colon")
+    if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
+        return text("hint_unclosed")
+    if (
+        "cannot start any token" in problem
+        or "undefined alias" in problem
+        or "could not determine a constructor for the tag" in problem
+        or (exc.context or "").startswith(("while scanning an alias", "while scanning an anchor"))
+    ):
+        return text("hint_quote")
+    return ""
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Read and parse one YAML file; every problem becomes ConfigError with file:line.
+
+    Nothing in the file can crash or hang this: size, nesting and alias expansion
+    are bounded (MAX_BYTES, MAX_DEPTH, MAX_ALIAS_VALUES).
+    """
+    source = _read(path)
+    lines = source.splitlines()
+    _refuse_hash_keys(path, lines)
+    loader = _PositionedLoader(source)
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            _check_aliases(loader.aliases, root)
+            _refuse_duplicate_keys(path, root)
+        data = loader.construct_document(root) if root is not None else None
+    except _Refused as exc:
+        raise ConfigError(
+            f"{_where(path, exc.mark.line + 1, exc.mark.column + 1)}: {exc.message}"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        kind = (
-            "bad value"
-            if isinstance(exc, yaml.constructor.ConstructorError)
-            else "YAML syntax error"
-        )
-        raise ConfigError(f"{where}: {kind}: {exc.problem}") from exc
-    if root is not None:
-        _refuse_duplicate_keys(path, root)
+        where = _where(path, mark.line + 1, mark.column + 1) if mark else str(path)
+        if isinstance(exc, _BadValue):
+            message = exc.problem or ""
+        else:
+            message = text("syntax", problem=exc.problem)
+            hint = _hint(exc, lines)
+            if hint:
+                message += f" (hint: {hint})"
+        raise ConfigError(f"{where}: {message}") from exc
+    finally:
+        loader.dispose()
     return YamlDocument(path=path, data=data, root=root)
 
 
-def _refuse_duplicate_keys(path: Path, node: yaml.Node) -> None:
-    """PyYAML keeps the last of two equal keys silently; a menu with two "1:" is a bug."""
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        seen: dict[str, yaml.Node] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    first = seen[key.value].start_mark.line + 1
-                    raise ConfigError(
-                        f"{path}:{key.start_mark.line + 1}:{key.start_mark.column + 1}: "
-                        f"duplicate key {key.value!r} (first at line {first})"
-                    )
-                seen[key.value] = key
-            _refuse_duplicate_keys(path, value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _refuse_duplicate_keys(path, item)
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(aliases: list[yaml.Mark], root: yaml.Node) -> None:
+    """Refuse an alias that contains itself, or aliases that multiply into a bomb.
+
+    Counted over the node graph once per node (iteratively, memoised), so a
+    "billion laughs" of a few lines is refused in microseconds, not expanded.
+    """
+    if not aliases:
+        return
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            if size[key] > MAX_ALIAS_VALUES:
+                raise _Refused(aliases[0], text("alias_too_big", limit=MAX_ALIAS_VALUES))
+            continue
+        if key in size:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                name = next((a for m in aliases if (a := _alias_name(m))), "")
+                raise _Refused(node.start_mark, text("alias_recursive", name=name))
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _alias_name(mark: yaml.Mark) -> str:
+    found = re.match(r"\*([^\s,\]\}]+)", mark.buffer[mark.pointer :] if mark.buffer else "")
+    return found.group(1) if found else ""
+
+
+def _refuse_duplicate_keys(path: Path, root: yaml.Node) -> None:
+    """PyYAML keeps the last of two equal keys silently; a menu with two "1:" is a bug.
+
+    Iterative, and each node once: a node shared through aliases is checked once.
+    """
+    seen_nodes: set[int] = set()
+    duplicates: list[tuple[yaml.Node, yaml.Node]] = []
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, yaml.Node] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        duplicates.append((key, seen[key.value]))
+                    else:
+                        seen[key.value] = key
+        todo.extend(_children(node))
+    if duplicates:
+        key, first = min(duplicates, key=lambda d: d[0].start_mark.index)
+        raise ConfigError(
+            f"{_where(path, key.start_mark.line + 1, key.start_mark.column + 1)}: "
+            + text("duplicate_key", key=key.value, first=first.start_mark.line + 1)
+        )
 
 
 def format_error_line(doc: YamlDocument, err: ErrorDetails) -> str:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from pydantic import ValidationError
 
 from callcenter.errors import ConfigError
+from callcenter.ivr import messages
 from callcenter.ivr.schema import NODE_TYPES, Flow
 from callcenter.yamlfile import YamlDocument, load_yaml
 
@@ -27,9 +28,12 @@ class FlowError:
     field: str
     message: str
     hint: str = ""
+    # Follows from another file's error (printed above it): indented under it.
+    follows: bool = False
 
     def __str__(self) -> str:
         text = f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
+        text = f"  {text}" if self.follows else text
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
@@ -93,6 +97,9 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
             errors.append(_file_error(path, str(exc)))
             continue
         digest.update(f"{path.name}\0".encode() + raw + b"\0")
+        if doc.root is None:
+            errors.append(FlowError(path, 1, 1, "(file)", messages.text("empty")))
+            continue
         if name in flows:
             errors.append(FlowError(path, 1, 1, "(file)", f"flow {name!r} is defined twice"))
             continue

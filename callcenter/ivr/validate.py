@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from callcenter.directory import Directory
+from callcenter.ivr import messages
 from callcenter.ivr.flowset import FlowError, FlowSet, FlowSetInvalid, parse_flow_files
 from callcenter.ivr.prompts import prompt_exists
 from callcenter.ivr.schema import (
@@ -200,37 +202,52 @@ def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
 
 
 def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
-    """One representative cycle per strongly connected component (Tarjan)."""
+    """One representative cycle per strongly connected component (Tarjan).
+
+    Iterative (an explicit stack, no recursion): a valid chain of thousands of
+    nodes must not exhaust Python's stack.
+    """
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[list[str]] = []
 
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph.get(v, []):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1 or v in graph.get(v, []):
-                found.append(sorted(component, key=index.__getitem__))
-
-    for v in graph:
-        if v not in index:
-            visit(v)
+    for root in graph:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            targets = graph.get(v, [])
+            if i < len(targets):
+                work[-1] = (v, i + 1)
+                w = targets[i]
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == v:
+                        break
+                if len(component) > 1 or v in targets:
+                    found.append(sorted(component, key=index.__getitem__))
     return found
 
 
@@ -295,5 +312,44 @@ def load_flow_set(
     flows, errors = parse_flow_files(list(paths), prompts_dir)
     errors += check(flows, queues, directory)
     if errors:
-        raise FlowSetInvalid(sorted(errors, key=lambda e: (str(e.path), e.line, e.column)))
+        raise FlowSetInvalid(_root_causes_first(flows, errors))
     return flows
+
+
+def _root_causes_first(flows: FlowSet, errors: list[FlowError]) -> list[FlowError]:
+    """Errors by position, but an "unknown flow" that names a flow which failed to load
+    is folded (indented, marked) under that flow's own errors: the cause comes first."""
+    failed = {e.path.stem: e.path for e in errors if e.path.stem not in flows.flows}
+    follow_ons: dict[str, list[FlowError]] = {}
+    direct: list[FlowError] = []
+    refs = _subflow_refs(flows)
+    for e in errors:
+        target = refs.get((e.path, e.line, e.column))
+        if target in failed and e.field.endswith(".flow"):
+            hint = messages.text("follows_from", path=failed[target])
+            follow_ons.setdefault(target, []).append(replace(e, hint=hint, follows=True))
+        else:
+            direct.append(e)
+    direct.sort(key=_by_position)
+    out: list[FlowError] = []
+    for i, e in enumerate(direct):
+        out.append(e)
+        last_of_file = i + 1 == len(direct) or direct[i + 1].path != e.path
+        if last_of_file and e.path.stem in follow_ons and failed.get(e.path.stem) == e.path:
+            out += sorted(follow_ons.pop(e.path.stem), key=_by_position)
+    return out + [e for fs in follow_ons.values() for e in fs]
+
+
+def _subflow_refs(flows: FlowSet) -> dict[tuple[Path, int, int], str]:
+    """Where each subflow node names its flow: (file, line, column) → the flow's name."""
+    refs = {}
+    for name, flow in flows.flows.items():
+        for node_id, node in flow.nodes.items():
+            if isinstance(node, SubflowNode):
+                doc = flows.docs[name]
+                refs[(doc.path, *doc.locate(("nodes", node_id, "flow")))] = node.flow
+    return refs
+
+
+def _by_position(error: FlowError) -> tuple[str, int, int]:
+    return (str(error.path), error.line, error.column)

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from callcenter import yamlfile
 from callcenter.acd.queues import load_queues
 from callcenter.cli import main
 from callcenter.config import load_settings
+from callcenter.ivr import messages
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
 from callcenter.ivr.registry import IvrPaths, IvrRegistry
 from callcenter.ivr.validate import load_flow_set
@@ -34,7 +36,11 @@ def load(*paths: Path, prompts_dir: Path = PROMPTS) -> FlowSet:
 
 def expand(line: str, prompts_dir: Path = PROMPTS) -> str:
     """A table line ("file:line:col: ...", file relative to the corpus) as printed."""
-    return f"{CORPUS}/{line}".replace("{prompts}", str(prompts_dir))
+    if line.startswith("  "):  # an error that follows from the one above
+        return "  " + expand(line[2:], prompts_dir)
+    return f"{CORPUS}/{line}".replace("{prompts}", str(prompts_dir)).replace(
+        "{corpus}", str(CORPUS)
+    )
 
 
 TYPES = (
@@ -53,6 +59,7 @@ MISSPELT = (
 UNREACHABLE = "(hint: link it from another node or remove it)"
 NO_WAIT = "(hint: put a menu or collect in the loop, or end it)"
 NOT_A_NUMBER = "Input should be a valid number, unable to parse string as a number"
+HINT_UNCLOSED = "close the list or mapping on the same line, or quote a value starting with [ or {"
 
 
 def write_prompt(lang: str, name: str) -> str:
@@ -164,7 +171,62 @@ CASES: dict[str, list[str]] = {
         f"misspelt_field.yaml:7:19: nodes.welcome.interuptible: {MISSPELT}",
     ],
     "yaml_syntax.yaml": [
-        "yaml_syntax.yaml:7:9: (yaml): YAML syntax error: expected ',' or ']', but got ':'",
+        "yaml_syntax.yaml:7:9: (yaml): YAML syntax error: expected ',' or ']', but got ':' "
+        f"(hint: {HINT_UNCLOSED})",
+    ],
+    # --- files no editor should produce, and YAML's traps: a message, never a crash -----
+    "gbk_encoding.yaml": [
+        "gbk_encoding.yaml:6:18: (yaml): not UTF-8 (byte 0xBB here; "
+        "GBK from a Chinese Windows editor?): save the file as UTF-8",
+    ],
+    "binary_file.yaml": [
+        "binary_file.yaml:3:1: (yaml): not a text file (a NUL byte on this line): "
+        "flows are YAML text",
+    ],
+    "empty_file.yaml": [
+        "empty_file.yaml:1:1: (file): the file is empty: a flow needs at least "
+        "`start:` and `nodes:`",
+    ],
+    "deep_nesting.yaml": [
+        "deep_nesting.yaml:6:47: (yaml): nested more than 32 levels deep; flows need far fewer",
+    ],
+    "alias_bomb.yaml": [
+        "alias_bomb.yaml:3:8: (yaml): aliases expand to more than 10000 values: "
+        "write the values out instead",
+    ],
+    "alias_recursive.yaml": [
+        "alias_recursive.yaml:3:8: (yaml): alias *loop refers to itself: "
+        "write the values out instead",
+    ],
+    "tab_indentation.yaml": [
+        "tab_indentation.yaml:5:1: (yaml): YAML syntax error: found character '\\t' that "
+        "cannot start any token (hint: indent with spaces, not tabs)",
+    ],
+    "bad_indentation.yaml": [
+        "bad_indentation.yaml:7:4: (yaml): YAML syntax error: expected <block end>, but found "
+        "'<block mapping start>' (hint: check the indentation of this line against the one above)",
+    ],
+    "unquoted_colon_value.yaml": [
+        "unquoted_colon_value.yaml:6:22: (yaml): YAML syntax error: mapping values are not "
+        "allowed here (hint: a value that contains ': ' must be quoted, e.g. \"a: b\"; "
+        "or check this line's indentation)",
+    ],
+    "unquoted_hash_key.yaml": [
+        "unquoted_hash_key.yaml:9:7: (yaml): a menu key # must be quoted, or YAML reads the "
+        "line as a comment and the menu loses it: quote the key: '#'",
+    ],
+    "unquoted_star_key.yaml": [
+        "unquoted_star_key.yaml:9:8: (yaml): YAML syntax error: expected alphabetic or numeric "
+        "character, but found ':' (hint: a value starting with #, *, [, &, !, %, @ or ` must "
+        "be quoted, e.g. '*')",
+    ],
+    # The flow that fails to load comes first; the error it causes in another flow
+    # follows, indented and marked.
+    "root_cause_first": [
+        "root_cause_first/z_mailbox.yaml:7:18: nodes.record.max_seconds: "
+        "Input should be a valid integer, unable to parse string as an integer",
+        "  root_cause_first/a_main.yaml:7:11: nodes.message.flow: unknown flow 'z_mailbox' "
+        "(hint: follows from the error in {corpus}/root_cause_first/z_mailbox.yaml above)",
     ],
     # A value YAML cannot build (there is no 30 February) is reported like a syntax error.
     "impossible_date.yaml": [
@@ -223,7 +285,7 @@ def test_broken_flow_is_refused_with_exact_errors(case: str):
 
 
 def structured(line: str) -> tuple[str, int, int, str]:
-    where, field, _ = line.split(": ", 2)
+    where, field, _ = line.strip().split(": ", 2)
     path, row, column = where.rsplit(":", 2)
     return path, int(row), int(column), field
 
@@ -663,3 +725,126 @@ def test_a_loop_through_a_subflow_that_may_skip_its_menu_is_refused(tmp_path: Pa
     )
     with pytest.raises(FlowSetInvalid):
         load(tmp_path)
+
+
+# --- never a crash: limits, encodings, YAML traps -----------------------------------
+@pytest.mark.parametrize("name", ["crlf_line_endings.yaml", "utf8_bom.yaml"])
+def test_windows_line_endings_and_a_bom_load(name: str):
+    assert list(load(FIXTURES / name).flows) == [name.removesuffix(".yaml")]
+
+
+def test_a_crlf_file_reports_the_same_lines(tmp_path: Path):
+    text = (CORPUS / "unknown_next.yaml").read_text(encoding="utf-8")
+    (tmp_path / "unknown_next.yaml").write_bytes(text.replace("\n", "\r\n").encode())
+    with pytest.raises(FlowSetInvalid) as info:
+        load(tmp_path)
+    [error] = info.value.errors
+    assert (error.line, error.column, error.field) == (14, 11, "nodes.info.next")
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * (yamlfile.MAX_BYTES // 10 + 1), encoding="utf-8")
+    with pytest.raises(FlowSetInvalid) as info:
+        load(path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{path}:1:1: (yaml): file is larger than 256 KiB; "
+        "flow and config files are limited to 256 KiB"
+    ]
+
+
+def chain(length: int) -> str:
+    """A valid flow of ``length`` play nodes, each leading to the next."""
+    nodes = "".join(
+        f"  n{i}:\n    type: play\n    prompts: [welcome]\n    next: n{i + 1}\n"
+        for i in range(length - 1)
+    )
+    return f"start: n0\nnodes:\n{nodes}  n{length - 1}:\n    type: hangup\n"
+
+
+def test_a_chain_of_a_thousand_nodes_is_valid(tmp_path: Path):
+    # The cycle check and reachability are iterative: no RecursionError.
+    (tmp_path / "long.yaml").write_text(chain(1000), encoding="utf-8")
+    assert len(load(tmp_path).flows["long"].nodes) == 1000
+
+
+def test_a_loop_at_the_end_of_a_long_chain_is_still_found(tmp_path: Path):
+    text = chain(1500).replace("  n1499:\n    type: hangup\n", "  n1499:\n    type: goto\n")
+    (tmp_path / "long.yaml").write_text(text + "    target: n1498\n", encoding="utf-8")
+    with pytest.raises(FlowSetInvalid) as info:
+        load(tmp_path)
+    [error] = info.value.errors
+    assert error.message == "loop that never waits for the caller: n1498 → n1499 → n1498"
+
+
+def test_an_alias_bomb_is_refused_after_counting_each_node_once(monkeypatch):
+    # A billion values if expanded: refused by bounded work, not after a minute.
+    visits = 0
+    children = yamlfile._children
+
+    def counting(node):
+        nonlocal visits
+        visits += 1
+        return children(node)
+
+    monkeypatch.setattr(yamlfile, "_children", counting)
+    with pytest.raises(FlowSetInvalid) as info:
+        load(CORPUS / "alias_bomb.yaml")
+    assert [str(e) for e in info.value.errors] == [expand(CASES["alias_bomb.yaml"][0])]
+    assert visits < 1000
+
+
+def test_shared_nodes_within_the_bound_load(tmp_path: Path):
+    (tmp_path / "shared.yaml").write_text(
+        "start: a\nnodes:\n  a:\n    type: play\n    prompts: &p [welcome]\n    next: b\n"
+        "  b:\n    type: hangup\n    prompts: *p\n",
+        encoding="utf-8",
+    )
+    assert load(tmp_path).flows["shared"].nodes["b"].prompts == ["welcome"]
+
+
+def test_deep_nesting_is_refused_before_the_parser_recurses(tmp_path: Path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("start: a\nnodes: " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(FlowSetInvalid) as info:
+        load(path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{path}:2:39: (yaml): nested more than 32 levels deep; flows need far fewer"
+    ]
+
+
+def test_a_quoted_hash_key_and_a_hash_comment_elsewhere_load(tmp_path: Path):
+    (tmp_path / "menu.yaml").write_text(
+        "# a comment\nstart: m\nnodes:\n  m:\n    type: menu\n    prompts: [main_menu]\n"
+        "    choices:\n      '#': m\n      # a comment between keys\n      \"1\": m\n",
+        encoding="utf-8",
+    )
+    assert load(tmp_path).flows["menu"].nodes["m"].choices == {"#": "m", "1": "m"}
+
+
+# --- one catalogue, two languages ------------------------------------------------------
+def test_every_message_has_chinese_and_english():
+    for key, entry in messages.CATALOGUE.items():
+        assert set(entry) == {"zh", "en"}, key
+        assert all(entry.values()), key
+
+
+@pytest.mark.parametrize(
+    ("case", "zh"),
+    [
+        (
+            "gbk_encoding.yaml",
+            "gbk_encoding.yaml:6:18: (yaml): 不是 UTF-8 编码（此行有字节 0xBB，"
+            "可能是 Windows 中文编辑器保存的 GBK）：请另存为 UTF-8",
+        ),
+        (
+            "tab_indentation.yaml",
+            "tab_indentation.yaml:5:1: (yaml): YAML 语法错误：found "
+            "character '\\t' that cannot start any token (hint: 请用空格缩进，不要用 Tab)",
+        ),
+    ],
+)
+def test_messages_in_chinese(case: str, zh: str):
+    with messages.language("zh"), pytest.raises(FlowSetInvalid) as info:
+        load(CORPUS / case)
+    assert [str(e) for e in info.value.errors] == [expand(zh)]

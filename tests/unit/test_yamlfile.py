@@ -69,7 +69,10 @@ def test_syntax_error_names_file_line_and_column(tmp_path: Path):
     path = write(tmp_path / "bad.yaml", "a: 1\nb: [1, 2\nc: 3\n")
     with pytest.raises(ConfigError) as info:
         load_yaml(path)
-    assert str(info.value) == f"{path}:3:2: YAML syntax error: expected ',' or ']', but got ':'"
+    assert str(info.value) == (
+        f"{path}:3:2: YAML syntax error: expected ',' or ']', but got ':' "
+        "(hint: close the list or mapping on the same line, or quote a value starting with [ or {)"
+    )
 
 
 def test_tab_indentation_is_a_syntax_error(tmp_path: Path):

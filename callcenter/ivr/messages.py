@@ -1,0 +1,193 @@
+"""Every message the flow validator prints, in Chinese and English, from one table.
+
+Ops staff choose the language (``ivr.messages_language`` in config/hotline.yaml,
+``callcenter ivr validate --lang``); :func:`language` sets it for the messages
+made inside it. Code outside any :func:`language` block gets English, the
+language of the logs and of the tests' tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Literal
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+
+_current: ContextVar[Language] = ContextVar("ivr_messages_language", default="en")
+
+CATALOGUE: dict[str, dict[Language, str]] = {
+    # --- reading a file (callcenter/yamlfile.py) ---------------------------------------
+    "cannot_read": {"en": "cannot read: {reason}", "zh": "无法读取：{reason}"},
+    "too_large": {
+        "en": "file is larger than {limit}; flow and config files are limited to {limit}",
+        "zh": "文件超过 {limit}；流程和配置文件最大 {limit}",
+    },
+    "not_utf8": {
+        "en": "not UTF-8 (byte {byte} here; GBK from a Chinese Windows editor?): "
+        "save the file as UTF-8",
+        "zh": "不是 UTF-8 编码（此行有字节 {byte}，可能是 Windows 中文编辑器保存的 GBK）："
+        "请另存为 UTF-8",
+    },
+    "binary": {
+        "en": "not a text file (a NUL byte on this line): flows are YAML text",
+        "zh": "不是文本文件（此行有 NUL 字节）：流程文件必须是 YAML 文本",
+    },
+    "empty": {
+        "en": "the file is empty: a flow needs at least `start:` and `nodes:`",
+        "zh": "文件为空：流程至少需要 `start:` 和 `nodes:`",
+    },
+    "too_deep": {
+        "en": "nested more than {limit} levels deep; flows need far fewer",
+        "zh": "嵌套超过 {limit} 层；流程远用不到这么深",
+    },
+    "alias_recursive": {
+        "en": "alias *{name} refers to itself: write the values out instead",
+        "zh": "别名 *{name} 引用了自身：请直接写出其值",
+    },
+    "alias_too_big": {
+        "en": "aliases expand to more than {limit} values: write the values out instead",
+        "zh": "别名展开后超过 {limit} 个值：请直接写出其值",
+    },
+    "duplicate_key": {
+        "en": "duplicate key {key!r} (first at line {first})",
+        "zh": "重复的键 {key!r}（第一次出现在第 {first} 行）",
+    },
+    "hash_key": {
+        "en": "a menu key # must be quoted, or YAML reads the line as a comment and the menu "
+        "loses it: quote the key: '#'",
+        "zh": "菜单键 # 必须加引号，否则 YAML 把这一行当作注释、菜单会丢掉它：请写成 '#'",
+    },
+    "syntax": {"en": "YAML syntax error: {problem}", "zh": "YAML 语法错误：{problem}"},
+    "bad_value": {
+        "en": "bad value: invalid value {value!r}: {reason}",
+        "zh": "无效的值 {value!r}：{reason}",
+    },
+    "hint_tab": {
+        "en": "indent with spaces, not tabs",
+        "zh": "请用空格缩进，不要用 Tab",
+    },
+    "hint_block_end": {
+        "en": "check the indentation of this line against the one above",
+        "zh": "请对照上一行检查这一行的缩进",
+    },
+    "hint_colon": {
+        "en": "a value that contains ': ' must be quoted, e.g. \"a: b\"; "
+        "or check this line's indentation",
+        "zh": "含有 ': ' 的值必须加引号，如 \"a: b\"；或检查这一行的缩进",
+    },
+    "hint_quote": {
+        "en": "a value starting with #, *, [, &, !, %, @ or ` must be quoted, e.g. '*'",
+        "zh": "以 #、*、[、&、!、%、@ 或 ` 开头的值必须加引号，如 '*'",
+    },
+    "hint_unclosed": {
+        "en": "close the list or mapping on the same line, or quote a value starting with [ or {{",
+        "zh": "请在同一行闭合列表或映射，或给以 [ 或 {{ 开头的值加引号",
+    },
+    # --- the flow language (callcenter/ivr/schema.py) ----------------------------------
+    "menu_keys": {
+        "en": "menu keys must be single phone keys (0-9, *, #), not {keys}",
+        "zh": "菜单键必须是单个电话按键（0-9、*、#），不能是 {keys}",
+    },
+    "min_over_max": {
+        "en": "min_digits is larger than max_digits",
+        "zh": "min_digits 大于 max_digits",
+    },
+    # --- cross-checks (callcenter/ivr/validate.py) -------------------------------------
+    "did_you_mean": {"en": "did you mean {names}?", "zh": "是不是 {names}？"},
+    "unknown_node": {"en": "unknown node {target!r}", "zh": "未知节点 {target!r}"},
+    "nodes_of_flow": {"en": "nodes of this flow: {names}", "zh": "本流程的节点：{names}"},
+    "unknown_flow": {"en": "unknown flow {flow!r}", "zh": "未知流程 {flow!r}"},
+    "flows_are": {"en": "flows: {names}", "zh": "现有流程：{names}"},
+    "unknown_queue": {"en": "unknown queue {queue!r}", "zh": "未知队列 {queue!r}"},
+    "queues_are": {
+        "en": "queues in config/queues.yaml: {names}",
+        "zh": "config/queues.yaml 中的队列：{names}",
+    },
+    "subflow_lacks_language": {
+        "en": "flow {flow!r} has no prompts for {languages}, which this flow may be speaking",
+        "zh": "流程 {flow!r} 没有 {languages} 的提示音，而本流程可能使用这些语言",
+    },
+    "add_languages": {
+        "en": "add {languages} to the languages of {flow!r}",
+        "zh": "请把 {languages} 加入 {flow!r} 的 languages",
+    },
+    "set_language_not_listed": {
+        "en": "language {language!r} is not in the flow's languages {languages}",
+        "zh": "语言 {language!r} 不在本流程的 languages {languages} 中",
+    },
+    "add_language": {
+        "en": "add it to `languages:` and record its prompts",
+        "zh": "请把它加入 `languages:` 并录制其提示音",
+    },
+    "not_in_directory": {
+        "en": "{number!r} is not in the department directory ({source})",
+        "zh": "{number!r} 不在部门通讯录中（{source}）",
+    },
+    "no_directory": {"en": "none configured", "zh": "未配置"},
+    "name_a_department": {
+        "en": "name a department (dept:CODE or dept:CODE/duty) or add it to the directory",
+        "zh": "请写部门（dept:代码 或 dept:代码/duty），或把号码加入通讯录",
+    },
+    "unreachable": {
+        "en": "node {node!r} is unreachable from start {start!r}",
+        "zh": "从起点 {start!r} 到不了节点 {node!r}",
+    },
+    "link_or_remove": {
+        "en": "link it from another node or remove it",
+        "zh": "请从其他节点链接到它，或删除它",
+    },
+    "waitless_loop": {
+        "en": "loop that never waits for the caller: {path}",
+        "zh": "循环中没有等待来电者按键的节点：{path}",
+    },
+    "break_loop": {
+        "en": "put a menu or collect in the loop, or end it",
+        "zh": "请在循环中加入 menu 或 collect，或结束循环",
+    },
+    "prompt_missing": {
+        "en": "prompt {prompt!r} missing for {languages}",
+        "zh": "提示音 {prompt!r} 缺少 {languages} 版本",
+    },
+    "write_prompt": {
+        "en": "write {path} (audio is generated from it by `make prompts`)",
+        "zh": "请编写 {path}（`make prompts` 会据此生成语音）",
+    },
+    "number_taken": {
+        "en": "number {number} is already answered by flow {flow!r}",
+        "zh": "号码 {number} 已由流程 {flow!r} 接听",
+    },
+    "subflow_circle": {
+        "en": "flows call each other in a circle: {path}",
+        "zh": "流程之间循环调用：{path}",
+    },
+    "subflow_returns": {
+        "en": "a subflow returns to its caller; use goto within a flow",
+        "zh": "子流程结束后会返回调用方；流程内跳转请用 goto",
+    },
+    "follows_from": {
+        "en": "follows from the error in {path} above",
+        "zh": "由上面 {path} 中的错误引起",
+    },
+}
+
+
+def current() -> Language:
+    return _current.get()
+
+
+@contextmanager
+def language(lang: Language) -> Iterator[None]:
+    """Messages made inside are in ``lang``."""
+    token = _current.set(lang)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def text(key: str, /, **params: object) -> str:
+    """The message ``key`` in the current language, with ``params`` filled in."""
+    return CATALOGUE[key][_current.get()].format(**params)
