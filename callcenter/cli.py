@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import urllib.request
     from collections.abc import Awaitable, Callable
 
+    from callcenter.ivr.flowset import FlowError
     from callcenter.users.service import UserService
 
 T = TypeVar("T")
@@ -180,29 +181,42 @@ def ivr() -> None:
 @config_option
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
-    """Check the flows in PATHS (default: the configured ivr_flows/) all together."""
-    from callcenter.acd.queues import load_queues
-    from callcenter.directory import load_directory
+    """Check the flows in PATHS (default: the configured ivr_flows/) all together, as the
+    service loads them: against the prompts beside them (PATHS[0]/prompts), the queues,
+    the directory, the calendar and the lookup data. Warnings do not refuse the flows."""
     from callcenter.ivr.flowset import FlowSetInvalid
-    from callcenter.ivr.validate import load_flow_set
+    from callcenter.ivr.registry import load_runtime
 
     settings = _settings(config)
-    try:
-        queues = load_queues(settings.ivr.queues)
-        directory = load_directory(settings.ivr.directory, _departments(settings))
-        flows = load_flow_set(
-            list(paths) or [settings.ivr.flows_dir], settings.ivr.prompts_dir, queues, directory
+    configured = settings.ivr.paths()
+    ivr_paths = configured.with_flows(paths[0]) if paths else configured
+    if paths and ivr_paths.prompts_dir == configured.prompts_dir:
+        # zh: 流程旁没有 prompts 文件夹；按配置的提示音文件夹检查
+        click.echo(
+            f"note: no prompts folder beside {paths[0]}; "
+            f"prompts checked against {configured.prompts_dir}",
+            err=True,
         )
+    try:
+        runtime = load_runtime(ivr_paths, departments=_departments(settings), flows=paths)
     except FlowSetInvalid as exc:
-        for error in exc.errors:
+        for error in sorted([*exc.errors, *exc.warnings], key=_by_position):
             click.echo(str(error), err=True)
         raise click.ClickException(f"{len(exc.errors)} error(s); nothing was changed") from exc
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    flows = runtime.flows
+    for warning in flows.warnings:
+        click.echo(str(warning), err=True)
     click.echo(
         f"OK: {len(flows.flows)} flow(s), version {flows.version}: "
         + ", ".join(sorted(flows.flows))
+        + (f" ({len(flows.warnings)} warning(s))" if flows.warnings else "")
     )
+
+
+def _by_position(error: FlowError) -> tuple[str, int, int]:
+    return (str(error.path), error.line, error.column)
 
 
 @ivr.command()

@@ -28,21 +28,25 @@ class FlowError:
     field: str
     message: str
     hint: str = ""
+    # A warning is printed with its place but does not refuse the set.
+    warning: bool = False
     # Follows from another file's error (printed above it): indented under it.
     follows: bool = False
 
     def __str__(self) -> str:
-        text = f"{self.path}:{self.line}:{self.column}: {self.field}: {self.message}"
-        text = f"  {text}" if self.follows else text
+        where = f"{self.path}:{self.line}:{self.column}: " + ("warning: " if self.warning else "")
+        where = f"  {where}" if self.follows else where
+        text = f"{where}{self.field}: {self.message}"
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
 class FlowSetInvalid(ConfigError):
     title = "Invalid IVR flows"
 
-    def __init__(self, errors: list[FlowError]) -> None:
+    def __init__(self, errors: list[FlowError], warnings: list[FlowError] | None = None) -> None:
         super().__init__("\n".join(map(str, errors)))
         self.errors = errors
+        self.warnings = warnings or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,8 @@ class FlowSet:
     docs: Mapping[str, YamlDocument] = field(repr=False)
     version: str
     prompts_dir: Path
+    # What a person should look at, though the set loads (menu_text's checks).
+    warnings: tuple[FlowError, ...] = ()
 
     def entry_for(self, number: str) -> str | None:
         """The flow that answers calls to ``number``."""
@@ -60,18 +66,32 @@ class FlowSet:
         return None
 
     def error(
-        self, flow: str, loc: tuple[str | int, ...], message: str, hint: str = ""
+        self,
+        flow: str,
+        loc: tuple[str | int, ...],
+        message: str,
+        hint: str = "",
+        *,
+        warning: bool = False,
     ) -> FlowError:
         doc = self.docs[flow]
         line, column = doc.locate(loc)
-        return FlowError(doc.path, line, column, ".".join(map(str, loc)), message, hint)
+        field = ".".join(map(str, loc))
+        return FlowError(doc.path, line, column, field, message, hint, warning)
+
+
+# A flow file's name ends in one of these; editors save YAML as either.
+FLOW_SUFFIXES = (".yaml", ".yml")
 
 
 def flow_files(paths: Iterable[Path]) -> list[Path]:
-    """A directory stands for its ``*.yaml`` files; a file for itself."""
+    """A directory stands for its ``*.yaml`` and ``*.yml`` files; a file for itself."""
     out: list[Path] = []
     for path in paths:
-        out.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in FLOW_SUFFIXES))
+        else:
+            out.append(path)
     return out
 
 
@@ -80,12 +100,17 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
     errors: list[FlowError] = []
     flows: dict[str, Flow] = {}
     docs: dict[str, YamlDocument] = {}
+    first_file: dict[str, Path] = {}
     digest = hashlib.sha256()
     files = flow_files(paths)
     if not files:
         errors.append(
             FlowError(
-                Path(", ".join(map(str, paths))), 1, 1, "(files)", "no flow files (*.yaml) found"
+                Path(", ".join(map(str, paths))),
+                1,
+                1,
+                "(files)",
+                "no flow files (*.yaml, *.yml) found",
             )
         )
     for path in files:
@@ -100,9 +125,21 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
         if doc.root is None:
             errors.append(FlowError(path, 1, 1, "(file)", messages.text("empty")))
             continue
-        if name in flows:
-            errors.append(FlowError(path, 1, 1, "(file)", f"flow {name!r} is defined twice"))
+        if name in first_file:
+            errors.append(
+                FlowError(
+                    path,
+                    1,
+                    1,
+                    "(file)",
+                    # zh: 流程 {name!r} 定义了两次：{first_file[name]} 和这个文件
+                    f"flow {name!r} is defined twice: in {first_file[name]} and in this file",
+                    # zh: 一个流程一个文件（流程名即文件名，不含 .yaml/.yml）
+                    "one file per flow (its name is the file name without .yaml or .yml)",
+                )
+            )
             continue
+        first_file[name] = path
         try:
             flows[name] = Flow.model_validate(doc.data)
             docs[name] = doc
@@ -115,7 +152,7 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
                         path,
                         line,
                         column,
-                        ".".join(map(str, loc)) or "(top)",
+                        ".".join(str(p) for p in loc if p != "[key]") or "(top)",
                         err["msg"],
                         _hint_for(err["type"], loc),
                     )

@@ -2,7 +2,8 @@
 
 Prompts live in ``ivr_flows/prompts/LANG/NAME.txt`` (the source text) and
 ``NAME.wav`` (generated audio). A name with a scheme (``sound:beep``,
-``digits:123``) is passed to Asterisk as it is.
+``digits:123``) is passed to Asterisk as it is; only Asterisk's own media
+schemes are names with a scheme (``sond:beep`` is a mistake, not a scheme).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from pathlib import Path
 
 _ZH_NUMERALS = "零一二三四五六七八九"
 
+# The media URI schemes Asterisk's ARI plays (besides our own prompt names).
+MEDIA_SCHEMES = ("characters", "digits", "number", "recording", "sound", "tone")
+
 
 def _file(prompts_dir: Path, lang: str, name: str, suffix: str) -> Path:
     return prompts_dir / lang / f"{name}{suffix}"
@@ -22,6 +26,20 @@ def prompt_exists(prompts_dir: Path, lang: str, name: str) -> bool:
     if ":" in name:
         return True
     return any(_file(prompts_dir, lang, name, s).exists() for s in (".txt", ".wav"))
+
+
+def media_scheme(name: str) -> str | None:
+    """The scheme of ``sound:beep`` (``sound``); None for a prompt name."""
+    return name.split(":", 1)[0] if ":" in name else None
+
+
+def prompt_text_file(prompts_dir: Path, lang: str, name: str) -> Path:
+    """The source of a prompt: its words, from which ``make prompts`` makes the audio."""
+    return _file(prompts_dir, lang, name, ".txt")
+
+
+def prompt_audio_file(prompts_dir: Path, lang: str, name: str) -> Path:
+    return _file(prompts_dir, lang, name, ".wav")
 
 
 def zh_number(n: int) -> str:

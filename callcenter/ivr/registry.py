@@ -8,7 +8,7 @@ refused and the one in service stays.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +32,24 @@ class IvrPaths:
     queues: Path
     lookup_fixture: Path
     directory: Path | None = None  # the department directory (none: agents only)
+
+    def with_flows(self, flows: Path) -> IvrPaths:
+        """These paths with the flows at ``flows`` (a folder, or a file) and the prompts
+        where they sit beside them, as the configured prompts sit beside the configured
+        flows: a copy of ``ivr_flows/`` is checked against its own ``prompts/``.
+
+        Prompts kept apart from the flows (or a copy without a prompts folder) stay
+        the configured ones.
+        """
+        folder = flows if flows.is_dir() else flows.parent
+        try:
+            inside = self.prompts_dir.resolve().relative_to(self.flows_dir.resolve())
+        except ValueError:
+            return replace(self, flows_dir=flows)
+        beside = folder / inside
+        return replace(
+            self, flows_dir=flows, prompts_dir=beside if beside.is_dir() else self.prompts_dir
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +81,14 @@ def load_runtime(
     paths: IvrPaths,
     lookup: TicketLookup | None = None,
     departments: Mapping[str, str] | None = None,
+    flows: Sequence[Path] = (),
 ) -> IvrRuntime:
     """Load flows, calendar, lookup data and the directory; ConfigError (or
-    FlowSetInvalid) if any is bad.
+    FlowSetInvalid) if any is bad. The service (at start and on reload) and
+    ``ivr validate`` load through here, so they refuse the same things.
+
+    ``flows`` (files or folders; ``ivr validate a.yaml b.yaml``) in place of
+    ``paths.flows_dir``.
 
     ``lookup`` (the work-order database, live) replaces the fixture file, which
     then serves only the simulator. ``departments`` (the catalogue's, code →
@@ -73,9 +96,9 @@ def load_runtime(
     """
     queues = load_queues(paths.queues)
     directory = load_directory(paths.directory, departments)
-    flows = load_flow_set([paths.flows_dir], paths.prompts_dir, queues, directory)
+    flow_set = load_flow_set(list(flows) or [paths.flows_dir], paths.prompts_dir, queues, directory)
     return IvrRuntime(
-        flows,
+        flow_set,
         load_calendar(paths.calendar),
         lookup if lookup is not None else FixtureLookup.load(paths.lookup_fixture),
         queues,
@@ -117,6 +140,8 @@ class IvrRegistry:
             return ReloadResult(False, self._current.version, tuple(str(exc).splitlines()))
         old, self._current = self._current.version, runtime
         log.info("IVR flows reloaded: %s → %s", old, runtime.version)
+        for warning in runtime.flows.warnings:
+            log.warning("IVR flows: %s", warning)
         for listener in self._listeners:
             listener(runtime)
         return ReloadResult(True, runtime.version)

@@ -13,9 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from callcenter.directory import Directory
-from callcenter.ivr import messages
+from callcenter.ivr import menu_text, messages
 from callcenter.ivr.flowset import FlowError, FlowSet, FlowSetInvalid, parse_flow_files
-from callcenter.ivr.prompts import prompt_exists
+from callcenter.ivr.prompts import (
+    MEDIA_SCHEMES,
+    media_scheme,
+    prompt_audio_file,
+    prompt_text_file,
+)
 from callcenter.ivr.schema import (
     INPUT_NODES,
     Flow,
@@ -53,7 +58,8 @@ def check(
                     flows.error(
                         name,
                         ("numbers", i),
-                        f"number {number} is already answered by flow {owners[number]!r}",
+                        f"number {number} is already answered by flow {owners[number]!r} "
+                        f"in {flows.docs[owners[number]].path}",
                     )
                 )
             owners[number] = name
@@ -252,25 +258,62 @@ def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
 
 
 def _prompts(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
+    """Each prompt a known media scheme, or a text in every language the flow speaks."""
     errors = []
     for node_id, node in flow.nodes.items():
         for field, prompts in prompt_fields(node):
             for i, prompt in enumerate(prompts):
-                missing = [
-                    lang
-                    for lang in flow.languages
-                    if not prompt_exists(flows.prompts_dir, lang, prompt)
-                ]
-                if missing:
-                    errors.append(
-                        flows.error(
-                            name,
-                            ("nodes", node_id, field, i),
-                            f"prompt {prompt!r} missing for {', '.join(missing)}",
-                            f"write {flows.prompts_dir}/{missing[0]}/{prompt}.txt "
-                            "(audio is generated from it by `make prompts`)",
+                loc = ("nodes", node_id, field, i)
+                scheme = media_scheme(prompt)
+                if scheme is not None:
+                    if scheme not in MEDIA_SCHEMES:
+                        errors.append(
+                            flows.error(
+                                name,
+                                loc,
+                                # zh: 未知的媒体类型 {scheme!r}（{prompt!r}）
+                                f"unknown media scheme {scheme!r} in {prompt!r}",
+                                # zh: 已知的类型：…；录音提示名不含冒号
+                                f"known schemes: {', '.join(MEDIA_SCHEMES)}; "
+                                "a prompt name has no ':'",
+                            )
                         )
-                    )
+                    continue
+                errors += _prompt_texts(flows, name, flow, loc, prompt)
+    return errors
+
+
+def _prompt_texts(
+    flows: FlowSet, name: str, flow: Flow, loc: tuple[str | int, ...], prompt: str
+) -> list[FlowError]:
+    """The text is the source: audio alone cannot be regenerated when the voice changes."""
+    root = flows.prompts_dir
+    textless = [x for x in flow.languages if not prompt_text_file(root, x, prompt).exists()]
+    audio_only = [x for x in textless if prompt_audio_file(root, x, prompt).exists()]
+    missing = [x for x in textless if x not in audio_only]
+    errors = []
+    if missing:
+        errors.append(
+            flows.error(
+                name,
+                loc,
+                f"prompt {prompt!r} missing for {', '.join(missing)}",
+                f"write {root}/{missing[0]}/{prompt}.txt "
+                "(audio is generated from it by `make prompts`)",
+            )
+        )
+    if audio_only:
+        errors.append(
+            flows.error(
+                name,
+                loc,
+                # zh: 提示音 {prompt!r} 在 {langs} 只有录音没有文本：无法重新生成录音
+                f"prompt {prompt!r} has audio but no text for {', '.join(audio_only)}: "
+                "the audio cannot be regenerated",
+                # zh: 把 {prompt}.wav 的内容写进 {root}/{lang}/{prompt}.txt
+                f"write the words of {prompt}.wav into {root}/{audio_only[0]}/{prompt}.txt",
+            )
+        )
     return errors
 
 
@@ -311,9 +354,10 @@ def load_flow_set(
     """Parse and check; raise FlowSetInvalid listing every error."""
     flows, errors = parse_flow_files(list(paths), prompts_dir)
     errors += check(flows, queues, directory)
+    warnings = sorted(menu_text.check(flows), key=_by_position)
     if errors:
-        raise FlowSetInvalid(_root_causes_first(flows, errors))
-    return flows
+        raise FlowSetInvalid(_root_causes_first(flows, errors), warnings)
+    return replace(flows, warnings=tuple(warnings))
 
 
 def _root_causes_first(flows: FlowSet, errors: list[FlowError]) -> list[FlowError]:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from callcenter import yamlfile
 from callcenter.acd.queues import load_queues
+from callcenter.cli import _departments as cli_departments
 from callcenter.cli import main
 from callcenter.config import load_settings
 from callcenter.ivr import messages
@@ -114,6 +115,36 @@ CASES: dict[str, list[str]] = {
         "missing_prompt_everywhere.yaml:7:15: nodes.bye.prompts.0: "
         "prompt 'welcom' missing for zh, en " + write_prompt("zh", "welcom"),
     ],
+    # Prompts beside the flows (a folder case with its own prompts/): the text is the
+    # source, so audio alone is refused; a prompt deleted from the copy is missing
+    # even though the configured folder still has it.
+    "audio_without_text": [
+        "audio_without_text/hotline.yaml:7:15: nodes.greet.prompts.0: prompt 'greeting' has "
+        "audio but no text for en: the audio cannot be regenerated (hint: write the words of "
+        "greeting.wav into {prompts}/en/greeting.txt)",
+    ],
+    "prompt_deleted": [
+        "prompt_deleted/hotline.yaml:11:15: nodes.bye.prompts.0: prompt 'goodbye' missing for zh "
+        + write_prompt("zh", "goodbye"),
+    ],
+    "unknown_scheme.yaml": [
+        "unknown_scheme.yaml:6:24: nodes.welcome.prompts.1: unknown media scheme 'sond' in "
+        "'sond:beep' (hint: known schemes: characters, digits, number, recording, sound, tone; "
+        "a prompt name has no ':')",
+    ],
+    # --- flow files: *.yml loads like *.yaml --------------------------------------------
+    "flow_in_yaml_and_yml": [
+        "flow_in_yaml_and_yml/hotline.yml:1:1: (file): flow 'hotline' is defined twice: "
+        "in {corpus}/flow_in_yaml_and_yml/hotline.yaml and in this file "
+        "(hint: one file per flow (its name is the file name without .yaml or .yml))",
+    ],
+    "same_number_yml": [
+        "same_number_yml/night.yml:2:11: numbers.0: number 12345 is already answered by flow "
+        "'hotline' in {corpus}/same_number_yml/hotline.yaml",
+    ],
+    # --- menus whose words and keys disagree: warnings (see WARNINGS), no error ---------
+    "menu_key_not_offered": [],
+    "menu_choice_unspoken": [],
     # --- digit maps ----------------------------------------------------------------
     # The choices mapping is checked as a whole: its position is its first key
     # (line 8), even where the bad key is the second one (line 9).
@@ -144,7 +175,7 @@ CASES: dict[str, list[str]] = {
     ],
     "same_number": [
         "same_number/hotline_copy.yaml:2:20: numbers.1: "
-        "number 12345 is already answered by flow 'hotline'",
+        "number 12345 is already answered by flow 'hotline' in {corpus}/same_number/hotline.yaml",
     ],
     "subflow_lacks_language": [
         "subflow_lacks_language/main.yaml:12:11: nodes.say_date.flow: "
@@ -264,16 +295,50 @@ CASES: dict[str, list[str]] = {
 }
 
 
+# Warnings: printed with their place, the set still loads.
+WARNINGS: dict[str, list[str]] = {
+    "menu_key_not_offered": [
+        "menu_key_not_offered/hotline.yaml:7:15: warning: nodes.pick.prompts.0: prompt 'pick' "
+        "says '按井号键' (zh), 'press the hash key' (en) but the menu has no choice '#' "
+        '(hint: add "#": NODE to choices, or change the words in {prompts}/zh/pick.txt)',
+    ],
+    "menu_choice_unspoken": [
+        "menu_choice_unspoken/hotline.yaml:11:12: warning: nodes.pick.choices.3: choice '3' is "
+        "never mentioned in the menu's prompts (zh, en) "
+        "(hint: say it in the prompt's text, or callers will not know it is there)",
+    ],
+}
+
+
+def prompts_beside(case: Path) -> Path:
+    """A folder case with its own prompts/ is checked against them, as validate does."""
+    return case / "prompts" if (case / "prompts").is_dir() else PROMPTS
+
+
+@pytest.mark.parametrize("case", sorted(WARNINGS))
+def test_a_menu_whose_words_and_keys_disagree_is_warned_not_refused(case: str):
+    prompts_dir = prompts_beside(CORPUS / case)
+    flows = load(CORPUS / case, prompts_dir=prompts_dir)
+    expected = [expand(line, prompts_dir) for line in WARNINGS[case]]
+    assert [str(w) for w in flows.warnings] == expected
+    assert all(w.warning for w in flows.warnings)
+    # validate prints them with file:line and still says OK.
+    code, stdout, stderr = cli_validate(CORPUS / case)
+    assert (code, stderr.splitlines()) == (0, expected)
+    assert stdout.startswith("OK: 1 flow(s)") and stdout.endswith("(1 warning(s))\n")
+
+
 def test_every_corpus_entry_has_expected_errors():
     entries = {p.name for p in CORPUS.iterdir() if p.is_dir() or p.suffix == ".yaml"}
     assert entries == set(CASES)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(c for c, lines in CASES.items() if lines))
 def test_broken_flow_is_refused_with_exact_errors(case: str):
+    prompts_dir = prompts_beside(CORPUS / case)
     with pytest.raises(FlowSetInvalid) as info:
-        load(CORPUS / case)
-    expected = [expand(line) for line in CASES[case]]
+        load(CORPUS / case, prompts_dir=prompts_dir)
+    expected = [expand(line, prompts_dir) for line in CASES[case]]
     errors = info.value.errors
     assert [str(e) for e in errors] == expected
     # The structured fields say the same as the text.
@@ -315,16 +380,17 @@ def test_the_same_flow_name_twice_is_refused():
     path = CORPUS / "unknown_queue.yaml"
     with pytest.raises(FlowSetInvalid) as info:
         load(path, path)
-    assert f"{path}:1:1: (file): flow 'unknown_queue' is defined twice" in [
-        str(e) for e in info.value.errors
-    ]
+    assert (
+        f"{path}:1:1: (file): flow 'unknown_queue' is defined twice: in {path} and in this file "
+        "(hint: one file per flow (its name is the file name without .yaml or .yml))"
+    ) in [str(e) for e in info.value.errors]
 
 
 def test_a_folder_without_flow_files_is_refused(tmp_path: Path):
     with pytest.raises(FlowSetInvalid) as info:
         load(tmp_path)
     assert [str(e) for e in info.value.errors] == [
-        f"{tmp_path}:1:1: (files): no flow files (*.yaml) found"
+        f"{tmp_path}:1:1: (files): no flow files (*.yaml, *.yml) found"
     ]
 
 
@@ -350,13 +416,28 @@ def test_missing_prompt_is_checked_against_the_given_prompts_dir(tmp_path: Path)
     ]
 
 
-def test_a_wav_without_txt_counts_as_the_prompt(tmp_path: Path):
+def test_a_wav_without_txt_is_refused_since_the_audio_cannot_be_regenerated(tmp_path: Path):
+    # The text is the source: `make prompts` makes the audio from it.
     (tmp_path / "zh").mkdir()
     for name in ("welcome.wav", "survey.txt", "goodbye.wav"):
         (tmp_path / "zh" / name).write_bytes(b"")
     with pytest.raises(FlowSetInvalid) as info:
         load(CORPUS / "unreachable_node.yaml", prompts_dir=tmp_path)
-    assert [str(e) for e in info.value.errors] == [expand(CASES["unreachable_node.yaml"][0])]
+    assert [str(e) for e in info.value.errors] == [
+        expand(
+            "unreachable_node.yaml:6:15: nodes.welcome.prompts.0: prompt 'welcome' has audio "
+            "but no text for zh: the audio cannot be regenerated "
+            "(hint: write the words of welcome.wav into {prompts}/zh/welcome.txt)",
+            tmp_path,
+        ),
+        expand(CASES["unreachable_node.yaml"][0]),
+        expand(
+            "unreachable_node.yaml:14:15: nodes.bye.prompts.0: prompt 'goodbye' has audio "
+            "but no text for zh: the audio cannot be regenerated "
+            "(hint: write the words of goodbye.wav into {prompts}/zh/goodbye.txt)",
+            tmp_path,
+        ),
+    ]
 
 
 # --- the real flows ---------------------------------------------------------------------
@@ -389,12 +470,23 @@ def cli_validate(*paths: Path) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def errors_only(stderr: str) -> list[str]:
+    """What validate printed, less its warnings (the corpus's menus reuse main_menu)."""
+    return [line for line in stderr.splitlines() if ": warning: " not in line]
+
+
+def no_prompts_beside(path: Path) -> str:
+    prompts_dir = load_settings(HOTLINE_CONFIG).ivr.prompts_dir
+    return f"note: no prompts folder beside {path}; prompts checked against {prompts_dir}"
+
+
 def test_cli_validate_prints_every_error_and_fails():
     code, stdout, stderr = cli_validate(CORPUS / "several_problems.yaml")
     prompts_dir = load_settings(HOTLINE_CONFIG).ivr.prompts_dir
     assert code != 0
     assert stdout == ""
-    assert stderr.splitlines() == [
+    assert errors_only(stderr) == [
+        no_prompts_beside(CORPUS / "several_problems.yaml"),
         *(expand(line, prompts_dir) for line in CASES["several_problems.yaml"]),
         "Error: 4 error(s); nothing was changed",
     ]
@@ -405,11 +497,23 @@ def test_cli_validate_reports_every_file_given():
         CORPUS / "unknown_start.yaml", CORPUS / "subflow_circle", CORPUS / "yaml_syntax.yaml"
     )
     assert code == 1
-    assert stderr.splitlines() == [
+    assert errors_only(stderr) == [
+        no_prompts_beside(CORPUS / "unknown_start.yaml"),
         *map(expand, CASES["subflow_circle"]),
         *map(expand, CASES["unknown_start.yaml"]),
         *map(expand, CASES["yaml_syntax.yaml"]),
         "Error: 3 error(s); nothing was changed",
+    ]
+
+
+def test_cli_validate_checks_a_folder_against_the_prompts_beside_it():
+    # goodbye.txt is in the configured prompts, not in the folder's own prompts/.
+    case = CORPUS / "prompt_deleted"
+    code, stdout, stderr = cli_validate(case)
+    assert (code, stdout) == (1, "")
+    assert stderr.splitlines() == [
+        expand(CASES["prompt_deleted"][0], case / "prompts"),
+        "Error: 1 error(s); nothing was changed",
     ]
 
 
@@ -465,6 +569,126 @@ def test_reload_refuses_a_broken_set_and_keeps_serving_the_old_one(tmp_path: Pat
     assert result.version != before.version
     assert registry.current.version == result.version
     assert seen == [registry.current]  # e.g. ticket deadlines follow the new calendar
+
+
+# --- one truth: validate DIR loads DIR as the service and its reload do --------------
+def flows_copy(tmp_path: Path) -> Path:
+    """A copy of ivr_flows/ with its prompts' texts (the audio is made from them)."""
+    copy = tmp_path / "ivr_flows"
+    shutil.copytree(ROOT / "ivr_flows", copy, ignore=shutil.ignore_patterns("*.wav"))
+    return copy
+
+
+def service_on(copy: Path) -> IvrRegistry:
+    """The service's registry with the configured paths, its flows (and prompts) at ``copy``."""
+    settings = load_settings(HOTLINE_CONFIG)
+    return IvrRegistry(settings.ivr.paths().with_flows(copy), cli_departments(settings))
+
+
+NEW_FLOW = (
+    'numbers: ["12346"]\n'
+    "languages: [zh, en]\n"
+    "start: notice\n"
+    "nodes:\n"
+    "  notice:\n"
+    "    type: play\n"
+    "    prompts: [heating_notice]\n"
+    "    next: bye\n"
+    "  bye:\n"
+    "    type: hangup\n"
+    "    prompts: [goodbye]\n"
+)
+
+
+def add_heating_flow(copy: Path) -> None:
+    """A new prompt with its texts and a new flow, saved as .yml, for another number."""
+    (copy / "prompts" / "zh" / "heating_notice.txt").write_text("供暖咨询请稍候。", "utf-8")
+    (copy / "prompts" / "en" / "heating_notice.txt").write_text("Heating: please hold.", "utf-8")
+    (copy / "heating.yml").write_text(NEW_FLOW, encoding="utf-8")
+
+
+def test_a_new_prompt_and_a_yml_flow_in_a_copy_pass_validate_and_reload(tmp_path: Path):
+    copy = flows_copy(tmp_path)
+    service = service_on(copy)
+    add_heating_flow(copy)
+
+    code, stdout, stderr = cli_validate(copy)
+
+    assert (code, stderr) == (0, "")
+    assert stdout.startswith("OK: 4 flow(s), version ")
+    assert stdout.endswith(": 12345, heating, survey, voicemail\n")
+    result = service.reload()
+    assert (result.ok, result.errors) == (True, ())
+    assert service.current.flows.entry_for("12346") == "heating"
+    assert f"version {result.version}:" in stdout  # the same files, the same version
+    # The configured prompts folder lacks the new prompt: it is the copy's that count.
+    with pytest.raises(FlowSetInvalid):
+        load(copy, prompts_dir=PROMPTS)
+
+
+def break_with_unknown_scheme(copy: Path) -> None:
+    shutil.copy(CORPUS / "unknown_scheme.yaml", copy / "unknown_scheme.yaml")
+
+
+def break_by_deleting_a_prompt_text(copy: Path) -> None:
+    (copy / "prompts" / "en" / "goodbye.txt").unlink()
+
+
+def break_by_keeping_only_the_audio(copy: Path) -> None:
+    text = copy / "prompts" / "zh" / "main_menu.txt"
+    text.with_suffix(".wav").write_bytes(b"RIFF")
+    text.unlink()
+
+
+def break_with_a_yml_twin(copy: Path) -> None:
+    shutil.copy(copy / "survey.yaml", copy / "survey.yml")
+
+
+def break_with_a_yml_flow_on_the_same_number(copy: Path) -> None:
+    (copy / "night.yml").write_text(NEW_FLOW.replace("12346", "12345"), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        break_with_unknown_scheme,
+        break_by_deleting_a_prompt_text,
+        break_by_keeping_only_the_audio,
+        break_with_a_yml_twin,
+        break_with_a_yml_flow_on_the_same_number,
+    ],
+    ids=lambda f: f.__name__.removeprefix("break_"),
+)
+def test_validate_and_reload_refuse_the_same_things_and_the_old_flows_still_answer(
+    tmp_path: Path, breakage
+):
+    copy = flows_copy(tmp_path)
+    add_heating_flow(copy)  # the prompts beside the flows are what both read
+    service = service_on(copy)
+    before = service.current
+    breakage(copy)
+
+    code, _, stderr = cli_validate(copy)
+    result = service.reload()
+
+    assert code == 1
+    refused = errors_only(stderr)
+    assert refused[-1].startswith("Error: ") and refused[:-1]
+    assert list(result.errors) == refused[:-1]
+    assert not result.ok and result.version == before.version
+    assert service.current is before
+    assert service.current.flows.entry_for("12345") == "12345"
+    assert service.current.flows.entry_for("12346") == "heating"
+
+
+def test_a_copy_without_prompts_is_checked_against_the_configured_prompts(tmp_path: Path):
+    copy = tmp_path / "flows"
+    copy.mkdir()
+    for name in ("12345.yaml", "voicemail.yaml", "survey.yaml"):
+        shutil.copy(ROOT / "ivr_flows" / name, copy / name)
+    code, stdout, stderr = cli_validate(copy)
+    assert (code, stderr.splitlines()) == (0, [no_prompts_beside(copy)])
+    assert stdout.startswith("OK: 3 flow(s)")
 
 
 # --- positions of schema errors -------------------------------------------------------
