@@ -85,11 +85,21 @@ FLOW_SUFFIXES = (".yaml", ".yml")
 
 
 def flow_files(paths: Iterable[Path]) -> list[Path]:
-    """A directory stands for its ``*.yaml`` and ``*.yml`` files; a file for itself."""
+    """A directory stands for its ``*.yaml`` and ``*.yml`` files; a file for itself.
+
+    Hidden files are an editor's (Emacs locks a file being edited with a
+    ``.#12345.yaml`` link), not flows.
+    """
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.iterdir() if p.suffix in FLOW_SUFFIXES))
+            out.extend(
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.suffix in FLOW_SUFFIXES and not p.name.startswith(".")
+                )
+            )
         else:
             out.append(path)
     return out

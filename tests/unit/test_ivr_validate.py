@@ -626,6 +626,17 @@ def test_a_new_prompt_and_a_yml_flow_in_a_copy_pass_validate_and_reload(tmp_path
         load(copy, prompts_dir=PROMPTS)
 
 
+def test_an_editors_hidden_files_are_not_flows(tmp_path: Path):
+    # Emacs marks a file being edited with a dangling link .#NAME; vim's swap is hidden too.
+    copy = flows_copy(tmp_path)
+    (copy / ".#12345.yaml").symlink_to("root@host.1234:1700000000")
+    (copy / ".survey.yml").write_text("not: [a flow", encoding="utf-8")
+    code, stdout, stderr = cli_validate(copy)
+    assert (code, stderr) == (0, "")
+    assert stdout.startswith("OK: 3 flow(s)")
+    assert service_on(copy).reload().ok
+
+
 def break_with_unknown_scheme(copy: Path) -> None:
     shutil.copy(CORPUS / "unknown_scheme.yaml", copy / "unknown_scheme.yaml")
 
