@@ -32,21 +32,27 @@ class YamlDocument:
         node = self.root
         if node is None:
             return (1, 1)
+        key: yaml.Node | None = None
         for part in loc:
-            child = _child(node, part)
-            if child is None:
+            if part == "[key]" and key is not None:
+                # pydantic's path to a bad mapping key: the key itself, not its value.
+                node = key
                 break
-            node = child
+            found = _child(node, part)
+            if found is None:
+                break
+            key, node = found
         return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
+def _child(node: yaml.Node, part: int | str) -> tuple[yaml.Node | None, yaml.Node] | None:
+    """(the key node or None, the value node) of ``part`` below ``node``."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                return value
+                return key, value
     if isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
-        return node.value[int(part)]
+        return None, node.value[int(part)]
     return None
 
 

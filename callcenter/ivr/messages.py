@@ -92,8 +92,8 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "菜单键必须是单个电话按键（0-9、*、#），不能是 {keys}",
     },
     "min_over_max": {
-        "en": "min_digits is larger than max_digits",
-        "zh": "min_digits 大于 max_digits",
+        "en": "min_digits {min} is larger than max_digits {max}",
+        "zh": "min_digits {min} 大于 max_digits {max}",
     },
     # --- cross-checks (callcenter/ivr/validate.py) -------------------------------------
     "did_you_mean": {"en": "did you mean {names}?", "zh": "是不是 {names}？"},

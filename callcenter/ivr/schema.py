@@ -10,7 +10,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from callcenter.ivr import messages
 
 DIGIT_KEYS = "0123456789*#"
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -29,6 +39,15 @@ Regex = Annotated[str, AfterValidator(_compiles)]
 Prompts = Annotated[list[str], Field(min_length=1)]
 OptionalPrompts = list[str]
 NodeRef = Annotated[str, Field(pattern=NODE_ID)]
+
+
+def _single_key(key: str) -> str:
+    if len(key) != 1 or key not in DIGIT_KEYS:
+        raise ValueError(messages.text("menu_keys", keys=repr(key)))
+    return key
+
+
+MenuKey = Annotated[str, AfterValidator(_single_key)]
 
 
 class _Model(BaseModel):
@@ -52,7 +71,8 @@ class PlayNode(_Node):
 class MenuNode(_Node):
     type: Literal["menu"]
     prompts: Prompts
-    choices: dict[str, NodeRef] = Field(min_length=1)
+    # Each bad key is reported at its own line (the error's path ends in [key]).
+    choices: dict[MenuKey, NodeRef] = Field(min_length=1)
     timeout: float = Field(5.0, gt=0, le=60)
     max_retries: int = Field(3, ge=1, le=10)
     invalid_prompts: OptionalPrompts = Field(default_factory=lambda: ["invalid"])
@@ -68,23 +88,15 @@ class MenuNode(_Node):
             return {str(k): target for k, target in v.items()}
         return v
 
-    @field_validator("choices")
-    @classmethod
-    def _single_keys(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in v if len(k) != 1 or k not in DIGIT_KEYS]
-        if bad:
-            raise ValueError(
-                f"menu keys must be single phone keys (0-9, *, #), not {', '.join(map(repr, bad))}"
-            )
-        return v
-
 
 class CollectNode(_Node):
     type: Literal["collect"]
     prompts: Prompts
     var: Annotated[str, Field(pattern=NODE_ID)]
-    min_digits: int = Field(1, ge=1, le=64)
+    # max before min: min's check sees max, and its error points at min_digits,
+    # which is always in the file when it fails (the default 1 fits any max).
     max_digits: int = Field(20, ge=1, le=64)
+    min_digits: int = Field(1, ge=1, le=64)
     terminator: Literal["#", "*"] | None = "#"
     first_digit_timeout: float = Field(8.0, gt=0, le=60)
     inter_digit_timeout: float = Field(4.0, gt=0, le=60)
@@ -95,11 +107,13 @@ class CollectNode(_Node):
     next: NodeRef | None = None
     on_fail: NodeRef | None = None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> CollectNode:
-        if self.min_digits > self.max_digits:
-            raise ValueError("min_digits is larger than max_digits")
-        return self
+    @field_validator("min_digits")
+    @classmethod
+    def _bounds(cls, v: int, info: ValidationInfo) -> int:
+        maximum = info.data.get("max_digits")
+        if maximum is not None and v > maximum:
+            raise ValueError(messages.text("min_over_max", min=v, max=maximum))
+        return v
 
 
 class VarCondition(_Model):

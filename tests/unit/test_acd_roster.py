@@ -105,7 +105,7 @@ def test_bad_agent_ids_are_refused_with_file_line(tmp_path: Path, bad_id: str):
 
 def test_unquoted_numeric_ids_are_refused(tmp_path: Path):
     msg = error(tmp_path, "agents:\n  1001:\n    name: A\n    seat: seat-a\n")
-    assert msg.startswith(f"{tmp_path / 'roster.yaml'}:3:")
+    assert msg.startswith(f"{tmp_path / 'roster.yaml'}:2:3: ")  # the key's own line
     assert "agents.1001.[key]: Input should be a valid string" in msg
 
 

@@ -72,9 +72,8 @@ def write_prompt(lang: str, name: str) -> str:
 
 # Errors that pydantic finds in a node's field name the field as written in the
 # file ("nodes.main_menu.timeout", no node type in the path) at the field's own
-# value. Errors about the node as a whole (an unknown type, min over max) stay at
-# the node's first line; a check of a whole mapping (menu choices) points at the
-# mapping, not at the bad key in it.
+# value, a bad menu key at the key itself, min over max at min_digits. Errors
+# about the node as a whole (an unknown type) stay at the node's first line.
 CASES: dict[str, list[str]] = {
     # --- unknown node references ---------------------------------------------------
     "unknown_next.yaml": [
@@ -146,14 +145,13 @@ CASES: dict[str, list[str]] = {
     "menu_key_not_offered": [],
     "menu_choice_unspoken": [],
     # --- digit maps ----------------------------------------------------------------
-    # The choices mapping is checked as a whole: its position is its first key
-    # (line 8), even where the bad key is the second one (line 9).
+    # Each bad key at its own line (line 9, not the mapping's first key on line 8).
     "digit_key_two_digits.yaml": [
-        "digit_key_two_digits.yaml:8:7: nodes.main_menu.choices: "
+        "digit_key_two_digits.yaml:9:7: nodes.main_menu.choices.12: "
         "Value error, menu keys must be single phone keys (0-9, *, #), not '12'",
     ],
     "digit_key_letter.yaml": [
-        "digit_key_letter.yaml:8:7: nodes.main_menu.choices: "
+        "digit_key_letter.yaml:8:7: nodes.main_menu.choices.a: "
         "Value error, menu keys must be single phone keys (0-9, *, #), not 'a'",
     ],
     "duplicate_choice.yaml": [
@@ -264,11 +262,10 @@ CASES: dict[str, list[str]] = {
         "impossible_date.yaml:6:18: (yaml): bad value: invalid value '2026-02-30': "
         "day is out of range for month",
     ],
-    # A check of the node as a whole: the node's first line, and (unlike field
-    # errors) the node's type is still in the path.
+    # Checked against max_digits: the error is at min_digits, the value to change.
     "collect_min_over_max.yaml": [
-        "collect_min_over_max.yaml:5:5: nodes.ask: "
-        "Value error, min_digits is larger than max_digits",
+        "collect_min_over_max.yaml:8:17: nodes.ask.min_digits: "
+        "Value error, min_digits 8 is larger than max_digits 6",
     ],
     "bad_pattern.yaml": [
         "bad_pattern.yaml:8:14: nodes.ask.pattern: "
