@@ -18,10 +18,17 @@ from callcenter.ivr.schema import Flow, MenuNode
 
 # What a prompt says → the key it names. Chinese and English are both looked for
 # in every language's text (the Chinese menu offers "English service, press 9").
+_ZH_DIGITS = {c: str(i) for i, c in enumerate("零一二三四五六七八九")} | {"〇": "0", "幺": "1"}
+_EN_DIGITS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
+} | {"oh": "0"}
 _SPOKEN_KEYS: tuple[tuple[re.Pattern[str], str | None], ...] = (
     (re.compile(r"按\s*([0-9])(?![0-9])"), None),
-    (re.compile(r"按\s*(?:井号|＃|#)\s*键?"), "#"),
-    (re.compile(r"按\s*(?:星号|米字|＊|\*)\s*键?"), "*"),
+    # 按一 is a key; 按一下 ("press once") is not.
+    (re.compile(r"按\s*([零〇一幺二三四五六七八九])(?![下次十百零〇一二三四五六七八九])"), None),
+    (re.compile(r"\bpress\s+(zero|oh|one|two|three|four|five|six|seven|eight|nine)\b", re.I), None),
+    (re.compile(r"按\s*(?:一下)?\s*(?:井号|＃|#)\s*号?\s*键?"), "#"),
+    (re.compile(r"按\s*(?:一下)?\s*(?:星号|米字|＊|\*)\s*号?\s*键?"), "*"),
     (re.compile(r"\bpress\s+([0-9])(?![0-9])", re.IGNORECASE), None),
     (re.compile(r"\bpress\s+(?:the\s+)?(?:hash|pound|#)(?:\s+key)?", re.IGNORECASE), "#"),
     (re.compile(r"\bpress\s+(?:the\s+)?(?:star|asterisk|\*)(?:\s+key)?", re.IGNORECASE), "*"),
@@ -33,7 +40,8 @@ def spoken_keys(text: str) -> dict[str, str]:
     found: dict[str, tuple[int, str]] = {}
     for pattern, key in _SPOKEN_KEYS:
         for match in pattern.finditer(text):
-            named = key or match.group(1)
+            said = match.group(1).lower() if key is None else ""
+            named = key or _ZH_DIGITS.get(said) or _EN_DIGITS.get(said) or said
             if named not in found or match.start() < found[named][0]:
                 found[named] = (match.start(), match.group(0))
     return {k: words for k, (_, words) in sorted(found.items(), key=lambda kv: kv[1][0])}
