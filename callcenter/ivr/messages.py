@@ -156,8 +156,25 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "请编写 {path}（`make prompts` 会据此生成语音）",
     },
     "number_taken": {
-        "en": "number {number} is already answered by flow {flow!r}",
-        "zh": "号码 {number} 已由流程 {flow!r} 接听",
+        "en": "number {number} is already answered by flow {flow!r} in {path}",
+        "zh": "号码 {number} 已由 {path} 中的流程 {flow!r} 接听",
+    },
+    "unknown_scheme": {
+        "en": "unknown media scheme {scheme!r} in {prompt!r}",
+        "zh": "未知的媒体类型 {scheme!r}（{prompt!r}）",
+    },
+    "known_schemes": {
+        "en": "known schemes: {schemes}; a prompt name has no ':'",
+        "zh": "已知的类型：{schemes}；录音提示名不含冒号",
+    },
+    "audio_only": {
+        "en": "prompt {prompt!r} has audio but no text for {languages}: "
+        "the audio cannot be regenerated",
+        "zh": "提示音 {prompt!r} 在 {languages} 只有录音没有文本：无法重新生成录音",
+    },
+    "write_words": {
+        "en": "write the words of {prompt}.wav into {path}",
+        "zh": "把 {prompt}.wav 的内容写进 {path}",
     },
     "subflow_circle": {
         "en": "flows call each other in a circle: {path}",

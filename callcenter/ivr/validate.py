@@ -35,7 +35,7 @@ from callcenter.ivr.schema import (
 
 def _close(word: str, choices: Iterable[str]) -> str:
     near = difflib.get_close_matches(word, list(choices), n=3)
-    return f"did you mean {', '.join(map(repr, near))}?" if near else ""
+    return messages.text("did_you_mean", names=", ".join(map(repr, near))) if near else ""
 
 
 def check(
@@ -58,8 +58,12 @@ def check(
                     flows.error(
                         name,
                         ("numbers", i),
-                        f"number {number} is already answered by flow {owners[number]!r} "
-                        f"in {flows.docs[owners[number]].path}",
+                        messages.text(
+                            "number_taken",
+                            number=number,
+                            flow=owners[number],
+                            path=flows.docs[owners[number]].path,
+                        ),
                     )
                 )
             owners[number] = name
@@ -72,7 +76,10 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
     if flow.start not in flow.nodes:
         errors.append(
             flows.error(
-                name, ("start",), f"unknown node {flow.start!r}", _close(flow.start, flow.nodes)
+                name,
+                ("start",),
+                messages.text("unknown_node", target=flow.start),
+                _close(flow.start, flow.nodes),
             )
         )
     for node_id, node in flow.nodes.items():
@@ -83,9 +90,9 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                     flows.error(
                         name,
                         loc,
-                        f"unknown node {target!r}",
+                        messages.text("unknown_node", target=target),
                         _close(target, flow.nodes)
-                        or f"nodes of this flow: {', '.join(flow.nodes)}",
+                        or messages.text("nodes_of_flow", names=", ".join(flow.nodes)),
                     )
                 )
         if isinstance(node, SubflowNode) and node.flow in flows.flows:
@@ -95,9 +102,12 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                     flows.error(
                         name,
                         ("nodes", node_id, "flow"),
-                        f"flow {node.flow!r} has no prompts for {', '.join(lacking)}, "
-                        "which this flow may be speaking",
-                        f"add {', '.join(lacking)} to the languages of {node.flow!r}",
+                        messages.text(
+                            "subflow_lacks_language", flow=node.flow, languages=", ".join(lacking)
+                        ),
+                        messages.text(
+                            "add_languages", flow=node.flow, languages=", ".join(lacking)
+                        ),
                     )
                 )
         if isinstance(node, SubflowNode) and node.flow not in flows.flows:
@@ -105,8 +115,9 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                 flows.error(
                     name,
                     ("nodes", node_id, "flow"),
-                    f"unknown flow {node.flow!r}",
-                    _close(node.flow, flows.flows) or f"flows: {', '.join(flows.flows)}",
+                    messages.text("unknown_flow", flow=node.flow),
+                    _close(node.flow, flows.flows)
+                    or messages.text("flows_are", names=", ".join(flows.flows)),
                 )
             )
         if isinstance(node, QueueNode) and node.queue not in queues:
@@ -114,9 +125,9 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                 flows.error(
                     name,
                     ("nodes", node_id, "queue"),
-                    f"unknown queue {node.queue!r}",
+                    messages.text("unknown_queue", queue=node.queue),
                     _close(node.queue, queues)
-                    or f"queues in config/queues.yaml: {', '.join(sorted(queues))}",
+                    or messages.text("queues_are", names=", ".join(sorted(queues))),
                 )
             )
         if isinstance(node, SetNode) and node.language and node.language not in flow.languages:
@@ -124,8 +135,10 @@ def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list
                 flows.error(
                     name,
                     ("nodes", node_id, "language"),
-                    f"language {node.language!r} is not in the flow's languages {flow.languages}",
-                    "add it to `languages:` and record its prompts",
+                    messages.text(
+                        "set_language_not_listed", language=node.language, languages=flow.languages
+                    ),
+                    messages.text("add_language"),
                 )
             )
     return errors
@@ -138,10 +151,13 @@ def _transfers(flows: FlowSet, name: str, flow: Flow, directory: Directory) -> l
         flows.error(
             name,
             ("nodes", node_id, "number"),
-            f"{node.number!r} is not in the department directory "
-            f"({directory.source or 'none configured'})",
+            messages.text(
+                "not_in_directory",
+                number=node.number,
+                source=directory.source or messages.text("no_directory"),
+            ),
             _close(node.number, [*keys, *directory.numbers()])
-            or "name a department (dept:CODE or dept:CODE/duty) or add it to the directory",
+            or messages.text("name_a_department"),
         )
         for node_id, node in flow.nodes.items()
         if isinstance(node, TransferNode) and directory.department(node.number) is None
@@ -165,8 +181,8 @@ def _reachability(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
         flows.error(
             name,
             ("nodes", nid),
-            f"node {nid!r} is unreachable from start {flow.start!r}",
-            "link it from another node or remove it",
+            messages.text("unreachable", node=nid, start=flow.start),
+            messages.text("link_or_remove"),
         )
         for nid in flow.nodes
         if nid not in seen
@@ -200,8 +216,8 @@ def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
             flows.error(
                 name,
                 ("nodes", cycle[0]),
-                f"loop that never waits for the caller: {path}",
-                "put a menu or collect in the loop, or end it",
+                messages.text("waitless_loop", path=path),
+                messages.text("break_loop"),
             )
         )
     return errors
@@ -271,11 +287,8 @@ def _prompts(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
                             flows.error(
                                 name,
                                 loc,
-                                # zh: 未知的媒体类型 {scheme!r}（{prompt!r}）
-                                f"unknown media scheme {scheme!r} in {prompt!r}",
-                                # zh: 已知的类型：…；录音提示名不含冒号
-                                f"known schemes: {', '.join(MEDIA_SCHEMES)}; "
-                                "a prompt name has no ':'",
+                                messages.text("unknown_scheme", scheme=scheme, prompt=prompt),
+                                messages.text("known_schemes", schemes=", ".join(MEDIA_SCHEMES)),
                             )
                         )
                     continue
@@ -297,9 +310,8 @@ def _prompt_texts(
             flows.error(
                 name,
                 loc,
-                f"prompt {prompt!r} missing for {', '.join(missing)}",
-                f"write {root}/{missing[0]}/{prompt}.txt "
-                "(audio is generated from it by `make prompts`)",
+                messages.text("prompt_missing", prompt=prompt, languages=", ".join(missing)),
+                messages.text("write_prompt", path=f"{root}/{missing[0]}/{prompt}.txt"),
             )
         )
     if audio_only:
@@ -307,11 +319,10 @@ def _prompt_texts(
             flows.error(
                 name,
                 loc,
-                # zh: 提示音 {prompt!r} 在 {langs} 只有录音没有文本：无法重新生成录音
-                f"prompt {prompt!r} has audio but no text for {', '.join(audio_only)}: "
-                "the audio cannot be regenerated",
-                # zh: 把 {prompt}.wav 的内容写进 {root}/{lang}/{prompt}.txt
-                f"write the words of {prompt}.wav into {root}/{audio_only[0]}/{prompt}.txt",
+                messages.text("audio_only", prompt=prompt, languages=", ".join(audio_only)),
+                messages.text(
+                    "write_words", prompt=prompt, path=f"{root}/{audio_only[0]}/{prompt}.txt"
+                ),
             )
         )
     return errors
@@ -338,8 +349,8 @@ def _subflow_recursion(flows: FlowSet) -> list[FlowError]:
             flows.error(
                 first,
                 ("nodes", node_id, "flow"),
-                "flows call each other in a circle: " + " → ".join([*cycle, cycle[0]]),
-                "a subflow returns to its caller; use goto within a flow",
+                messages.text("subflow_circle", path=" → ".join([*cycle, cycle[0]])),
+                messages.text("subflow_returns"),
             )
         )
     return errors
