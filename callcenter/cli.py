@@ -190,7 +190,8 @@ def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
     settings = _settings(config)
     configured = settings.ivr.paths()
     ivr_paths = configured.with_flows(paths[0]) if paths else configured
-    if paths and ivr_paths.prompts_dir == configured.prompts_dir:
+    beside = configured.prompts_beside(paths[0]) if paths else None
+    if beside is not None and ivr_paths.prompts_dir != beside:
         # zh: 流程旁没有 prompts 文件夹；按配置的提示音文件夹检查
         click.echo(
             f"note: no prompts folder beside {paths[0]}; "

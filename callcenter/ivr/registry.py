@@ -41,15 +41,19 @@ class IvrPaths:
         Prompts kept apart from the flows (or a copy without a prompts folder) stay
         the configured ones.
         """
-        folder = flows if flows.is_dir() else flows.parent
+        beside = self.prompts_beside(flows)
+        if beside is None or not beside.is_dir():
+            return replace(self, flows_dir=flows)
+        return replace(self, flows_dir=flows, prompts_dir=beside)
+
+    def prompts_beside(self, flows: Path) -> Path | None:
+        """Where the prompts of flows at ``flows`` would be; None when the configured
+        prompts are not inside the configured flows folder."""
         try:
             inside = self.prompts_dir.resolve().relative_to(self.flows_dir.resolve())
         except ValueError:
-            return replace(self, flows_dir=flows)
-        beside = folder / inside
-        return replace(
-            self, flows_dir=flows, prompts_dir=beside if beside.is_dir() else self.prompts_dir
-        )
+            return None
+        return (flows if flows.is_dir() else flows.parent) / inside
 
 
 @dataclass(frozen=True, slots=True)

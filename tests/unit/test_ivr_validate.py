@@ -8,6 +8,7 @@ included, so a change in either fails here and has to be made on purpose.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -632,6 +633,23 @@ def test_an_editors_hidden_files_are_not_flows(tmp_path: Path):
     assert (code, stderr) == (0, "")
     assert stdout.startswith("OK: 3 flow(s)")
     assert service_on(copy).reload().ok
+
+
+def test_prompts_configured_apart_from_the_flows_stay_where_they_are(tmp_path: Path):
+    paths = IvrPaths(
+        flows_dir=tmp_path / "flows",
+        prompts_dir=tmp_path / "sounds",
+        calendar=ROOT / "config" / "calendar.yaml",
+        queues=QUEUES_FILE,
+        lookup_fixture=ROOT / "config" / "lookup_fixture.yaml",
+    )
+    copy = flows_copy(tmp_path)  # has prompts/, but the configuration keeps them apart
+    assert paths.prompts_beside(copy) is None
+    assert paths.with_flows(copy) == replace(paths, flows_dir=copy)
+    inside = replace(paths, prompts_dir=tmp_path / "flows" / "audio" / "prompts")
+    assert inside.prompts_beside(copy) == copy / "audio" / "prompts"
+    assert inside.with_flows(copy).prompts_dir == inside.prompts_dir  # the copy has none there
+    assert inside.with_flows(copy / "12345.yaml").flows_dir == copy / "12345.yaml"
 
 
 def break_with_unknown_scheme(copy: Path) -> None:
