@@ -79,6 +79,8 @@ class ReloadResult:
     ok: bool
     version: str
     errors: tuple[str, ...] = ()
+    # The new set's warnings (file:line: warning: ...); they do not refuse it.
+    warnings: tuple[str, ...] = ()
 
 
 def load_runtime(
@@ -118,6 +120,7 @@ class IvrRegistry:
         self._listeners: list[Callable[[IvrRuntime], None]] = []
         # The service refuses to start on a bad set.
         self._current = load_runtime(paths, departments=departments)
+        _log_warnings(self._current)
 
     def on_reload(self, listener: Callable[[IvrRuntime], None]) -> None:
         """Call ``listener`` with each runtime a reload puts in service (the calendar
@@ -144,8 +147,12 @@ class IvrRegistry:
             return ReloadResult(False, self._current.version, tuple(str(exc).splitlines()))
         old, self._current = self._current.version, runtime
         log.info("IVR flows reloaded: %s → %s", old, runtime.version)
-        for warning in runtime.flows.warnings:
-            log.warning("IVR flows: %s", warning)
+        _log_warnings(runtime)
         for listener in self._listeners:
             listener(runtime)
-        return ReloadResult(True, runtime.version)
+        return ReloadResult(True, runtime.version, warnings=tuple(map(str, runtime.flows.warnings)))
+
+
+def _log_warnings(runtime: IvrRuntime) -> None:
+    for warning in runtime.flows.warnings:
+        log.warning("IVR flows %s: %s", runtime.version, warning)

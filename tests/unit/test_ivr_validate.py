@@ -326,6 +326,23 @@ def test_a_menu_whose_words_and_keys_disagree_is_warned_not_refused(case: str):
     assert stdout.startswith("OK: 1 flow(s)") and stdout.endswith("(1 warning(s))\n")
 
 
+def test_a_reload_with_warnings_succeeds_and_says_them(tmp_path: Path, caplog):
+    copy = flows_copy(tmp_path)
+    service = service_on(copy)
+    case = CORPUS / "menu_choice_unspoken"
+    for lang in ("zh", "en"):
+        shutil.copy(case / "prompts" / lang / "pick.txt", copy / "prompts" / lang / "pick.txt")
+        shutil.copy(case / "prompts" / lang / "farewell.txt", copy / "prompts" / lang)
+    shutil.copy(case / "hotline.yaml", copy / "pick.yaml")
+
+    result = service.reload()
+
+    expected = WARNINGS["menu_choice_unspoken"][0].replace("hotline.yaml", "pick.yaml")
+    expected = str(copy) + expected.removeprefix("menu_choice_unspoken")
+    assert (result.ok, result.errors, result.warnings) == (True, (), (expected,))
+    assert f"IVR flows {result.version}: {expected}" in caplog.messages
+
+
 def test_every_corpus_entry_has_expected_errors():
     entries = {p.name for p in CORPUS.iterdir() if p.is_dir() or p.suffix == ".yaml"}
     assert entries == set(CASES)
