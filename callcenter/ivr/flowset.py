@@ -120,7 +120,7 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
                 1,
                 1,
                 "(files)",
-                "no flow files (*.yaml, *.yml) found",
+                messages.text("no_flow_files"),
             )
         )
     for path in files:
@@ -142,10 +142,8 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
                     1,
                     1,
                     "(file)",
-                    # zh: 流程 {name!r} 定义了两次：{first_file[name]} 和这个文件
-                    f"flow {name!r} is defined twice: in {first_file[name]} and in this file",
-                    # zh: 一个流程一个文件（流程名即文件名，不含 .yaml/.yml）
-                    "one file per flow (its name is the file name without .yaml or .yml)",
+                    messages.text("defined_twice", name=name, first=first_file[name]),
+                    messages.text("one_file_per_flow"),
                 )
             )
             continue
@@ -163,7 +161,7 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
                         line,
                         column,
                         ".".join(str(p) for p in loc if p != "[key]") or "(top)",
-                        err["msg"],
+                        messages.pydantic_text(err),
                         _hint_for(err["type"], loc),
                     )
                 )
@@ -192,12 +190,13 @@ def _file_error(path: Path, message: str) -> FlowError:
 
 def _hint_for(error_type: str, loc: tuple[str | int, ...]) -> str:
     if error_type == "union_tag_invalid":
-        return (
-            "type is one of play, menu, collect, branch, goto, subflow, return, queue, "
-            "voicemail, lookup, transfer, survey, set, hangup"
+        return messages.text(
+            "hint_types",
+            types="play, menu, collect, branch, goto, subflow, return, queue, "
+            "voicemail, lookup, transfer, survey, set, hangup",
         )
     if error_type == "extra_forbidden":
-        return "misspelt field? see ivr_flows/README.md for each node's fields"
+        return messages.text("hint_misspelt")
     if error_type == "string_pattern_mismatch" and loc and loc[-1] in ("next", "goto", "target"):
-        return "node ids are letters, digits and _"
+        return messages.text("hint_node_ids")
     return ""

@@ -8,10 +8,10 @@ language of the logs and of the tests' tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Literal
+from typing import Any, Literal
 
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
@@ -85,6 +85,28 @@ CATALOGUE: dict[str, dict[Language, str]] = {
     "hint_unclosed": {
         "en": "close the list or mapping on the same line, or quote a value starting with [ or {{",
         "zh": "请在同一行闭合列表或映射，或给以 [ 或 {{ 开头的值加引号",
+    },
+    # --- loading the files together (callcenter/ivr/flowset.py) ------------------------
+    "no_flow_files": {
+        "en": "no flow files (*.yaml, *.yml) found",
+        "zh": "没有找到流程文件（*.yaml、*.yml）",
+    },
+    "defined_twice": {
+        "en": "flow {name!r} is defined twice: in {first} and in this file",
+        "zh": "流程 {name!r} 定义了两次：{first} 和这个文件",
+    },
+    "one_file_per_flow": {
+        "en": "one file per flow (its name is the file name without .yaml or .yml)",
+        "zh": "一个流程一个文件（流程名即文件名，不含 .yaml/.yml）",
+    },
+    "hint_types": {"en": "type is one of {types}", "zh": "type 只能是 {types} 之一"},
+    "hint_misspelt": {
+        "en": "misspelt field? see ivr_flows/README.md for each node's fields",
+        "zh": "字段名拼错了？各节点的字段见 ivr_flows/README.md",
+    },
+    "hint_node_ids": {
+        "en": "node ids are letters, digits and _",
+        "zh": "节点名只能由字母、数字和 _ 组成",
     },
     # --- the flow language (callcenter/ivr/schema.py) ----------------------------------
     "menu_keys": {
@@ -189,6 +211,47 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "由上面 {path} 中的错误引起",
     },
 }
+
+
+# pydantic's own messages, by error type: its English as it is, our Chinese
+# (with pydantic's context filled in); a type not listed stays in English.
+PYDANTIC_ZH: dict[str, str] = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不允许的字段",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数，不能有小数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文本",
+    "list_type": "应为列表，如 [a, b]",
+    "dict_type": "应为映射（键: 值）",
+    "model_type": "应为映射（键: 值）",
+    "model_attributes_type": "应为映射（键: 值）",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应大于或等于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应小于或等于 {le}",
+    "too_short": "至少需要 {min_length} 项",
+    "string_pattern_mismatch": "不符合格式 {pattern}",
+    "literal_error": "应为 {expected}",
+    "union_tag_invalid": "未知的类型 {tag!r}",
+    "union_tag_not_found": "缺少 type 字段",
+    "value_error": "{error}",
+}
+
+
+def pydantic_text(err: Mapping[str, Any]) -> str:
+    """pydantic's message for ``err`` in the current language."""
+    zh = PYDANTIC_ZH.get(str(err.get("type")))
+    if _current.get() == "en" or zh is None:
+        return str(err.get("msg", ""))
+    try:
+        return zh.format(**err.get("ctx", {}))
+    except (KeyError, IndexError):
+        return str(err.get("msg", ""))
 
 
 def current() -> Language:
