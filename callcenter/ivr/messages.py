@@ -198,6 +198,20 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "write the words of {prompt}.wav into {path}",
         "zh": "把 {prompt}.wav 的内容写进 {path}",
     },
+    "prompt_text_not_utf8": {
+        "en": "the text of prompt {prompt!r} for {language} is not UTF-8 "
+        "(GBK from a Chinese Windows editor?): its audio would be gibberish",
+        "zh": "提示音 {prompt!r} 的 {language} 文本不是 UTF-8 编码"
+        "（可能是 Windows 中文编辑器保存的 GBK）：生成的录音会是乱码",
+    },
+    "prompt_text_empty": {
+        "en": "the text of prompt {prompt!r} for {language} is empty: its audio would be silence",
+        "zh": "提示音 {prompt!r} 的 {language} 文本是空的：生成的录音没有声音",
+    },
+    "save_prompt_text": {
+        "en": "write the words into {path}, saved as UTF-8",
+        "zh": "把要说的话写进 {path}，存为 UTF-8",
+    },
     "subflow_circle": {
         "en": "flows call each other in a circle: {path}",
         "zh": "流程之间循环调用：{path}",

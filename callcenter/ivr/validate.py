@@ -325,7 +325,32 @@ def _prompt_texts(
                 ),
             )
         )
+    for lang in flow.languages:
+        if lang not in textless:
+            problem = _text_problem(prompt_text_file(root, lang, prompt))
+            if problem:
+                errors.append(
+                    flows.error(
+                        name,
+                        loc,
+                        messages.text(problem, prompt=prompt, language=lang),
+                        messages.text(
+                            "save_prompt_text", path=prompt_text_file(root, lang, prompt)
+                        ),
+                    )
+                )
     return errors
+
+
+def _text_problem(path: Path) -> str | None:
+    """What ``make prompts`` could not speak: not UTF-8, or no words."""
+    try:
+        words = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "prompt_text_not_utf8"
+    except OSError:
+        return None
+    return None if words.strip() else "prompt_text_empty"
 
 
 def _subflow_recursion(flows: FlowSet) -> list[FlowError]:

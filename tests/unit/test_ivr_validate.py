@@ -127,6 +127,15 @@ CASES: dict[str, list[str]] = {
         "prompt_deleted/hotline.yaml:11:15: nodes.bye.prompts.0: prompt 'goodbye' missing for zh "
         + write_prompt("zh", "goodbye"),
     ],
+    # make prompts speaks the text as UTF-8: GBK would be gibberish, nothing silence.
+    "prompt_text_unusable": [
+        "prompt_text_unusable/hotline.yaml:7:15: nodes.greet.prompts.0: the text of prompt "
+        "'greeting' for zh is not UTF-8 (GBK from a Chinese Windows editor?): its audio would "
+        "be gibberish (hint: write the words into {prompts}/zh/greeting.txt, saved as UTF-8)",
+        "prompt_text_unusable/hotline.yaml:7:15: nodes.greet.prompts.0: the text of prompt "
+        "'greeting' for en is empty: its audio would be silence "
+        "(hint: write the words into {prompts}/en/greeting.txt, saved as UTF-8)",
+    ],
     "unknown_scheme.yaml": [
         "unknown_scheme.yaml:6:24: nodes.welcome.prompts.1: unknown media scheme 'sond' in "
         "'sond:beep' (hint: known schemes: characters, digits, number, recording, sound, tone; "
@@ -434,8 +443,9 @@ def test_missing_prompt_is_checked_against_the_given_prompts_dir(tmp_path: Path)
 def test_a_wav_without_txt_is_refused_since_the_audio_cannot_be_regenerated(tmp_path: Path):
     # The text is the source: `make prompts` makes the audio from it.
     (tmp_path / "zh").mkdir()
-    for name in ("welcome.wav", "survey.txt", "goodbye.wav"):
+    for name in ("welcome.wav", "goodbye.wav"):
         (tmp_path / "zh" / name).write_bytes(b"")
+    (tmp_path / "zh" / "survey.txt").write_text("请评价", encoding="utf-8")
     with pytest.raises(FlowSetInvalid) as info:
         load(CORPUS / "unreachable_node.yaml", prompts_dir=tmp_path)
     assert [str(e) for e in info.value.errors] == [
