@@ -179,15 +179,29 @@ def ivr() -> None:
 
 @ivr.command()
 @config_option
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of the messages (default: ivr.messages_language, zh).",
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
+def validate(config: Path | None, lang: str | None, paths: tuple[Path, ...]) -> None:
     """Check the flows in PATHS (default: the configured ivr_flows/) all together, as the
     service loads them: against the prompts beside them (PATHS[0]/prompts), the queues,
     the directory, the calendar and the lookup data. Warnings do not refuse the flows."""
+    from callcenter.ivr import messages
+
+    settings = _settings(config)
+    language = "en" if lang == "en" else "zh" if lang == "zh" else settings.ivr.messages_language
+    with messages.language(language):
+        _validate(settings, paths)
+
+
+def _validate(settings: Settings, paths: tuple[Path, ...]) -> None:
     from callcenter.ivr.flowset import FlowSetInvalid
     from callcenter.ivr.registry import load_runtime
 
-    settings = _settings(config)
     configured = settings.ivr.paths()
     ivr_paths = configured.with_flows(paths[0]) if paths else configured
     beside = configured.prompts_beside(paths[0]) if paths else None
@@ -201,7 +215,9 @@ def validate(config: Path | None, paths: tuple[Path, ...]) -> None:
     try:
         runtime = load_runtime(ivr_paths, departments=_departments(settings), flows=paths)
     except FlowSetInvalid as exc:
-        for error in sorted([*exc.errors, *exc.warnings], key=_by_position):
+        # The errors in their order (root causes first, what follows folded under
+        # them); the warnings after them, by position.
+        for error in [*exc.errors, *sorted(exc.warnings, key=_by_position)]:
             click.echo(str(error), err=True)
         raise click.ClickException(f"{len(exc.errors)} error(s); nothing was changed") from exc
     except ConfigError as exc:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from callcenter import safefiles
 from callcenter.ari import AriSettings
 from callcenter.errors import ConfigError
+from callcenter.ivr.messages import Language
 from callcenter.ivr.registry import IvrPaths
 from callcenter.ratelimit import Guard, Policy
 from callcenter.yamlfile import YamlDocument, format_error_line, load_yaml
@@ -128,6 +129,9 @@ class IvrConfig(_Strict):
     lookup_fixture: Path = Path("lookup_fixture.yaml")
     # The department directory: the only numbers transfers may dial.
     directory: Path = Path("directory.yaml")
+    # The language of the flow validator's messages (`ivr validate`, a refused
+    # reload) for ops staff; `callcenter ivr validate --lang` overrides it.
+    messages_language: Language = "zh"
 
     def paths(self) -> IvrPaths:
         return IvrPaths(

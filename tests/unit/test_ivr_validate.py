@@ -19,6 +19,7 @@ from callcenter.acd.queues import load_queues
 from callcenter.cli import _departments as cli_departments
 from callcenter.cli import main
 from callcenter.config import load_settings
+from callcenter.errors import ConfigError
 from callcenter.ivr import messages
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
 from callcenter.ivr.registry import IvrPaths, IvrRegistry
@@ -490,7 +491,7 @@ def test_the_version_is_a_content_hash(tmp_path: Path):
 # --- the command line -------------------------------------------------------------------
 def cli_validate(*paths: Path) -> tuple[int, str, str]:
     result = CliRunner().invoke(
-        main, ["ivr", "validate", "-c", str(HOTLINE_CONFIG), *map(str, paths)]
+        main, ["ivr", "validate", "-c", str(HOTLINE_CONFIG), "--lang", "en", *map(str, paths)]
     )
     return result.exit_code, result.stdout, result.stderr
 
@@ -1125,3 +1126,45 @@ def test_messages_in_chinese(case: str, zh: str):
     with messages.language("zh"), pytest.raises(FlowSetInvalid) as info:
         load(CORPUS / case)
     assert [str(e) for e in info.value.errors] == [expand(zh)]
+
+
+def test_messages_in_chinese_for_pydantic_and_cross_checks():
+    with messages.language("zh"), pytest.raises(FlowSetInvalid) as info:
+        load(CORPUS / "unknown_next.yaml", CORPUS / "wrong_type_timeout.yaml")
+    assert [str(e) for e in info.value.errors] == [
+        expand(
+            "unknown_next.yaml:14:11: nodes.info.next: 未知节点 'main_manu' "
+            "(hint: 是不是 'main_menu'？)"
+        ),
+        expand("wrong_type_timeout.yaml:9:14: nodes.main_menu.timeout: 应为数字"),
+    ]
+
+
+def test_cli_validate_speaks_the_configured_language_unless_told(tmp_path: Path):
+    args = ["ivr", "validate", "-c", str(HOTLINE_CONFIG), str(CORPUS / "unknown_next.yaml")]
+    zh = CliRunner().invoke(main, args).stderr.splitlines()
+    en = CliRunner().invoke(main, [*args, "--lang", "en"]).stderr.splitlines()
+    assert load_settings(HOTLINE_CONFIG).ivr.messages_language == "zh"
+    assert (
+        expand(
+            "unknown_next.yaml:14:11: nodes.info.next: 未知节点 'main_manu' "
+            "(hint: 是不是 'main_menu'？)"
+        )
+        in zh
+    )
+    assert expand(CASES["unknown_next.yaml"][0]) in en
+
+
+def test_the_messages_language_setting_is_validated(tmp_path: Path):
+    text = HOTLINE_CONFIG.read_text(encoding="utf-8").replace(
+        "\nivr:\n", "\nivr:\n  messages_language: fr\n", 1
+    )
+    config = HOTLINE_CONFIG.parent / f".test_lang_{tmp_path.name}.yaml"
+    config.write_text(text, encoding="utf-8")
+    try:
+        with pytest.raises(
+            ConfigError, match=r"ivr\.messages_language: Input should be 'zh' or 'en'"
+        ):
+            load_settings(config)
+    finally:
+        config.unlink()
