@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from callcenter.ivr import messages
 from callcenter.ivr.flowset import FlowError, FlowSet
 from callcenter.ivr.prompts import media_scheme, prompt_text_file
 from callcenter.ivr.schema import Flow, MenuNode
@@ -87,21 +88,20 @@ def _menu(
         yield flows.error(
             name,
             ("nodes", node_id, "prompts", i),
-            # zh: 提示音 {prompt!r} 说 {says}，但菜单没有选项 {key!r}
-            f"prompt {prompt!r} says {says} but the menu has no choice {key!r}",
-            # zh: 在 choices 里加上 {key!r}，或改提示音文本
-            f'add "{key}": NODE to choices, or change the words in '
-            f"{prompt_text_file(flows.prompts_dir, said_in[0][1], prompt)}",
+            messages.text("menu_key_not_offered", prompt=prompt, says=says, key=key),
+            messages.text(
+                "add_choice",
+                key=key,
+                path=prompt_text_file(flows.prompts_dir, said_in[0][1], prompt),
+            ),
             warning=True,
         )
     for key, langs in unspoken.items():
         yield flows.error(
             name,
             ("nodes", node_id, "choices", key),
-            # zh: 选项 {key!r} 在菜单的提示音（{langs}）里没有提到
-            f"choice {key!r} is never mentioned in the menu's prompts ({', '.join(langs)})",
-            # zh: 在提示音文本里说出这个键，否则来电者不知道它
-            "say it in the prompt's text, or callers will not know it is there",
+            messages.text("choice_unspoken", key=key, languages=", ".join(langs)),
+            messages.text("say_the_key"),
             warning=True,
         )
 

@@ -212,6 +212,23 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "write the words into {path}, saved as UTF-8",
         "zh": "把要说的话写进 {path}，存为 UTF-8",
     },
+    # --- warnings: a menu's words and keys (callcenter/ivr/menu_text.py) --------------
+    "menu_key_not_offered": {
+        "en": "prompt {prompt!r} says {says} but the menu has no choice {key!r}",
+        "zh": "提示音 {prompt!r} 说 {says}，但菜单没有选项 {key!r}",
+    },
+    "add_choice": {
+        "en": 'add "{key}": NODE to choices, or change the words in {path}',
+        "zh": '在 choices 里加上 "{key}": 节点，或修改 {path} 的文字',
+    },
+    "choice_unspoken": {
+        "en": "choice {key!r} is never mentioned in the menu's prompts ({languages})",
+        "zh": "菜单的提示音（{languages}）从未提到选项 {key!r}",
+    },
+    "say_the_key": {
+        "en": "say it in the prompt's text, or callers will not know it is there",
+        "zh": "请在提示音文本里说出这个键，否则来电者不知道有这个选项",
+    },
     "subflow_circle": {
         "en": "flows call each other in a circle: {path}",
         "zh": "流程之间循环调用：{path}",

@@ -336,6 +336,20 @@ def test_a_menu_whose_words_and_keys_disagree_is_warned_not_refused(case: str):
     assert stdout.startswith("OK: 1 flow(s)") and stdout.endswith("(1 warning(s))\n")
 
 
+def test_menu_warnings_in_chinese():
+    case = CORPUS / "menu_key_not_offered"
+    with messages.language("zh"):
+        flows = load(case, prompts_dir=case / "prompts")
+    assert [str(w) for w in flows.warnings] == [
+        expand(
+            "menu_key_not_offered/hotline.yaml:7:15: warning: nodes.pick.prompts.0: "
+            "提示音 'pick' 说 '按井号键' (zh), 'press the hash key' (en)，但菜单没有选项 '#' "
+            '(hint: 在 choices 里加上 "#": 节点，或修改 {prompts}/zh/pick.txt 的文字)',
+            case / "prompts",
+        )
+    ]
+
+
 def test_a_reload_with_warnings_succeeds_and_says_them(tmp_path: Path, caplog):
     copy = flows_copy(tmp_path)
     service = service_on(copy)
