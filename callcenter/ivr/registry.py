@@ -97,18 +97,17 @@ def load_runtime(
     ``paths.flows_dir``.
 
     ``lookup`` (the work-order database, live) replaces the fixture file, which
-    then serves only the simulator. ``departments`` (the catalogue's, code →
-    name) are the codes the directory may use.
+    then serves only the simulator; the file is read all the same, so a live
+    reload refuses a broken one as ``ivr validate`` does. ``departments`` (the
+    catalogue's, code → name) are the codes the directory may use.
     """
     queues = load_queues(paths.queues)
     directory = load_directory(paths.directory, departments)
     flow_set = load_flow_set(list(flows) or [paths.flows_dir], paths.prompts_dir, queues, directory)
+    calendar = load_calendar(paths.calendar)
+    fixture = FixtureLookup.load(paths.lookup_fixture)
     return IvrRuntime(
-        flow_set,
-        load_calendar(paths.calendar),
-        lookup if lookup is not None else FixtureLookup.load(paths.lookup_fixture),
-        queues,
-        directory,
+        flow_set, calendar, lookup if lookup is not None else fixture, queues, directory
     )
 
 

@@ -22,7 +22,8 @@ from callcenter.config import load_settings
 from callcenter.errors import ConfigError
 from callcenter.ivr import messages
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
-from callcenter.ivr.registry import IvrPaths, IvrRegistry
+from callcenter.ivr.lookup import FixtureLookup
+from callcenter.ivr.registry import IvrPaths, IvrRegistry, load_runtime
 from callcenter.ivr.validate import load_flow_set
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -747,6 +748,26 @@ def test_validate_and_reload_refuse_the_same_things_and_the_old_flows_still_answ
     assert service.current is before
     assert service.current.flows.entry_for("12345") == "12345"
     assert service.current.flows.entry_for("12346") == "heating"
+
+
+def test_a_live_reload_refuses_a_broken_lookup_fixture_as_validate_does(tmp_path: Path):
+    # The live service answers lookups from the database, but validate reads the
+    # fixture file: reload must refuse the same broken file.
+    fixture = tmp_path / "lookup_fixture.yaml"
+    shutil.copy(ROOT / "config" / "lookup_fixture.yaml", fixture)
+    settings = load_settings(HOTLINE_CONFIG)
+    paths = replace(settings.ivr.paths(), lookup_fixture=fixture)
+    service = IvrRegistry(paths, cli_departments(settings))
+    service.use_lookup(FixtureLookup({}))  # stands for the database
+    before = service.current
+    fixture.write_text("tickets: [not, a, mapping]\n", encoding="utf-8")
+
+    result = service.reload()
+
+    assert not result.ok and result.errors and str(fixture) in result.errors[0]
+    assert service.current is before
+    with pytest.raises(ConfigError):
+        load_runtime(paths, departments=cli_departments(settings))
 
 
 def test_a_copy_without_prompts_is_checked_against_the_configured_prompts(tmp_path: Path):
