@@ -60,7 +60,10 @@ def _child(node: yaml.Node, part: int | str) -> tuple[yaml.Node | None, yaml.Nod
 # (documented in ivr_flows/README.md). Real flows are a few KiB, 7 levels deep.
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
-MAX_ALIAS_VALUES = 10_000
+# Values (scalars, lists, mappings, keys included), also after expanding aliases:
+# parsing stops there, so a file of tiny values cannot take seconds. A flow of
+# 1,000 nodes has about 10,000.
+MAX_VALUES = 30_000
 
 
 class _PositionedLoader(yaml.SafeLoader):
@@ -69,6 +72,7 @@ class _PositionedLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.depth = 0
+        self.values = 0
         self.aliases: list[yaml.Mark] = []
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
@@ -76,6 +80,10 @@ class _PositionedLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             self.aliases.append(event.start_mark)
+        else:
+            self.values += 1
+            if self.values > MAX_VALUES:
+                raise _Refused(event.start_mark, text("too_many_values", limit=MAX_VALUES))
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -191,7 +199,7 @@ def load_yaml(path: Path) -> YamlDocument:
     """Read and parse one YAML file; every problem becomes ConfigError with file:line.
 
     Nothing in the file can crash or hang this: size, nesting and alias expansion
-    are bounded (MAX_BYTES, MAX_DEPTH, MAX_ALIAS_VALUES).
+    are bounded (MAX_BYTES, MAX_DEPTH, MAX_VALUES).
     """
     source = _read(path)
     lines = source.splitlines()
@@ -248,8 +256,8 @@ def _check_aliases(aliases: list[yaml.Mark], root: yaml.Node) -> None:
         if done:
             on_path.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in _children(node))
-            if size[key] > MAX_ALIAS_VALUES:
-                raise _Refused(aliases[0], text("alias_too_big", limit=MAX_ALIAS_VALUES))
+            if size[key] > MAX_VALUES:
+                raise _Refused(aliases[0], text("alias_too_big", limit=MAX_VALUES))
             continue
         if key in size:
             continue

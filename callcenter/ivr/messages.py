@@ -43,6 +43,10 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "nested more than {limit} levels deep; flows need far fewer",
         "zh": "嵌套超过 {limit} 层；流程远用不到这么深",
     },
+    "too_many_values": {
+        "en": "more than {limit} values in one file; split the flow into subflows",
+        "zh": "一个文件中的值超过 {limit} 个；请把流程拆成子流程",
+    },
     "alias_recursive": {
         "en": "alias *{name} refers to itself: write the values out instead",
         "zh": "别名 *{name} 引用了自身：请直接写出其值",
