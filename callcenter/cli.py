@@ -199,6 +199,7 @@ def validate(config: Path | None, lang: str | None, paths: tuple[Path, ...]) -> 
 
 
 def _validate(settings: Settings, paths: tuple[Path, ...]) -> None:
+    from callcenter.ivr import messages
     from callcenter.ivr.flowset import FlowSetInvalid
     from callcenter.ivr.registry import load_runtime
 
@@ -206,10 +207,8 @@ def _validate(settings: Settings, paths: tuple[Path, ...]) -> None:
     ivr_paths = configured.with_flows(paths[0]) if paths else configured
     beside = configured.prompts_beside(paths[0]) if paths else None
     if beside is not None and ivr_paths.prompts_dir != beside:
-        # zh: 流程旁没有 prompts 文件夹；按配置的提示音文件夹检查
         click.echo(
-            f"note: no prompts folder beside {paths[0]}; "
-            f"prompts checked against {configured.prompts_dir}",
+            messages.text("no_prompts_beside", flows=paths[0], prompts=configured.prompts_dir),
             err=True,
         )
     try:

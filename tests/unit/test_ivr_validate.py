@@ -547,6 +547,15 @@ def test_cli_validate_reports_every_file_given():
     ]
 
 
+def test_cli_validate_says_in_chinese_which_prompts_it_checked():
+    case = CORPUS / "unknown_start.yaml"
+    args = ["ivr", "validate", "-c", str(HOTLINE_CONFIG), "--lang", "zh", str(case)]
+    prompts_dir = load_settings(HOTLINE_CONFIG).ivr.prompts_dir
+    assert CliRunner().invoke(main, args).stderr.splitlines()[0] == (
+        f"注意：{case} 旁没有 prompts 文件夹；提示音按 {prompts_dir} 检查"
+    )
+
+
 def test_cli_validate_checks_a_folder_against_the_prompts_beside_it():
     # goodbye.txt is in the configured prompts, not in the folder's own prompts/.
     case = CORPUS / "prompt_deleted"
