@@ -50,4 +50,4 @@ async def reload(request: web.Request) -> web.Response:
             "instance": request.path,
         }
         return web.json_response(body, status=422, content_type="application/problem+json")
-    return web.json_response({"version": result.version})
+    return web.json_response({"version": result.version, "warnings": list(result.warnings)})

@@ -60,6 +60,8 @@ class IvrOut(Out):
 
 class IvrReloaded(Out):
     version: str
+    # file:line: warning: … — the set is in service; ops should still look.
+    warnings: list[str] = []
 
 
 class AgentOut(Out):
