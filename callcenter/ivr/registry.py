@@ -16,6 +16,7 @@ from callcenter.acd.queues import QueueConfig, load_queues
 from callcenter.calendar import WorkCalendar, load_calendar
 from callcenter.directory import Directory, load_directory
 from callcenter.errors import ConfigError
+from callcenter.ivr import messages
 from callcenter.ivr.flowset import FlowSet, FlowSetInvalid
 from callcenter.ivr.lookup import FixtureLookup
 from callcenter.ivr.port import TicketLookup
@@ -112,13 +113,21 @@ def load_runtime(
 
 
 class IvrRegistry:
-    def __init__(self, paths: IvrPaths, departments: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        paths: IvrPaths,
+        departments: Mapping[str, str] | None = None,
+        language: messages.Language = "en",
+    ) -> None:
         self.paths = paths
         self.departments = departments
+        # The language of a refused reload's errors (ivr.messages_language): ops read them.
+        self.language = language
         self._lookup: TicketLookup | None = None
         self._listeners: list[Callable[[IvrRuntime], None]] = []
         # The service refuses to start on a bad set.
-        self._current = load_runtime(paths, departments=departments)
+        with messages.language(language):
+            self._current = load_runtime(paths, departments=departments)
         _log_warnings(self._current)
 
     def on_reload(self, listener: Callable[[IvrRuntime], None]) -> None:
@@ -137,7 +146,8 @@ class IvrRegistry:
 
     def reload(self) -> ReloadResult:
         try:
-            runtime = load_runtime(self.paths, self._lookup, self.departments)
+            with messages.language(self.language):
+                runtime = load_runtime(self.paths, self._lookup, self.departments)
         except FlowSetInvalid as exc:
             log.error("IVR reload refused, keeping %s:\n%s", self._current.version, exc)
             return ReloadResult(False, self._current.version, tuple(map(str, exc.errors)))

@@ -288,7 +288,9 @@ def build_app(settings: Settings) -> web.Application:
     app[CATALOGUE] = catalogue = load_catalogue(settings.tickets.catalogue)
     # The directory (loaded with the flows) may name only the catalogue's departments.
     departments = {code: d.name for code, d in catalogue.departments.items()}
-    app[IVR] = IvrRegistry(settings.ivr.paths(), departments or None)
+    app[IVR] = IvrRegistry(
+        settings.ivr.paths(), departments or None, settings.ivr.messages_language
+    )
     app[CONVERSATIONS] = {}
     app[CLOCK] = lambda: datetime.now(UTC)
     app[SERVICE_TOKEN] = service_token.ensure(settings.http.service_token_file)

@@ -1224,3 +1224,26 @@ def test_a_file_of_too_many_values_is_refused_where_the_limit_is_passed(tmp_path
         f"{path}:2:{9 + 3 * 29_995}: (yaml): more than 30000 values in one file; "
         "split the flow into subflows"
     ]
+
+
+def test_a_refused_reload_speaks_the_registrys_language(tmp_path: Path):
+    flows_dir = tmp_path / "flows"
+    flows_dir.mkdir()
+    shutil.copy(CORPUS / "unreachable_node.yaml", flows_dir / "hotline.yaml")
+    paths = IvrPaths(
+        flows_dir=flows_dir,
+        prompts_dir=PROMPTS,
+        calendar=ROOT / "config" / "calendar.yaml",
+        queues=QUEUES_FILE,
+        lookup_fixture=ROOT / "config" / "lookup_fixture.yaml",
+    )
+    with pytest.raises(FlowSetInvalid, match="从起点 'welcome' 到不了节点 'survey_offer'"):
+        IvrRegistry(paths, language="zh")  # the service refuses to start, in Chinese too
+    (flows_dir / "hotline.yaml").write_text(chain(2), encoding="utf-8")
+    registry = IvrRegistry(paths, language="zh")
+    shutil.copy(CORPUS / "unknown_queue.yaml", flows_dir / "unknown_queue.yaml")
+    result = registry.reload()
+    assert result.errors == (
+        f"{flows_dir / 'unknown_queue.yaml'}:6:12: nodes.human.queue: 未知队列 'generl' "
+        "(hint: 是不是 'general'？)",
+    )
