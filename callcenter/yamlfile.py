@@ -26,6 +26,13 @@ class YamlDocument:
     path: Path
     data: Any
     root: yaml.Node | None
+    # The text, line by line: what YAML dropped (a comment) is still visible here.
+    lines: tuple[str, ...] = ()
+
+    def comment_hint(self, line: int) -> str:
+        """A hint when ``line`` (1-based) has a value that YAML read as a comment."""
+        content = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return text("hint_comment_value") if _COMMENT_VALUE.search(content) else ""
 
     def locate(self, loc: tuple[int | str, ...]) -> tuple[int, int]:
         """1-based (line, column) of the deepest node found along ``loc``."""
@@ -151,13 +158,23 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     return raw.count(b"\n", 0, offset) + 1, column
 
 
+# "key: #1" or "- #1": YAML reads an empty value and a comment.
+_COMMENT_VALUE = re.compile(r"(:|^\s*-)\s+#")
 _HASH_KEY = re.compile(r"^(\s+)#\s*:")
 _CHOICES = re.compile(r"^(\s*)choices\s*:\s*(#.*)?$")
 
 
+_HASH_TERMINATOR = re.compile(r"^(\s*)terminator:\s+#")
+
+
 def _refuse_hash_keys(path: Path, lines: list[str]) -> None:
-    """An unquoted ``#:`` under ``choices:`` is a comment to YAML: the menu loses the key."""
+    """An unquoted ``#:`` under ``choices:`` is a comment to YAML: the menu loses the key.
+    So is ``terminator: #``: the collect would silently have no terminator."""
     for number, line in enumerate(lines):
+        terminator = _HASH_TERMINATOR.match(line)
+        if terminator:
+            column = line.index("#") + 1
+            raise ConfigError(f"{_where(path, number + 1, column)}: {text('hash_terminator')}")
         hit = _HASH_KEY.match(line)
         if not hit:
             continue
@@ -228,7 +245,7 @@ def load_yaml(path: Path) -> YamlDocument:
         raise ConfigError(f"{where}: {message}") from exc
     finally:
         loader.dispose()
-    return YamlDocument(path=path, data=data, root=root)
+    return YamlDocument(path=path, data=data, root=root, lines=tuple(lines))
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -162,7 +162,7 @@ def parse_flow_files(paths: Iterable[Path], prompts_dir: Path) -> tuple[FlowSet,
                         column,
                         ".".join(str(p) for p in loc if p != "[key]") or "(top)",
                         messages.pydantic_text(err),
-                        _hint_for(err["type"], loc),
+                        _hint_for(err["type"], loc) or doc.comment_hint(line),
                     )
                 )
     flow_set = FlowSet(

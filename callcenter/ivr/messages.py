@@ -64,6 +64,11 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "loses it: quote the key: '#'",
         "zh": "菜单键 # 必须加引号，否则 YAML 把这一行当作注释、菜单会丢掉它：请写成 '#'",
     },
+    "hash_terminator": {
+        "en": "terminator: # is a comment to YAML, so the collect would have no terminator: "
+        "quote it: '#'",
+        "zh": "terminator: # 在 YAML 里是注释，collect 就没有结束键了：请写成 '#'",
+    },
     "syntax": {"en": "YAML syntax error: {problem}", "zh": "YAML 语法错误：{problem}"},
     "bad_value": {
         "en": "bad value: invalid value {value!r}: {reason}",
@@ -85,6 +90,11 @@ CATALOGUE: dict[str, dict[Language, str]] = {
     "hint_quote": {
         "en": "a value starting with #, *, [, &, !, %, @ or ` must be quoted, e.g. '*'",
         "zh": "以 #、*、[、&、!、%、@ 或 ` 开头的值必须加引号，如 '*'",
+    },
+    "hint_comment_value": {
+        "en": "a value starting with # is a comment to YAML, so the value is empty: "
+        "quote it, e.g. '#'",
+        "zh": "以 # 开头的值在 YAML 里是注释，值就成了空的：请加引号，如 '#'",
     },
     "hint_unclosed": {
         "en": "close the list or mapping on the same line, or quote a value starting with [ or {{",

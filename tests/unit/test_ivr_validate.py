@@ -256,6 +256,16 @@ CASES: dict[str, list[str]] = {
         "unquoted_hash_key.yaml:9:7: (yaml): a menu key # must be quoted, or YAML reads the "
         "line as a comment and the menu loses it: quote the key: '#'",
     ],
+    "unquoted_hash_terminator.yaml": [
+        "unquoted_hash_terminator.yaml:8:17: (yaml): terminator: # is a comment to YAML, so "
+        "the collect would have no terminator: quote it: '#'",
+    ],
+    # YAML reads no error here, only an empty value: the hint comes from the line's text.
+    "unquoted_hash_value.yaml": [
+        "unquoted_hash_value.yaml:8:11: nodes.main_menu.choices.1: Input should be a valid "
+        "string (hint: a value starting with # is a comment to YAML, so the value is empty: "
+        "quote it, e.g. '#')",
+    ],
     "unquoted_star_key.yaml": [
         "unquoted_star_key.yaml:9:8: (yaml): YAML syntax error: expected alphabetic or numeric "
         "character, but found ':' (hint: a value starting with #, *, [, &, !, %, @ or ` must "
