@@ -24,7 +24,9 @@ from callcenter.ivr.prompts import (
 from callcenter.ivr.schema import (
     INPUT_NODES,
     Flow,
+    HangupNode,
     QueueNode,
+    ReturnNode,
     SetNode,
     SubflowNode,
     TransferNode,
@@ -191,16 +193,8 @@ def _reachability(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
 
 def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
     """Cycles made only of nodes that never wait for a key: the call would spin."""
-    waiting = {
-        nid
-        for nid, node in flow.nodes.items()
-        if isinstance(node, INPUT_NODES)
-        or (
-            isinstance(node, SubflowNode)
-            and node.flow in flows.flows
-            and any(isinstance(n, INPUT_NODES) for n in flows.flows[node.flow].nodes.values())
-        )
-    }
+    waits = _subflows_that_wait(flows)
+    waiting = {nid for nid, node in flow.nodes.items() if _waits(node, waits)}
     graph = {
         nid: [t for t in ts if t not in waiting]
         for nid, ts in _graph(flow).items()
@@ -221,6 +215,55 @@ def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
             )
         )
     return errors
+
+
+def _waits(node: object, flows_that_wait: set[str]) -> bool:
+    """Whether passing through ``node`` always waits for the caller."""
+    if isinstance(node, INPUT_NODES):
+        return True
+    return isinstance(node, SubflowNode) and node.flow in flows_that_wait
+
+
+def _subflows_that_wait(flows: FlowSet) -> set[str]:
+    """The flows that, called as a subflow, wait for the caller on every path that
+    returns: a branch that can skip the menu does not count, a nested subflow that
+    always waits does. A least fixpoint, each round one graph walk per flow."""
+    waiting: set[str] = set()
+    while True:
+        now = {name for name, flow in flows.flows.items() if _always_waits(flow, waiting)}
+        if now == waiting:
+            return waiting
+        waiting = now
+
+
+def _always_waits(flow: Flow, flows_that_wait: set[str]) -> bool:
+    """No path from ``start`` back to the caller avoids every waiting node."""
+    if flow.start not in flow.nodes:
+        return True  # reported as an unknown start; not a loop as well
+    graph, seen, todo = _graph(flow), {flow.start}, [flow.start]
+    while todo:
+        nid = todo.pop()
+        node = flow.nodes[nid]
+        if _waits(node, flows_that_wait):
+            continue
+        if _returns(node):
+            return False
+        for nxt in graph[nid]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return True
+
+
+def _returns(node: object) -> bool:
+    """A node after which the flow ends and, in a subflow, the caller goes on."""
+    if isinstance(node, ReturnNode):
+        return True
+    return (
+        hasattr(node, "next")
+        and getattr(node, "next", None) is None
+        and not isinstance(node, HangupNode)
+    )
 
 
 def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:

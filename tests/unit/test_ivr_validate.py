@@ -1014,13 +1014,7 @@ def test_the_default_flows_call_subflows_with_all_their_languages():
     assert set(flows["voicemail"].languages) >= set(flows["12345"].languages)
 
 
-# --- gaps found while testing the fixes (strict xfail: they turn red when fixed) ------
-@pytest.mark.xfail(
-    strict=True,
-    raises=FlowSetInvalid,
-    reason="gap: validate._waitless_loops counts a subflow as waiting only if its own "
-    "nodes include an input node, not when it waits through a nested subflow",
-)
+# --- a subflow waits when every path back to its caller waits (once strict xfails) ----
 def test_a_loop_through_a_nested_subflow_that_waits_is_accepted(tmp_path: Path):
     (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="middle"), encoding="utf-8")
     (tmp_path / "middle.yaml").write_text(
@@ -1030,12 +1024,6 @@ def test_a_loop_through_a_nested_subflow_that_waits_is_accepted(tmp_path: Path):
     assert sorted(load(tmp_path).flows) == ["ask", "caller", "middle"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: validate._waitless_loops counts a subflow as waiting if it has an input "
-    "node anywhere, even one a branch can skip; the call then spins until "
-    "interpreter.MAX_STEPS_WITHOUT_INPUT raises IvrRuntimeError",
-)
 def test_a_loop_through_a_subflow_that_may_skip_its_menu_is_refused(tmp_path: Path):
     (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="maybe"), encoding="utf-8")
     (tmp_path / "maybe.yaml").write_text(
@@ -1055,8 +1043,37 @@ def test_a_loop_through_a_subflow_that_may_skip_its_menu_is_refused(tmp_path: Pa
         "    type: return\n",
         encoding="utf-8",
     )
-    with pytest.raises(FlowSetInvalid):
+    # The caller would spin until interpreter.MAX_STEPS_WITHOUT_INPUT gives up.
+    with pytest.raises(FlowSetInvalid) as info:
         load(tmp_path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'caller.yaml'}:4:5: nodes.again: "
+        f"loop that never waits for the caller: again → again {NO_WAIT}"
+    ]
+
+
+def test_a_subflow_that_waits_or_hangs_up_on_every_path_counts_as_waiting(tmp_path: Path):
+    (tmp_path / "caller.yaml").write_text(CALLER_LOOP.format(flow="maybe"), encoding="utf-8")
+    (tmp_path / "maybe.yaml").write_text(
+        "start: check\n"
+        "nodes:\n"
+        "  check:\n"
+        "    type: branch\n"
+        "    cases:\n"
+        "      - when: {language: zh}\n"
+        "        goto: bye\n"
+        "    default: ask\n"
+        "  ask:\n"
+        "    type: menu\n"
+        "    prompts: [main_menu]\n"
+        '    choices: {"1": done}\n'
+        "  done:\n"
+        "    type: return\n"
+        "  bye:\n"
+        "    type: hangup\n",
+        encoding="utf-8",
+    )
+    assert sorted(load(tmp_path).flows) == ["caller", "maybe"]
 
 
 # --- never a crash: limits, encodings, YAML traps -----------------------------------
