@@ -193,7 +193,9 @@ def validate(config: Path | None, lang: str | None, paths: tuple[Path, ...]) -> 
     from callcenter.ivr import messages
 
     settings = _settings(config)
-    language = "en" if lang == "en" else "zh" if lang == "zh" else settings.ivr.messages_language
+    language: messages.Language = settings.ivr.messages_language
+    if lang in messages.LANGUAGES:
+        language = "en" if lang == "en" else "zh"
     with messages.language(language):
         _validate(settings, paths)
 
