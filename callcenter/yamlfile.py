@@ -135,6 +135,8 @@ def _read(path: Path) -> str:
         raise ConfigError(f"{path}: {text('cannot_read', reason=exc.strerror)}") from exc
     if len(raw) > MAX_BYTES:
         raise ConfigError(f"{_where(path, 1, 1)}: {text('too_large', limit=_size(MAX_BYTES))}")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{_where(path, 1, 1)}: {text('utf16')}")
     nul = raw.find(b"\0")
     if nul >= 0:
         raise ConfigError(f"{_where(path, *_position(raw, nul))}: {text('binary')}")

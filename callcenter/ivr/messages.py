@@ -31,6 +31,10 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "不是 UTF-8 编码（此行有字节 {byte}，可能是 Windows 中文编辑器保存的 GBK）："
         "请另存为 UTF-8",
     },
+    "utf16": {
+        "en": 'saved as UTF-16 (Windows "Unicode"), not UTF-8: save the file as UTF-8',
+        "zh": "文件是 UTF-16 编码（Windows 的“Unicode”），不是 UTF-8：请另存为 UTF-8",
+    },
     "binary": {
         "en": "not a text file (a NUL byte on this line): flows are YAML text",
         "zh": "不是文本文件（此行有 NUL 字节）：流程文件必须是 YAML 文本",

@@ -257,3 +257,37 @@ def test_impossible_dates_name_the_value_and_its_position(
 def test_possible_dates_and_quoted_impossible_ones_still_load(tmp_path: Path):
     doc = load_yaml(write(tmp_path / "dates.yaml", "a: 2028-02-29\nb: '2026-02-30'\n"))
     assert doc.data == {"a": date(2028, 2, 29), "b": "2026-02-30"}
+
+
+# --- what an editor may save instead of UTF-8 -------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "where", "message"),
+    [
+        ("a: 1\nb: 欢迎\n".encode("gbk"), "2:4", "not UTF-8 (byte 0xBB here; "),
+        ("a: 1\n".encode("utf-16"), "1:1", 'saved as UTF-16 (Windows "Unicode"), not UTF-8'),
+        (b"a: 1\n\0\0", "2:1", "not a text file (a NUL byte on this line)"),
+    ],
+    ids=["gbk", "utf-16", "binary"],
+)
+def test_files_that_are_not_utf8_text_are_refused_at_their_line(
+    tmp_path: Path, raw: bytes, where: str, message: str
+):
+    path = tmp_path / "x.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError) as info:
+        load_yaml(path)
+    assert str(info.value).startswith(f"{path}:{where}: {message}")
+
+
+def test_a_bom_and_crlf_are_read_as_plain_text(tmp_path: Path):
+    path = tmp_path / "x.yaml"
+    path.write_bytes("\ufeffa: 1\r\nb:\r\n  - 欢迎\r\n".encode())
+    doc = load_yaml(path)
+    assert doc.data == {"a": 1, "b": ["欢迎"]}
+    assert doc.locate(("b", 0)) == (3, 5)
+
+
+def test_a_shared_node_is_checked_for_duplicate_keys_once(tmp_path: Path):
+    path = write(tmp_path / "x.yaml", "a: &m {k: 1, k: 2}\nb: *m\n")
+    with pytest.raises(ConfigError, match=r":1:14: duplicate key 'k' \(first at line 1\)$"):
+        load_yaml(path)
