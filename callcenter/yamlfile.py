@@ -223,7 +223,11 @@ def load_yaml(path: Path) -> YamlDocument:
     source = _read(path)
     lines = source.splitlines()
     _refuse_hash_keys(path, lines)
-    loader = _PositionedLoader(source)
+    try:
+        # The reader refuses control characters in the whole text at once.
+        loader = _PositionedLoader(source)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_unacceptable(path, source, exc)) from None
     try:
         root = loader.get_single_node()
         if root is not None:
@@ -245,9 +249,20 @@ def load_yaml(path: Path) -> YamlDocument:
             if hint:
                 message += f" (hint: {hint})"
         raise ConfigError(f"{where}: {message}") from exc
+    except yaml.YAMLError as exc:  # no position known; still a message, never a crash
+        raise ConfigError(f"{_where(path, 1, 1)}: {text('syntax', problem=exc)}") from exc
     finally:
         loader.dispose()
     return YamlDocument(path=path, data=data, root=root, lines=tuple(lines))
+
+
+def _unacceptable(path: Path, source: str, exc: yaml.reader.ReaderError) -> str:
+    """A control character (pasted from a terminal or a word processor) at its place."""
+    at = exc.position
+    line = source.count("\n", 0, at) + 1
+    column = at - (source.rfind("\n", 0, at) + 1) + 1
+    code = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+    return f"{_where(path, line, column)}: {text('control_char', code=code)}"
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

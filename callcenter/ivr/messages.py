@@ -35,6 +35,11 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "en": 'saved as UTF-16 (Windows "Unicode"), not UTF-8: save the file as UTF-8',
         "zh": "文件是 UTF-16 编码（Windows 的“Unicode”），不是 UTF-8：请另存为 UTF-8",
     },
+    "control_char": {
+        "en": "a control character {code} that YAML does not allow (pasted from another "
+        "program?): delete it",
+        "zh": "YAML 不允许的控制字符 {code}（从其他程序粘贴进来的？）：请删除它",
+    },
     "binary": {
         "en": "not a text file (a NUL byte on this line): flows are YAML text",
         "zh": "不是文本文件（此行有 NUL 字节）：流程文件必须是 YAML 文本",

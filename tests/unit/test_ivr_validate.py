@@ -228,6 +228,10 @@ CASES: dict[str, list[str]] = {
         "empty_file.yaml:1:1: (file): the file is empty: a flow needs at least "
         "`start:` and `nodes:`",
     ],
+    "control_character.yaml": [
+        "control_character.yaml:6:28: (yaml): a control character U+001B that YAML does not "
+        "allow (pasted from another program?): delete it",
+    ],
     "deep_nesting.yaml": [
         "deep_nesting.yaml:6:47: (yaml): nested more than 32 levels deep; flows need far fewer",
     ],
