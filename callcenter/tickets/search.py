@@ -25,9 +25,7 @@ from callcenter.tickets.workflow import ENDED_DISPATCH, TicketStatus
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # no 12345 tickets outside
 # A day in that range; the pattern says the range in the API document (JSON Schema
 # bounds only numbers).
-Day = Annotated[
-    date, Field(ge=EARLIEST, le=LATEST, json_schema_extra={"pattern": r"^2[0-9]{3}-"})
-]
+Day = Annotated[date, Field(ge=EARLIEST, le=LATEST, json_schema_extra={"pattern": r"^2[0-9]{3}-"})]
 
 
 class Sort(enum.StrEnum):
