@@ -162,6 +162,7 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
 
 # "key: #1" or "- #1": YAML reads an empty value and a comment.
 _COMMENT_VALUE = re.compile(r"(:|^\s*-)\s+#")
+_HASH_IN_BRACKETS = re.compile(r"[\[{,]\s*#")
 _HASH_KEY = re.compile(r"^(\s+)#\s*:")
 _CHOICES = re.compile(r"^(\s*)choices\s*:\s*(#.*)?$")
 
@@ -203,7 +204,12 @@ def _hint(exc: yaml.MarkedYAMLError, lines: list[str]) -> str:
     if "mapping values are not allowed" in problem:
         return text("hint_colon")
     if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
-        return text("hint_unclosed")
+        start = exc.context_mark
+        opened = lines[start.line] if start and start.line < len(lines) else ""
+        # "[a, #b]": YAML reads the # as a comment, so the rest of the line is gone.
+        return text(
+            "hint_hash_in_brackets" if _HASH_IN_BRACKETS.search(opened) else "hint_unclosed"
+        )
     if (
         "cannot start any token" in problem
         or "undefined alias" in problem

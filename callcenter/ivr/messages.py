@@ -105,6 +105,11 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "quote it, e.g. '#'",
         "zh": "以 # 开头的值在 YAML 里是注释，值就成了空的：请加引号，如 '#'",
     },
+    "hint_hash_in_brackets": {
+        "en": "a # inside [ ] or {{ }} starts a comment and hides the rest of the line: "
+        "quote it, e.g. ['#', '1']",
+        "zh": "[ ] 或 {{ }} 里的 # 会开始注释、吞掉这一行的其余部分：请加引号，如 ['#', '1']",
+    },
     "hint_unclosed": {
         "en": "close the list or mapping on the same line, or quote a value starting with [ or {{",
         "zh": "请在同一行闭合列表或映射，或给以 [ 或 {{ 开头的值加引号",

@@ -8,6 +8,7 @@ included, so a change in either fails here and has to be made on purpose.
 from __future__ import annotations
 
 import shutil
+import string
 from dataclasses import replace
 from pathlib import Path
 
@@ -1180,6 +1181,15 @@ def test_every_message_has_chinese_and_english():
     for key, entry in messages.CATALOGUE.items():
         assert set(entry) == {"zh", "en"}, key
         assert all(entry.values()), key
+        # Both say the same things: the same parameters, and each one formats.
+        params = {lang: _fields(template) for lang, template in entry.items()}
+        assert params["zh"] == params["en"], key
+        for template in entry.values():
+            template.format(**dict.fromkeys(params["en"], "x"))
+
+
+def _fields(template: str) -> set[str]:
+    return {f.split("!")[0] for _, f, _, _ in string.Formatter().parse(template) if f}
 
 
 @pytest.mark.parametrize(

@@ -291,3 +291,18 @@ def test_a_shared_node_is_checked_for_duplicate_keys_once(tmp_path: Path):
     path = write(tmp_path / "x.yaml", "a: &m {k: 1, k: 2}\nb: *m\n")
     with pytest.raises(ConfigError, match=r":1:14: duplicate key 'k' \(first at line 1\)$"):
         load_yaml(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['choices: {"1": a, #: b}\nx: 1\n', "prompts: [welcome, #x]\nnext: a\n"],
+    ids=["flow-mapping", "flow-list"],
+)
+def test_a_hash_inside_brackets_is_explained(tmp_path: Path, text: str):
+    path = write(tmp_path / "x.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_yaml(path)
+    assert str(info.value).endswith(
+        "(hint: a # inside [ ] or { } starts a comment and hides the rest of the line: "
+        "quote it, e.g. ['#', '1'])"
+    )
