@@ -253,7 +253,7 @@ def load_yaml(path: Path) -> YamlDocument:
             message = text("syntax", problem=exc.problem)
             hint = _hint(exc, lines)
             if hint:
-                message += f" (hint: {hint})"
+                message += text("hint_label", hint=hint)
         raise ConfigError(f"{where}: {message}") from exc
     except yaml.YAMLError as exc:  # no position known; still a message, never a crash
         raise ConfigError(f"{_where(path, 1, 1)}: {text('syntax', problem=exc)}") from exc

@@ -34,10 +34,12 @@ class FlowError:
     follows: bool = False
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}: " + ("warning: " if self.warning else "")
+        # The labels in the current language too (messages.language).
+        label = messages.text("warning_label") if self.warning else ""
+        where = f"{self.path}:{self.line}:{self.column}: {label}"
         where = f"  {where}" if self.follows else where
         text = f"{where}{self.field}: {self.message}"
-        return f"{text} (hint: {self.hint})" if self.hint else text
+        return text + messages.text("hint_label", hint=self.hint) if self.hint else text
 
 
 class FlowSetInvalid(ConfigError):

@@ -19,6 +19,9 @@ LANGUAGES: tuple[Language, ...] = ("zh", "en")
 _current: ContextVar[Language] = ContextVar("ivr_messages_language", default="en")
 
 CATALOGUE: dict[str, dict[Language, str]] = {
+    # --- how an error is printed (flowset.FlowError) -----------------------------------
+    "hint_label": {"en": " (hint: {hint})", "zh": "（提示：{hint}）"},
+    "warning_label": {"en": "warning: ", "zh": "警告："},
     # --- reading a file (callcenter/yamlfile.py) ---------------------------------------
     "cannot_read": {"en": "cannot read: {reason}", "zh": "无法读取：{reason}"},
     "too_large": {

@@ -145,9 +145,12 @@ class IvrRegistry:
         return self._current
 
     def reload(self) -> ReloadResult:
+        with messages.language(self.language):  # the errors as text, labels included
+            return self._reload()
+
+    def _reload(self) -> ReloadResult:
         try:
-            with messages.language(self.language):
-                runtime = load_runtime(self.paths, self._lookup, self.departments)
+            runtime = load_runtime(self.paths, self._lookup, self.departments)
         except FlowSetInvalid as exc:
             log.error("IVR reload refused, keeping %s:\n%s", self._current.version, exc)
             return ReloadResult(False, self._current.version, tuple(map(str, exc.errors)))

@@ -1203,26 +1203,28 @@ def _fields(template: str) -> set[str]:
         (
             "tab_indentation.yaml",
             "tab_indentation.yaml:5:1: (yaml): YAML 语法错误：found "
-            "character '\\t' that cannot start any token (hint: 请用空格缩进，不要用 Tab)",
+            "character '\\t' that cannot start any token（提示：请用空格缩进，不要用 Tab）",
         ),
     ],
 )
 def test_messages_in_chinese(case: str, zh: str):
-    with messages.language("zh"), pytest.raises(FlowSetInvalid) as info:
-        load(CORPUS / case)
-    assert [str(e) for e in info.value.errors] == [expand(zh)]
+    with messages.language("zh"):
+        with pytest.raises(FlowSetInvalid) as info:
+            load(CORPUS / case)
+        assert [str(e) for e in info.value.errors] == [expand(zh)]
 
 
 def test_messages_in_chinese_for_pydantic_and_cross_checks():
-    with messages.language("zh"), pytest.raises(FlowSetInvalid) as info:
-        load(CORPUS / "unknown_next.yaml", CORPUS / "wrong_type_timeout.yaml")
-    assert [str(e) for e in info.value.errors] == [
-        expand(
-            "unknown_next.yaml:14:11: nodes.info.next: 未知节点 'main_manu' "
-            "(hint: 是不是 'main_menu'？)"
-        ),
-        expand("wrong_type_timeout.yaml:9:14: nodes.main_menu.timeout: 应为数字"),
-    ]
+    with messages.language("zh"):
+        with pytest.raises(FlowSetInvalid) as info:
+            load(CORPUS / "unknown_next.yaml", CORPUS / "wrong_type_timeout.yaml")
+        assert [str(e) for e in info.value.errors] == [
+            expand(
+                "unknown_next.yaml:14:11: nodes.info.next: 未知节点 'main_manu'"
+                "（提示：是不是 'main_menu'？）"
+            ),
+            expand("wrong_type_timeout.yaml:9:14: nodes.main_menu.timeout: 应为数字"),
+        ]
 
 
 def test_cli_validate_speaks_the_configured_language_unless_told(tmp_path: Path):
@@ -1232,8 +1234,8 @@ def test_cli_validate_speaks_the_configured_language_unless_told(tmp_path: Path)
     assert load_settings(HOTLINE_CONFIG).ivr.messages_language == "zh"
     assert (
         expand(
-            "unknown_next.yaml:14:11: nodes.info.next: 未知节点 'main_manu' "
-            "(hint: 是不是 'main_menu'？)"
+            "unknown_next.yaml:14:11: nodes.info.next: 未知节点 'main_manu'"
+            "（提示：是不是 'main_menu'？）"
         )
         in zh
     )
@@ -1285,6 +1287,6 @@ def test_a_refused_reload_speaks_the_registrys_language(tmp_path: Path):
     shutil.copy(CORPUS / "unknown_queue.yaml", flows_dir / "unknown_queue.yaml")
     result = registry.reload()
     assert result.errors == (
-        f"{flows_dir / 'unknown_queue.yaml'}:6:12: nodes.human.queue: 未知队列 'generl' "
-        "(hint: 是不是 'general'？)",
+        f"{flows_dir / 'unknown_queue.yaml'}:6:12: nodes.human.queue: 未知队列 'generl'"
+        "（提示：是不是 'general'？）",
     )
