@@ -220,16 +220,20 @@ def _validate(settings: Settings, paths: tuple[Path, ...]) -> None:
         # them); the warnings after them, by position.
         for error in [*exc.errors, *sorted(exc.warnings, key=_by_position)]:
             click.echo(str(error), err=True)
-        raise click.ClickException(f"{len(exc.errors)} error(s); nothing was changed") from exc
+        raise click.ClickException(messages.text("refused", count=len(exc.errors))) from exc
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     flows = runtime.flows
     for warning in flows.warnings:
         click.echo(str(warning), err=True)
     click.echo(
-        f"OK: {len(flows.flows)} flow(s), version {flows.version}: "
-        + ", ".join(sorted(flows.flows))
-        + (f" ({len(flows.warnings)} warning(s))" if flows.warnings else "")
+        messages.text(
+            "valid",
+            count=len(flows.flows),
+            version=flows.version,
+            names=", ".join(sorted(flows.flows)),
+        )
+        + (messages.text("with_warnings", count=len(flows.warnings)) if flows.warnings else "")
     )
 
 

@@ -22,6 +22,16 @@ CATALOGUE: dict[str, dict[Language, str]] = {
     # --- how an error is printed (flowset.FlowError) -----------------------------------
     "hint_label": {"en": " (hint: {hint})", "zh": "（提示：{hint}）"},
     "warning_label": {"en": "warning: ", "zh": "警告："},
+    # --- callcenter ivr validate's summary -----------------------------------------------
+    "refused": {
+        "en": "{count} error(s); nothing was changed",
+        "zh": "{count} 个错误；没有做任何改动",
+    },
+    "valid": {
+        "en": "OK: {count} flow(s), version {version}: {names}",
+        "zh": "通过：{count} 个流程，版本 {version}：{names}",
+    },
+    "with_warnings": {"en": " ({count} warning(s))", "zh": "（{count} 个警告）"},
     # --- reading a file (callcenter/yamlfile.py) ---------------------------------------
     "cannot_read": {"en": "cannot read: {reason}", "zh": "无法读取：{reason}"},
     "too_large": {

@@ -1240,6 +1240,8 @@ def test_cli_validate_speaks_the_configured_language_unless_told(tmp_path: Path)
         in zh
     )
     assert expand(CASES["unknown_next.yaml"][0]) in en
+    assert zh[-1] == "Error: 1 个错误；没有做任何改动"
+    assert en[-1] == "Error: 1 error(s); nothing was changed"
 
 
 def test_the_messages_language_setting_is_validated(tmp_path: Path):
