@@ -1246,8 +1246,9 @@ def test_cli_validate_speaks_the_configured_language_unless_told(tmp_path: Path)
 
 def test_the_messages_language_setting_is_validated(tmp_path: Path):
     text = HOTLINE_CONFIG.read_text(encoding="utf-8").replace(
-        "\nivr:\n", "\nivr:\n  messages_language: fr\n", 1
+        "  messages_language: zh", "  messages_language: fr", 1
     )
+    assert "messages_language: fr" in text
     config = HOTLINE_CONFIG.parent / f".test_lang_{tmp_path.name}.yaml"
     config.write_text(text, encoding="utf-8")
     try:
