@@ -254,7 +254,10 @@ def reload(config: Path | None) -> None:
     url = request.full_url
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
-            click.echo(f"reloaded: version {json.load(r)['version']}")
+            answer = json.load(r)
+        for warning in answer.get("warnings", []):
+            click.echo(warning, err=True)
+        click.echo(f"reloaded: version {answer['version']}")
     except urllib.error.HTTPError as exc:
         _not_let_in(exc, settings)
         body = json.loads(exc.read() or b"{}")
