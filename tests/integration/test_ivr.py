@@ -41,6 +41,20 @@ async def call(db, tmp_path: Path, prefix: str, steps, *, hang_up: bool = True) 
     return row
 
 
+async def opened(db, prefix: str) -> None:
+    """Wait until the service has opened the call row of the caller ``prefix``
+    (it names the flow version the call runs on)."""
+    query = text(
+        "SELECT 1 FROM calls WHERE caller_number LIKE :p AND flow_version IS NOT NULL LIMIT 1"
+    )
+    for _ in range(300):
+        async with db.connect() as conn:
+            if await conn.scalar(query, {"p": prefix + "%"}):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no call from {prefix} reached the IVR within 15 s")
+
+
 async def live_path(db, call_id) -> list[tuple[str, str]]:
     return [(d["flow"], d["node"]) for kind, d in await timeline(db, call_id) if kind == "ivr_node"]
 
@@ -318,7 +332,7 @@ async def test_reload_during_a_live_call_does_not_disturb_it(hotline, db, caller
         ("pause", 12000),
     ]
     first = asyncio.create_task(call(db, tmp_path, caller_prefix + "1", steps))
-    await asyncio.sleep(2)  # the first call is in the IVR now
+    await opened(db, caller_prefix + "1")  # the first call is in the IVR, on the old flows
     # Ops staff change the self-service menu: the lookup moves from "1" to "3".
     flow = hotline.flows_dir / "12345.yaml"
     flow.write_text(
