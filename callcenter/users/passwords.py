@@ -120,6 +120,11 @@ class Passwords:
         finally:
             self._queued -= 1
 
+    @property
+    def queued(self) -> int:
+        """Logins waiting for or running in a hashing thread."""
+        return self._queued
+
     async def hash(self, password: str) -> str:
         return await self._run(self.hasher.hash, password)
 

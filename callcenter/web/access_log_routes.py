@@ -27,7 +27,7 @@ from callcenter.web.access import (
     record,
 )
 from callcenter.web.auth import allowed
-from callcenter.web.files import Sheet, export_on_record
+from callcenter.web.files import EXPORT_DOCUMENTED, Sheet, export_on_record
 from callcenter.web.keys import ACCESS_READER, SETTINGS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import parse_query
@@ -124,13 +124,7 @@ def _cells(row: Row[Any], *, masked: bool) -> list[str]:
     query=AccessExportQuery,
     parameters=[REQUIRED_REASON_PARAMETER],
     responses={
-        "200": {
-            "description": "text/csv or an .xlsx workbook; X-Export-Rows: its row count",
-            "content": {
-                media: {"schema": {"type": "string"}}
-                for media in spreadsheets.CONTENT_TYPES.values()
-            },
-        },
+        "200": EXPORT_DOCUMENTED,
     },
     errors={
         422: "More rows match than audit.export_max_rows",

@@ -17,6 +17,12 @@ from callcenter.audit.access_log import Action, Reader, Subject
 from callcenter.spreadsheets import CONTENT_TYPES, Built
 from callcenter.web.access import record
 
+# An export's success answer in the API document: a file, in either format.
+EXPORT_DOCUMENTED: dict[str, Any] = {
+    "description": "text/csv or an .xlsx workbook; X-Export-Rows: its row count",
+    "content": {media: {"schema": {"type": "string"}} for media in CONTENT_TYPES.values()},
+}
+
 T = TypeVar("T")
 
 CHUNK = 256 * 1024

@@ -39,7 +39,7 @@ from callcenter.web.access import (
 )
 from callcenter.web.auth import actor
 from callcenter.web.client import client_address, limit_key
-from callcenter.web.files import Sheet, export_on_record
+from callcenter.web.files import EXPORT_DOCUMENTED, Sheet, export_on_record
 from callcenter.web.keys import FINDER, LOOKUP_GUARD, RECORDER, SETTINGS, TICKETS
 from callcenter.web.openapi import documented
 from callcenter.web.requests import RequestInvalid, parse_body, parse_query
@@ -269,13 +269,7 @@ async def search(request: web.Request) -> web.Response:
     query=ExportQuery,
     parameters=[REQUIRED_REASON_PARAMETER],
     responses={
-        "200": {
-            "description": "text/csv or an .xlsx workbook; X-Export-Rows: its row count",
-            "content": {
-                media: {"schema": {"type": "string"}}
-                for media in spreadsheets.CONTENT_TYPES.values()
-            },
-        },
+        "200": EXPORT_DOCUMENTED,
         "400": {"description": "No reason, or a filter invalid (named)"},
         "422": {"description": "More rows match than tickets.export_max_rows"},
         "503": {"description": "The access log cannot be written: nothing is sent"},
