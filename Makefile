@@ -8,7 +8,7 @@ help:
 	@echo "make run     set up what is missing and run the hotline in the foreground"
 	@echo "make up      the same in the background; make down stops it; make status"
 	@echo "make test    set up and run the whole test suite (unit + real Asterisk/SIPp/PostgreSQL)"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff and mypy (strict)"
 
 setup:
 	@scripts/setup.sh
@@ -37,6 +37,7 @@ test-unit: setup
 lint: setup
 	$(VENV)/bin/ruff check callcenter tests bench scripts
 	$(VENV)/bin/ruff format --check callcenter tests bench scripts
+	$(VENV)/bin/mypy
 
 clean-run: down
 	rm -rf run
