@@ -45,6 +45,27 @@ def asterisk(command: str) -> None:
     )
 
 
+def udp_bound(port: int) -> bool:
+    """Something listens on UDP ``port`` (local_address is HEXIP:HEXPORT)."""
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table) as f:
+            if any(line.split()[1].endswith(wanted) for line in f.readlines()[1:]):
+                return True
+    return False
+
+
+async def until_udp_bound(port: int, process: asyncio.subprocess.Process) -> None:
+    """Until a SIPp peer we started listens on ``port``, so nobody dials it before
+    it can answer; fails if ``process`` exits first."""
+    deadline = time.monotonic() + 10
+    while not udp_bound(port):
+        if process.returncode is not None:
+            raise AssertionError(f"SIPp on port {port} exited with {process.returncode}")
+        assert time.monotonic() < deadline, f"nothing listens on UDP port {port} after 10 s"
+        await asyncio.sleep(0.02)
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -537,6 +558,7 @@ class SippAgent:
             stderr=asyncio.subprocess.DEVNULL,
             cwd=str(LOGS),
         )
+        await until_udp_bound(self.port, self.uas)
         await self.register(3600)
 
     async def register(self, expires: int) -> None:
@@ -602,5 +624,5 @@ async def start_department() -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    await asyncio.sleep(0.3)  # listening before anybody dials
+    await until_udp_bound(5090, process)  # listening before anybody dials
     return process

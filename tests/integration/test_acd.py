@@ -225,8 +225,7 @@ async def rows(db, sql: str, **params) -> list[dict]:
 async def test_the_longest_idle_agent_gets_the_call_and_it_is_recorded(desk, db, caller_prefix):
     await desk.phone("t1", talk_ms=4000)
     await desk.phone("t2", talk_ms=4000)
-    await desk.state("t1", "available")
-    await asyncio.sleep(0.3)
+    await desk.state("t1", "available")  # first: the longest idle
     await desk.state("t2", "available")
 
     result = await sipp("caller_until_bye.xml", caller_prefix)
@@ -264,8 +263,7 @@ async def test_an_agent_who_does_not_answer_is_paused_and_the_next_one_rings(
 ):
     await desk.phone("t1", "agent_no_answer.xml")
     await desk.phone("t2", talk_ms=2000)
-    await desk.state("t1", "available")
-    await asyncio.sleep(0.3)
+    await desk.state("t1", "available")  # first: the longest idle
     await desk.state("t2", "available")
 
     result = await sipp("caller_until_bye.xml", caller_prefix)
