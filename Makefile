@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 VENV ?= .venv
 
-.PHONY: help setup run up down status test test-unit test-integration lint prompts clean-run
+.PHONY: help setup run up down status test test-unit test-integration stress lint prompts clean-run
 
 help:
 	@echo "make run     set up what is missing and run the hotline in the foreground"
 	@echo "make up      the same in the background; make down stops it; make status"
 	@echo "make test    set up and run the whole test suite (unit + real Asterisk/SIPp/PostgreSQL)"
+	@echo "make stress  the integration suite 5 times in a row under stress-ng (RUNS=n)"
 	@echo "make lint    ruff and mypy (strict)"
 
 setup:
@@ -30,6 +31,9 @@ prompts:
 
 test: setup
 	@scripts/test.sh $(PYTEST_ARGS)
+
+stress: setup
+	@scripts/stress.sh $(or $(RUNS),5) $(PYTEST_ARGS)
 
 test-unit: setup
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
