@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -50,14 +49,11 @@ def main() -> None:
 @config_option
 def serve(config: Path | None) -> None:
     """Run the service: ARI calls, call records and the HTTP API."""
+    from callcenter.logs import configure as configure_logs
     from callcenter.serve import serve as run_serve
 
     settings = _settings(config)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logs(settings.log_level, settings.logging.format)
     try:
         settings.ari_settings()
         asyncio.run(run_serve(settings))

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -103,6 +103,16 @@ class CallsConfig(_Strict):
     # Where calls are sent in the dialplan when the service cannot take them.
     fallback_context: str = "hotline-fallback"
     inbox_size: int = Field(1000, ge=10)
+    # Calls served at once. Past it a caller hears busy_prompt and is hung up
+    # (counted, logged); Asterisk's file-handle limit is sized from these two
+    # numbers (scripts/render_asterisk_conf.py), so this cap is what guards it.
+    max_calls: int = Field(2000, ge=1)
+    busy_prompt: str = "overloaded"
+    # Refused callers hearing busy_prompt at once; past it, or while the event
+    # loop runs more than overload_lag_seconds late (the service far behind),
+    # new calls are turned away unanswered at once (SIP 503, congestion).
+    overload_prompt_slots: int = Field(200, ge=0)
+    overload_lag_seconds: float = Field(1.0, gt=0)
     # Call records waiting out a database outage are kept here as well as in
     # memory, and replayed at the next start if the process dies meanwhile.
     record_spool: Path = Path("../run/spool/call-records.jsonl")
@@ -209,6 +219,12 @@ class AuditConfig(_Strict):
     export_max_rows: int = Field(1_000_000, ge=1)
 
 
+class LoggingConfig(_Strict):
+    # `serve` writes one JSON object a line (call_id, channel, agent, request_id
+    # when known: see callcenter/logs.py); text: the classic line, for a terminal.
+    format: Literal["json", "text"] = "json"
+
+
 class Settings(_Strict):
     ari: AriConfig = AriConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -219,6 +235,7 @@ class Settings(_Strict):
     tickets: TicketsConfig = TicketsConfig()
     audit: AuditConfig = AuditConfig()
     log_level: str = "INFO"
+    logging: LoggingConfig = LoggingConfig()
 
     def ari_settings(self) -> AriSettings:
         password = self.ari.password

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from callcenter import logs
 from callcenter.acd.agents import AcdError, AgentState
 from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, EventRouter, Inbox
 from callcenter.ari.causes import NORMAL_CLEARING, cause_text
@@ -148,6 +149,7 @@ class CallSession:
 
     # Lifecycle ------------------------------------------------------------------
     async def run(self) -> None:
+        logs.set_call(self.call_id, self.channel.id)  # every log line of this task names it
         self.deps.metrics.calls_started.inc()
         self.deps.metrics.calls_active.inc()
         try:

@@ -89,6 +89,7 @@ from callcenter.web.keys import (
     USERS,
 )
 from callcenter.web.problems import problem_middleware
+from callcenter.web.request_ids import echo_request_id, request_id_middleware
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,10 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_app(settings: Settings) -> web.Application:
     """Raises ConfigError (naming file and line) when the IVR flows are invalid."""
-    app = web.Application(middlewares=[problem_middleware, refuse_nul_middleware])
+    app = web.Application(
+        middlewares=[request_id_middleware, problem_middleware, refuse_nul_middleware]
+    )
+    app.on_response_prepare.append(echo_request_id)
     app[SETTINGS] = settings
     app[REGISTRY] = CollectorRegistry()
     app[CATALOGUE] = catalogue = load_catalogue(settings.tickets.catalogue)
