@@ -26,6 +26,7 @@ from callcenter.acd.agents import (
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.roster import Roster
 from callcenter.acd.routing import choose
+from callcenter.timers import Cancellable, LoopTimers, Timers
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,17 @@ class AcdService:
         queues: dict[str, QueueConfig],
         on_change: StateListener,
         clock: Callable[[], datetime] | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self.queues = queues
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.timers = timers or LoopTimers()
         self.on_change = on_change  # persists every state change (agent_state_log)
         self.agents: dict[str, Agent] = {}
         self._seats: dict[str, str] = {}
         self._waiting: list[Waiting] = []
         self._last_agent: dict[str, str] = {}  # queue → last agent rung (round-robin)
-        self._wrapups: dict[str, asyncio.TimerHandle] = {}
+        self._wrapups: dict[str, Cancellable] = {}
         self._handle_times: dict[str, list[float]] = {}
         self._roster_ids: set[str] = set()
         self.load_roster(roster)
@@ -208,8 +211,9 @@ class AcdService:
             return
         self._set(agent, AgentState.WRAP_UP, queue)
         seconds = self.queues[queue].wrapup_seconds if queue in self.queues else 0
-        loop = asyncio.get_running_loop()
-        self._wrapups[agent.id] = loop.call_later(seconds, self._wrapup_over, agent.id)
+        self._wrapups[agent.id] = self.timers.call_later(
+            seconds, lambda: self._wrapup_over(agent.id)
+        )
 
     def _wrapup_over(self, agent_id: str) -> None:
         self._wrapups.pop(agent_id, None)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from callcenter.acd.agents import Agent, AgentState
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.roster import AgentConfig, Roster
 from callcenter.acd.service import AcdService, Waiting
+from callcenter.timers import Cancellable
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -68,6 +70,41 @@ class Clock:
         return self.now
 
 
+@dataclass(eq=False)
+class _Timer:
+    when: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualTimers:
+    """Timers that fire when the test moves them on (a zero delay: on the next
+    loop turn, as the loop's own would), so nobody sleeps through a wrap-up."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._pending: list[_Timer] = []
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
+        if delay <= 0:
+            return asyncio.get_running_loop().call_soon(callback)
+        timer = _Timer(self.now + delay, callback)
+        self._pending.append(timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move on ``seconds``; run what falls due, in order."""
+        self.now += seconds
+        for timer in sorted(self._pending, key=lambda t: t.when):
+            if timer.when <= self.now:
+                self._pending.remove(timer)
+                if not timer.cancelled:
+                    timer.callback()
+
+
 async def settle(rounds: int = 5) -> None:
     """Let call_later(0, ...) timers (a zero-second wrap-up) run."""
     for _ in range(rounds):
@@ -83,12 +120,14 @@ class Harness:
         queues: Mapping[str, QueueConfig] | None = None,
     ) -> None:
         self.clock = Clock()
+        self.timers = ManualTimers()
         self.changes: list[tuple[str, AgentState, str | None]] = []
         self.acd = AcdService(
             roster(configs),
             dict(queues) if queues is not None else {"general": QueueConfig(wrapup_seconds=0)},
             self._changed,
             self.clock,
+            self.timers,
         )
 
     def _changed(self, a: Agent) -> None:

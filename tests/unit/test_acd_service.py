@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -179,18 +178,17 @@ async def test_two_callers_one_agent_the_second_is_offered_after_wrap_up():
 
 
 async def test_wrap_up_lasts_the_queues_seconds():
-    # Below a second to keep the test fast; QueueConfig itself counts whole seconds.
-    queues = {"general": QueueConfig.model_construct(wrapup_seconds=0.2)}
+    queues = {"general": QueueConfig(wrapup_seconds=20)}
     h = Harness({"1001": config("1001")}, queues)
     h.login("1001")
     first, second = h.enqueue(), h.enqueue()
     agent = h["1001"]
     h.acd.answered(agent, first)
     h.acd.call_ended(agent, "general", 30.0)
-    await asyncio.sleep(0.05)
+    h.timers.advance(19.9)
     assert agent.state is S.WRAP_UP
     assert offered(second) is None
-    await asyncio.sleep(0.3)
+    h.timers.advance(0.1)
     assert offered(second) == "1001"
 
 
@@ -455,7 +453,7 @@ async def test_log_in_paused_from_logged_out():
 
 async def test_request_during_wrap_up_cancels_the_wrap_up_timer():
     queues = {
-        "general": QueueConfig.model_construct(wrapup_seconds=0.1),
+        "general": QueueConfig(wrapup_seconds=10),
         "long": QueueConfig(wrapup_seconds=600),
     }
     h = Harness({"1001": config("1001", {"general": 5, "long": 5})}, queues)
@@ -467,8 +465,10 @@ async def test_request_during_wrap_up_cancels_the_wrap_up_timer():
     second = h.enqueue("long")
     h.acd.answered(h["1001"], second)
     h.acd.call_ended(h["1001"], "long", 5.0)
-    await asyncio.sleep(0.25)  # the first, 0.1 s timer must not end the 600 s wrap-up
+    h.timers.advance(11)  # the first, 10 s timer must not end the 600 s wrap-up
     assert h["1001"].state is S.WRAP_UP
+    h.timers.advance(600)
+    assert h["1001"].state is S.AVAILABLE
     h.acd.close()
 
 
@@ -685,7 +685,7 @@ async def test_an_agent_moved_to_another_seat_waits_for_that_seat_to_register():
 
 # --- close --------------------------------------------------------------------------------
 async def test_close_cancels_wrap_up_timers():
-    queues = {"general": QueueConfig.model_construct(wrapup_seconds=0.05)}
+    queues = {"general": QueueConfig(wrapup_seconds=5)}
     h = Harness({"1001": config("1001"), "1002": config("1002")}, queues)
     h.login("1001", "1002")
     for _ in range(2):
@@ -694,7 +694,7 @@ async def test_close_cancels_wrap_up_timers():
         h.acd.answered(agent, entry)
         h.acd.call_ended(agent, "general", 5.0)
     h.acd.close()
-    await asyncio.sleep(0.15)
+    h.timers.advance(10)
     assert h.states() == {"1001": S.WRAP_UP, "1002": S.WRAP_UP}
     h.acd.close()  # twice is fine
 
