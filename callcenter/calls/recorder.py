@@ -2,40 +2,42 @@
 
 Calls hand it small operations (open, event, answered, close, and the rows
 that belong to a call: queue stays, recordings, voicemails) that it applies
-in order, batched into one transaction per round, so hundreds of calls a second
-cost a few transactions, and one call's rows always land in the order they
-happened. If PostgreSQL is unreachable it keeps the operations and retries:
-a record is delayed, never dropped. With a spool file the operations kept
-during an outage are on disk too, and survive the process (see :mod:`spool`).
+in order, batched: a batch is one multi-row statement (see :mod:`record_sql`)
+on the writer's own connection, so hundreds of calls a second cost a few round
+trips, and one call's rows always land in the order they happened. Every
+operation carries an id and is written ``ON CONFLICT DO NOTHING``, so a batch
+whose answer was lost is simply written again. If PostgreSQL is unreachable it
+keeps the operations and retries: a record is delayed, never dropped. With a
+spool file the operations kept during an outage are on disk too, and survive
+the process (see :mod:`spool`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import asyncpg
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callcenter.calls import spool
+from callcenter.calls import record_sql, spool
 from callcenter.calls.record_ops import (
+    NOT_IN_TIMELINE,
     AddEvent,
-    AgentStateLogged,
     Barrier,
     CloseCall,
     CloseLost,
     InsertRow,
-    MarkAnswered,
     Op,
-    OpenCall,
 )
-from callcenter.db.models import AgentStateLog, Call, CallEvent, Disposition
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,44 @@ OUTAGE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 SLOW_WRITE_SECONDS = 10.0
 
 
+class Observer(Protocol):
+    """A latency histogram (prometheus_client's Histogram is one)."""
+
+    def observe(self, amount: float) -> None: ...
+
+
+Connector = Callable[[URL], Awaitable[asyncpg.Connection]]
+
+
+class ConnectionLost(ConnectionError):
+    """The writer's connection closed under a statement: whether it was
+    committed is unknown, so the batch is written again (it lands once)."""
+
+
+async def connect(url: URL) -> asyncpg.Connection:
+    """The writer's own connection, to the engine's database. Not from the
+    pool: it is held for good, so no checkout ping before every batch."""
+    opts: dict[str, Any] = url.translate_connect_args(username="user")
+    opts.update(url.query)
+    for sqlalchemy_only in ("prepared_statement_cache_size", "async_fallback"):
+        opts.pop(sqlalchemy_only, None)
+    return await asyncpg.connect(**opts)
+
+
 class CallRecorder:
     def __init__(
-        self, engine: AsyncEngine, batch_size: int = 500, spool_path: Path | None = None
+        self,
+        engine: AsyncEngine,
+        batch_size: int = 500,
+        spool_path: Path | None = None,
+        write_seconds: Observer | None = None,
     ) -> None:
-        self.engine = engine
+        self.engine = engine  # where to connect (its URL); a new one is used on reconnect
         self.batch_size = batch_size
+        self.write_seconds = write_seconds  # each batch's time in the database
+        self.connect: Connector = connect
+        self._conn: asyncpg.Connection | None = None
+        self._conn_engine: AsyncEngine | None = None
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -62,6 +96,8 @@ class CallRecorder:
 
     # Producers ----------------------------------------------------------------
     def submit(self, op: Op) -> None:
+        if type(op) is AddEvent and op.kind in NOT_IN_TIMELINE:
+            return
         self._idle.clear()
         if self._spool is not None:
             self._spool.keep(op)
@@ -103,8 +139,14 @@ class CallRecorder:
         self._spool_waiting(always=True)
         return self._spool.kept()
 
+    def spooled(self) -> int:
+        """Operations on disk, owed to the database (a gauge reads it; no side effects)."""
+        return self._spool.kept() if self._spool is not None else 0
+
     def close(self) -> None:
-        """The writer has stopped: release the spool (its contents stay on disk)."""
+        """The writer has stopped: release its connection and the spool (its
+        contents stay on disk)."""
+        self._drop_connection()
         if self._spool is not None:
             self._spool.file.close()
 
@@ -128,14 +170,20 @@ class CallRecorder:
             self._in_flight = batch
             try:
                 await self._write_retrying(batch)
-            except Exception:
-                log.exception("batch rejected; writing its %d operations one by one", len(batch))
+            except Exception as exc:
+                log.error(
+                    "batch rejected (%s); writing its %d operations one by one",
+                    _describe(exc),
+                    len(batch),
+                )
                 for i, op in enumerate(batch):
                     self._in_flight = batch[i:]  # what is written is not spooled again
                     try:
                         await self._write_retrying([op])
-                    except Exception:
-                        log.exception("call record operation dropped: %r", op)
+                    except Exception as exc:
+                        log.error(
+                            "call record operation dropped: %s (%s)", _name(op), _describe(exc)
+                        )
                         _resolve(op)
                     self._done([op])
             else:
@@ -191,81 +239,46 @@ class CallRecorder:
             self._spool.sync()
 
     async def _write(self, batch: list[Op]) -> None:
-        async with self.engine.begin() as conn:
-            events: list[dict[str, Any]] = []
-            for op in batch:
-                if isinstance(op, AddEvent):
-                    events.append(
-                        {"call_id": op.call_id, "at": op.at, "kind": op.kind, "detail": op.detail}
-                    )
-                    continue
-                if events:
-                    await conn.execute(insert(CallEvent), events)
-                    events = []
-                await _apply(conn, op)
-            if events:
-                await conn.execute(insert(CallEvent), events)
+        statements = record_sql.statements(batch)  # a bad operation fails here: a refusal
+        conn = await self._connection()
+        started = time.perf_counter()
+        try:
+            for statement in statements:
+                status = await conn.execute(statement.sql, *statement.args)
+                lost = statement.lost
+                if lost is not None and lost.done is not None and not lost.done.done():
+                    lost.done.set_result(int(status.rsplit(" ", 1)[-1]))
+        except asyncio.CancelledError:
+            self._drop_connection()  # cut mid-statement: not reusable
+            raise
+        except Exception as exc:
+            if conn.is_closed():
+                self._conn = None
+                raise ConnectionLost(f"{type(exc).__name__}: connection closed") from exc
+            raise
+        if self.write_seconds is not None:
+            self.write_seconds.observe(time.perf_counter() - started)
         self.written += len(batch)
         for op in batch:
             _resolve(op)
 
+    async def _connection(self) -> asyncpg.Connection:
+        """The writer's connection, made again after it was lost (or when the
+        engine to use was changed)."""
+        if self._conn is not None and (
+            self._conn.is_closed() or self._conn_engine is not self.engine
+        ):
+            self._drop_connection()
+        if self._conn is None:
+            engine = self.engine
+            self._conn = await self.connect(engine.url)
+            self._conn_engine = engine
+        return self._conn
 
-async def _apply(conn: AsyncConnection, op: Op) -> None:
-    if isinstance(op, OpenCall):
-        await conn.execute(
-            pg_insert(Call)
-            .values(
-                id=op.call_id,
-                channel_id=op.channel_id,
-                linkedid=op.linkedid,
-                channel_name=op.channel_name,
-                caller_number=op.caller_number,
-                caller_name=op.caller_name,
-                dialled_number=op.dialled_number,
-                started_at=op.started_at,
-                flow=op.flow,
-                flow_version=op.flow_version,
-            )
-            .on_conflict_do_nothing(index_elements=["channel_id"])
-        )
-    elif isinstance(op, InsertRow):
-        await conn.execute(insert(op.table).values(**op.values))
-    elif isinstance(op, AgentStateLogged):
-        await conn.execute(
-            insert(AgentStateLog).values(
-                agent_id=op.agent_id,
-                state=op.state,
-                reason=op.reason,
-                call_id=op.call_id,
-                at=op.at,
-            )
-        )
-    elif isinstance(op, MarkAnswered):
-        await conn.execute(
-            update(Call)
-            .where(Call.id == op.call_id, Call.answered_at.is_(None))
-            .values(answered_at=op.at)
-        )
-    elif isinstance(op, CloseCall):
-        await conn.execute(
-            update(Call)
-            .where(Call.id == op.call_id, Call.ended_at.is_(None))
-            .values(
-                ended_at=op.ended_at,
-                disposition=op.disposition,
-                hangup_cause=op.hangup_cause,
-                hangup_cause_text=op.hangup_cause_text,
-                last_stage=op.last_stage,
-            )
-        )
-    elif isinstance(op, CloseLost):
-        result = await conn.execute(
-            update(Call)
-            .where(Call.ended_at.is_(None), Call.channel_id.not_in(op.live_channels))
-            .values(ended_at=op.ended_at, disposition=Disposition.LOST)
-        )
-        if op.done is not None and not op.done.done():
-            op.done.set_result(result.rowcount)
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -274,12 +287,35 @@ def _unreachable(exc: BaseException) -> bool:
     their SQLSTATE tells which."""
     if isinstance(exc, OSError | ConnectionError | PoolTimeout | DisconnectionError):
         return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return exc.sqlstate.startswith("08") or exc.sqlstate in OUTAGE_SQLSTATES
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "connection is closed" in str(exc)
     if not isinstance(exc, DBAPIError):
         return False
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         return True
     state = getattr(exc.orig, "sqlstate", None) or ""
     return state.startswith("08") or state in OUTAGE_SQLSTATES
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for a log line, without the values it may quote: server and
+    driver messages can carry a caller's number (a duplicate key, a bad argument)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        where = exc.constraint_name or exc.column_name or exc.table_name
+        return f"{type(exc).__name__} {exc.sqlstate}" + (f" on {where}" if where else "")
+    if isinstance(exc, ValueError | TypeError):  # ours: names only
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
+
+
+def _name(op: Op) -> str:
+    """An operation for a log line: what and which call, no personal data."""
+    if isinstance(op, InsertRow):
+        return f"InsertRow into {getattr(op.table, '__tablename__', op.table)} ({op.op_id})"
+    call = getattr(op, "call_id", None)
+    return f"{type(op).__name__} of call {call}" if call else type(op).__name__
 
 
 def _resolve(op: Op) -> None:

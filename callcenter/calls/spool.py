@@ -94,7 +94,7 @@ def _decode_value(value: Any) -> Any:
 def encode(seq: int, op: Op) -> str:
     """One spool line for ``op`` (futures are not kept: nobody waits across a restart)."""
     values: dict[str, Any] = {}
-    for f in fields(op):  # type: ignore[arg-type]
+    for f in fields(op):
         if f.name == "done":
             continue
         value = getattr(op, f.name)
@@ -103,11 +103,12 @@ def encode(seq: int, op: Op) -> str:
 
 
 def _decode_op(name: str, values: dict[str, Any]) -> Op:
-    cls = KEPT[name]
+    cls: Any = KEPT[name]
     decoded = {k: _decode_value(v) for k, v in values.items()}
     if cls is InsertRow:
         decoded["table"] = _mapped_class(values["table"])
-    return cls(**decoded)
+    op: Op = cls(**decoded)
+    return op
 
 
 def _mapped_class(table_name: str) -> type:

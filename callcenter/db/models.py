@@ -99,6 +99,8 @@ class CallEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # The writer's operation id (migration 0008): a replayed operation lands once.
+    op_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
 
     call: Mapped[Call] = relationship(back_populates="events")
 
@@ -145,6 +147,8 @@ class Survey(Base):
     flow: Mapped[str] = mapped_column(String(64))
     node: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The writer's operation id (migration 0008): a replayed operation lands once.
+    op_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
 
 
 class QueueRequest(Base):
@@ -160,6 +164,8 @@ class QueueRequest(Base):
     flow: Mapped[str] = mapped_column(String(64))
     node: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The writer's operation id (migration 0008): a replayed operation lands once.
+    op_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
 
 
 class QueueCall(Base):
@@ -197,6 +203,8 @@ class CallbackTask(Base):
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # The writer's operation id (migration 0008): a replayed operation lands once.
+    op_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
 
 
 class AgentStateLog(Base):
@@ -208,6 +216,8 @@ class AgentStateLog(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     call_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The writer's operation id (migration 0008): a replayed operation lands once.
+    op_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
 
 
 class Department(Base):
