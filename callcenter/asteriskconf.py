@@ -195,3 +195,50 @@ def write(out_dir: Path, files: dict[str, str], group: int = -1) -> None:
     safefiles.ensure_dir(out_dir, mode=0o750, group=group)
     for name, text in files.items():
         safefiles.write_file(out_dir / name, text, mode=0o640, group=group)
+
+
+# -- benchmarks -------------------------------------------------------------------
+
+# Set to 1 when Asterisk is started for bench/ (scripts/asterisk.sh passes the
+# environment on to the render): the bench trunk, its [bench] context and the
+# native queue are added; otherwise they are left out, and removed if a bench
+# left them.
+BENCH_ENV = "HOTLINE_ASTERISK_BENCH"
+BENCH_SOURCE = "127.0.0.9"  # the only address the bench trunk answers
+BENCH_SEATS = 20
+BENCH_APP = "bench-bare"
+
+
+def bench_seat(index: int) -> str:
+    """The name of the ``index``-th bench seat (1-based), in the roster and in queues.conf."""
+    return f"bench-seat-{index:02d}"
+
+
+def bench_values(vals: dict[str, object], *, wrapup: int = 1) -> dict[str, object]:
+    members = "\n".join(f"member => PJSIP/{bench_seat(i)}" for i in range(1, BENCH_SEATS + 1))
+    return {
+        **vals,
+        "bench_source": BENCH_SOURCE,
+        "bench_app": BENCH_APP,
+        "bench_wrapup": wrapup,
+        "bench_members": members,
+        "prompts": "/hotline/prompts",
+    }
+
+
+def add_fragments(
+    files: dict[str, str], fragments: Path, vals: dict[str, object]
+) -> dict[str, str]:
+    """Each ``fragments/*.conf`` filled in and appended to the rendered file of its
+    name (a file of its own when there is none)."""
+    out = dict(files)
+    for name, text in render(fragments, vals).items():
+        out[name] = out.get(name, "") + text
+    return out
+
+
+def remove_extra(out_dir: Path, files: dict[str, str], fragments: Path) -> None:
+    """Remove what a bench render added as files of their own (e.g. queues.conf)."""
+    for template in fragments.glob("*.conf"):
+        if template.name not in files:
+            (out_dir / template.name).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ holds its crypt hash. See callcenter/asteriskconf.py.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,13 @@ def main(out_dir: Path, moddir: str, state: str, group: int) -> None:
     cfg = asteriskconf.load(ROOT / "config" / "asterisk.yaml")
     password = asteriskconf.ari_password(ROOT / "run" / "secrets")
     vals = asteriskconf.values(cfg, state=state, moddir=moddir, password=password)
-    asteriskconf.write(out_dir, asteriskconf.render(ROOT / "asterisk-conf", vals), group)
+    files = asteriskconf.render(ROOT / "asterisk-conf", vals)
+    bench = ROOT / "bench" / "asterisk"
+    if os.environ.get(asteriskconf.BENCH_ENV) == "1":
+        files = asteriskconf.add_fragments(files, bench, asteriskconf.bench_values(vals))
+    else:
+        asteriskconf.remove_extra(out_dir, files, bench)
+    asteriskconf.write(out_dir, files, group)
 
 
 if __name__ == "__main__":
