@@ -1,0 +1,272 @@
+"""Exactly once: a batch the writer writes again (its answer was lost after
+PostgreSQL committed it) or a spool replayed after a crash that came after the
+commit leaves one row per operation, in every table the writer fills."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+
+from callcenter.calls import spool
+from callcenter.calls.acd_store import AcdStore, QueueStay
+from callcenter.calls.record_ops import (
+    AddEvent,
+    AgentStateLogged,
+    CloseCall,
+    InsertRow,
+    MarkAnswered,
+    Op,
+)
+from callcenter.calls.recorder import CallRecorder, connect
+from callcenter.db.models import (
+    CallbackTask,
+    Disposition,
+    QueueRequest,
+    Recording,
+    Survey,
+    Voicemail,
+)
+from tests.db.test_recorder_rows import open_call, running
+
+TABLES = (
+    "call_events",
+    "queue_calls",
+    "recordings",
+    "voicemails",
+    "surveys",
+    "queue_requests",
+    "callback_tasks",
+    "agent_state_log",
+)
+
+
+def everything(call_id: uuid.UUID, agent: str) -> list[Op]:
+    """One call that touches every table the writer fills."""
+    now = datetime.now(UTC)
+    recording_id = uuid.uuid4()
+    ops: list[Op] = [open_call(call_id)]
+    ops += [AddEvent(call_id, now, "ivr_node", {"node": f"n{k}"}) for k in range(3)]
+    ops += [
+        MarkAnswered(call_id, now),
+        InsertRow(
+            QueueRequest,
+            {
+                "call_id": call_id,
+                "queue": "general",
+                "priority": 0,
+                "skills": ["zh"],
+                "flow": "12345",
+                "node": "queue",
+                "requested_at": now,
+            },
+        ),
+        AgentStateLogged(agent, "busy", None, call_id, now),
+        InsertRow(
+            Recording,
+            {
+                "id": recording_id,
+                "call_id": call_id,
+                "kind": "voicemail",
+                "name": f"once-{recording_id}",
+                "format": "wav",
+                "started_at": now,
+                "duration_seconds": 3.5,
+                "size_bytes": 1024,
+                "sha256": "0" * 64,
+                "agent_id": None,
+            },
+        ),
+        InsertRow(
+            Voicemail,
+            {
+                "id": uuid.uuid4(),
+                "call_id": call_id,
+                "recording_id": recording_id,
+                "caller_number": "13800000000",
+                "flow": "12345",
+                "node": "leave_message",
+                "created_at": now,
+                "status": "new",
+            },
+        ),
+        InsertRow(
+            Survey,
+            {"call_id": call_id, "score": 5, "flow": "survey", "node": "ask", "created_at": now},
+        ),
+        InsertRow(
+            CallbackTask,
+            {
+                "call_id": call_id,
+                "caller_number": "13800000000",
+                "queue": "general",
+                "reason": "abandoned",
+                "queued_at": now,
+                "created_at": now,
+                "status": "open",
+            },
+        ),
+        CloseCall(call_id, now, Disposition.ANSWERED, 16, "Normal Clearing", "queue"),
+    ]
+    return ops
+
+
+async def with_queue_stay(recorder: CallRecorder, call_id: uuid.UUID) -> None:
+    now = datetime.now(UTC)
+    await AcdStore(recorder).stay_ended(
+        QueueStay(call_id, "general", 0, now - timedelta(seconds=20), "answered", 1, "t1", now)
+    )
+
+
+async def rows(db, call_id: uuid.UUID, agent: str) -> dict[str, Any]:
+    async with db.connect() as conn:
+        counts = {
+            table: (
+                await conn.execute(
+                    text(f"SELECT count(*) FROM {table} WHERE call_id = :c"), {"c": call_id}
+                )
+            ).scalar_one()
+            for table in TABLES
+        }
+        counts["agent_state_log"] = (
+            await conn.execute(
+                text("SELECT count(*) FROM agent_state_log WHERE agent_id = :a"), {"a": agent}
+            )
+        ).scalar_one()
+        call = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) OVER () AS n, answered_at IS NOT NULL AS answered, "
+                    "disposition FROM calls WHERE id = :c"
+                ),
+                {"c": call_id},
+            )
+        ).one()
+    return {"calls": tuple(call), **counts}
+
+
+ONCE = {"calls": (1, True, "answered"), **dict.fromkeys(TABLES, 1), "call_events": 3}
+
+
+class AnswerLost:
+    """A connection whose first statement reaches PostgreSQL and is committed,
+    then the connection drops before the answer comes back."""
+
+    def __init__(self, conn: asyncpg.Connection, lost: list[str]) -> None:
+        self._conn = conn
+        self._lost = lost
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        status = await self._conn.execute(sql, *args)  # committed (one statement: autocommit)
+        self._lost.append(status)
+        self._conn.terminate()
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def test_a_batch_whose_commit_answer_was_lost_lands_once(db):
+    recorder = CallRecorder(db)
+    lost: list[str] = []
+
+    async def first_answer_lost(url):
+        conn = await connect(url)
+        return AnswerLost(conn, lost) if not lost else conn
+
+    recorder.connect = first_answer_lost
+    call_id, agent = uuid.uuid4(), f"once-{uuid.uuid4().hex[:8]}"
+    for op in everything(call_id, agent):
+        recorder.submit(op)
+    await with_queue_stay(recorder, call_id)
+    async with running(recorder), asyncio.timeout(30):
+        await recorder.flush()
+    assert lost == ["SELECT 1"]  # the whole batch was committed, then written again
+    assert recorder.healthy
+    assert await rows(db, call_id, agent) == ONCE
+
+
+async def test_a_spool_replayed_after_a_crash_after_the_commit_lands_once(db, tmp_path):
+    """The process committed the spooled backlog and died before marking it
+    committed: the next start replays all of it (and so would the one after)."""
+    spool_path = tmp_path / "call-records.jsonl"
+    call_id, agent = uuid.uuid4(), f"once-{uuid.uuid4().hex[:8]}"
+    collect = CallRecorder(db)  # not running: only to build the queue stay's row
+    await with_queue_stay(collect, call_id)
+    ops = [*everything(call_id, agent), *collect._waiting()]
+    spool_path.write_text("".join(spool.encode(n, op) + "\n" for n, op in enumerate(ops, 1)))
+    again = tmp_path / "again.jsonl"
+    shutil.copy(spool_path, again)
+
+    for path in (spool_path, again):
+        recorder = CallRecorder(db, spool_path=path)
+        assert recorder.backlog() == len(ops)
+        async with running(recorder), asyncio.timeout(30):
+            await recorder.wait_idle()
+        assert not path.exists()
+    assert await rows(db, call_id, agent) == ONCE
+
+
+async def test_an_answer_and_close_replayed_with_their_open_still_apply(db):
+    """The open landed in an earlier batch; a replay brings it back together
+    with the answer and the close: the insert does nothing, the update applies."""
+    recorder = CallRecorder(db)
+    call_id = uuid.uuid4()
+    opened = open_call(call_id)
+    async with running(recorder), asyncio.timeout(30):
+        recorder.submit(opened)
+        await recorder.flush()
+        now = datetime.now(UTC)
+        for op in (
+            opened,
+            MarkAnswered(call_id, now),
+            CloseCall(call_id, now, Disposition.ABANDONED, 16, "Normal Clearing", "menu"),
+            CloseCall(call_id, now, Disposition.FAILED, 0, None, "later"),  # first close wins
+        ):
+            recorder.submit(op)
+        await recorder.flush()
+    async with db.connect() as conn:
+        call = (
+            await conn.execute(
+                text(
+                    "SELECT answered_at IS NOT NULL, disposition, last_stage FROM calls "
+                    "WHERE id = :c"
+                ),
+                {"c": call_id},
+            )
+        ).one()
+    assert tuple(call) == (True, "abandoned", "menu")
+
+
+async def test_each_batch_is_timed_and_the_spool_backlog_is_told(db, tmp_path):
+    class Timings:
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+
+        def observe(self, amount: float) -> None:
+            self.seconds.append(amount)
+
+    timings = Timings()
+    recorder = CallRecorder(db, write_seconds=timings)
+    call_id = uuid.uuid4()
+    async with running(recorder), asyncio.timeout(30):
+        recorder.submit(open_call(call_id))
+        await recorder.flush()
+    assert len(timings.seconds) == 1 and timings.seconds[0] > 0
+    assert recorder.spooled() == 0
+
+    spool_path = tmp_path / "call-records.jsonl"
+    lines = [spool.encode(n, op) for n, op in enumerate(everything(uuid.uuid4(), "x"), 1)]
+    spool_path.write_text("\n".join(lines) + "\n")
+    replaying = CallRecorder(db, spool_path=spool_path)
+    assert replaying.spooled() == len(lines)  # owed to the database, on disk
+    async with running(replaying), asyncio.timeout(30):
+        await replaying.wait_idle()
+    assert replaying.spooled() == 0
