@@ -10,6 +10,7 @@ in the caller's own task (callcenter.calls.queue_call).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -126,6 +127,52 @@ class AcdService:
     def _set(self, agent: Agent, state: AgentState, reason: str | None = None) -> None:
         agent.move(state, self.clock(), reason)
         self.on_change(agent)
+
+    # After a restart ---------------------------------------------------------------
+    def restore(
+        self,
+        agent_id: str,
+        state: AgentState,
+        reason: str | None,
+        since: datetime | None,
+        call_id: str | None = None,
+    ) -> None:
+        """The agent's last logged state, taken back as it was (nothing logged:
+        it is not a change). Ringing, talking and wrap-up are settled once the
+        calls Asterisk still has are known (:meth:`settle_after_restart`)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        agent.state, agent.reason, agent.since = state, reason, since
+        agent.call_id = call_id if state in (AgentState.RINGING, AgentState.ON_CALL) else None
+        if state is AgentState.AVAILABLE:
+            agent.idle_since = since
+
+    def resume_call(self, agent_id: str, call_id: str | None) -> None:
+        """The agent is in a conversation a restarted service took over."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.state is AgentState.ON_CALL:
+            return
+        self._cancel_wrapup(agent)
+        if agent.state is not AgentState.RINGING:  # its log lagged behind the call
+            agent.state = AgentState.RINGING
+        agent.call_id = call_id
+        self._set(agent, AgentState.ON_CALL, "resumed")
+
+    def settle_after_restart(self, on_call: set[str]) -> None:
+        """Agents whose ring or conversation did not survive the restart: a ring
+        is over (available), a conversation goes to its wrap-up, a wrap-up ends."""
+        for agent in list(self.agents.values()):
+            if agent.id in on_call:
+                continue
+            if agent.state is AgentState.RINGING:
+                self._free(agent, "restart")
+            elif agent.state is AgentState.ON_CALL:
+                self.call_ended(agent, agent.reason or "", 0.0)
+            elif agent.state is AgentState.WRAP_UP and agent.id not in self._wrapups:
+                over = functools.partial(self._wrapup_over, agent.id)
+                self._wrapups[agent.id] = self.timers.call_later(0, over)
+        self.dispatch()
 
     # Callers -----------------------------------------------------------------------
     def enqueue(self, entry: Waiting) -> None:

@@ -106,7 +106,11 @@ class Interpreter:
         services: IvrServices,
         call: CallInfo,
         trace: Trace,
+        resume_at: tuple[str, str] | None = None,
     ) -> None:
+        """``resume_at`` (flow, node): a call taken over after a restart starts
+        there instead of at the flow's start, and its first node does not
+        repeat what the previous process already recorded."""
         self.flows = flows
         self.entry = flow
         self.port = port
@@ -119,6 +123,9 @@ class Interpreter:
         self.node_id = flows.flows[flow].start
         self._stack: list[tuple[str, str | None]] = []
         self._messages = 0
+        self.resuming = resume_at is not None
+        if resume_at is not None:
+            self.flow, self.node_id = resume_at
 
     async def run(self) -> Outcome:
         steps = 0
@@ -126,6 +133,7 @@ class Interpreter:
             node = self.flows.flows[self.flow].nodes[self.node_id]
             self.trace.node(self.flow, self.node_id, node.type)
             step = await self._execute(node)
+            self.resuming = False
             steps = 0 if isinstance(node, INPUT_NODES) else steps + 1
             if steps > MAX_STEPS_WITHOUT_INPUT:
                 raise IvrRuntimeError(f"{self.flow}/{self.node_id}: no input for {steps} steps")
@@ -251,9 +259,10 @@ class Interpreter:
         self.trace.step(
             "queue_requested", queue=node.queue, priority=node.priority, skills=node.skills
         )
-        await self.services.sink.queue_requested(
-            self.call, node.queue, node.priority, node.skills, self.flow, self.node_id
-        )
+        if not self.resuming:  # a taken-over caller's request is already recorded
+            await self.services.sink.queue_requested(
+                self.call, node.queue, node.priority, node.skills, self.flow, self.node_id
+            )
         result = await self.port.queue(node.queue, node.priority, node.skills, self.language)
         self.trace.step("queue_result", node=self.node_id, result=result.value)
         if result is QueueResult.ANSWERED:

@@ -1,0 +1,108 @@
+"""What a call has in flight, kept on its own channel in Asterisk.
+
+A killed service loses its memory but not Asterisk's channels: the caller's
+channel carries, in one variable, where the call was (IVR, waiting in a
+queue, talking to an agent) and what a restarted service needs to take it
+over without a cut: the queue, priority and time of arrival (the caller's
+place), the agent, the leg, the talk bridge, the recording's name and when
+the agent answered. It is written when the call moves (one round trip per
+move, not per event) and read once by :mod:`callcenter.calls.adoption`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from callcenter.ari import AriError
+
+log = logging.getLogger(__name__)
+
+JOURNAL_VAR = "HOTLINE_JOURNAL"
+STAGES = ("ivr", "queue", "talk")
+_TIMES = ("enqueued_at", "answered_at")
+
+
+class VariableSetter(Protocol):
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    """The call's stage and the facts a restart needs for it."""
+
+    stage: str = "ivr"  # ivr | queue | talk
+    flow: str | None = None  # the flow and node that queued the caller
+    node: str | None = None
+    queue: str | None = None
+    priority: int = 0
+    skills: tuple[str, ...] = ()
+    language: str | None = None
+    enqueued_at: datetime | None = None  # the caller's place in the queue
+    hold_bridge: str | None = None
+    attempts: int = 0
+    agent: str | None = None
+    leg: str | None = None  # the agent's channel
+    answered_at: datetime | None = None
+    bridge: str | None = None  # the recorded mixing bridge
+    recording: str | None = None
+
+    def encode(self) -> str:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None or value == () or (f.name in ("priority", "attempts") and not value):
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            values[f.name] = value
+        return json.dumps(values, separators=(",", ":"), ensure_ascii=True)
+
+    @classmethod
+    def decode(cls, text: str | None) -> Journal | None:
+        """The journal, or None when absent or unreadable (then the call is
+        treated as one in the IVR: the safe choice)."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("stage", "ivr") not in STAGES:
+                return None
+            for name in _TIMES:
+                if data.get(name) is not None:
+                    data[name] = datetime.fromisoformat(data[name])
+            if "skills" in data:
+                data["skills"] = tuple(str(s) for s in data["skills"])
+            for name in ("priority", "attempts"):
+                data[name] = int(data.get(name, 0))
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            log.warning("unreadable call journal %r: %s", text[:200], exc)
+            return None
+
+
+class CallJournal:
+    """The journal of one call, written to its channel as the call moves."""
+
+    def __init__(self, ari: VariableSetter, channel_id: str, start: Journal | None = None) -> None:
+        self.ari = ari
+        self.channel_id = channel_id
+        self.current = start or Journal()
+
+    def mark(self, **changes: Any) -> None:
+        """Change the journal in memory only (written with the next :meth:`note`)."""
+        self.current = dataclasses.replace(self.current, **changes)
+
+    async def note(self, **changes: Any) -> None:
+        """Change the journal and write it. A channel already gone has nothing
+        left to adopt, so a refusal is not an error of the call."""
+        self.mark(**changes)
+        with contextlib.suppress(AriError):
+            await self.ari.set_variable(self.channel_id, JOURNAL_VAR, self.current.encode())
