@@ -1,11 +1,12 @@
 """A caller talking in a recorded mixing bridge with agents and departments.
 
 The caller's task owns the conversation and waits in :meth:`Conversation.wait`
-until the caller hangs up or nobody is left to talk to. Other tasks (the
-API's handlers) add parties (三方连线), transfer (blind: the transferring
-agent drops out), put the caller on hold, or bring a supervisor in, all
-through the conversation object, which keeps the list of legs it must hang
-up at the end.
+until the caller hangs up or nobody is left to talk to. Nothing else drives
+Asterisk on it: API handlers send commands (transfer, 三方连线, hold,
+supervision; see :mod:`commands`) with :meth:`Conversation.ask`, and the
+caller's task does them one at a time between the events it watches, as it
+does a softphone's transfer. Every object it creates (a leg, a snoop) is used
+only once Asterisk has confirmed it, or the command is refused in words.
 """
 
 from __future__ import annotations
@@ -16,26 +17,47 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from callcenter.acd.agents import AgentState
 from callcenter.acd.service import AcdService
-from callcenter.ari import AriClient, AriError, Inbox
-from callcenter.ari.events import ChannelTransfer, Event
+from callcenter.ari import AriClient, AriError, AriNotFound, AriUnavailable, ChannelGone, Inbox
+from callcenter.ari.events import ChannelEvent, ChannelTransfer, Event, StasisStart
 from callcenter.calls import legs
+from callcenter.calls.commands import (
+    CallBusy,
+    Command,
+    CommandInbox,
+    ConversationError,
+    Hold,
+    NoSuchConversation,
+    Supervise,
+    Transfer,
+    TransferDone,
+)
 from callcenter.calls.destinations import Destinations
 from callcenter.directory import Destination, DestinationRefused
-from callcenter.errors import CallCenterError
 from callcenter.ivr.port import Trace
+
+__all__ = [
+    "CallBusy",
+    "Conversation",
+    "ConversationError",
+    "Dialling",
+    "NoSuchConversation",
+    "Party",
+]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-class ConversationError(CallCenterError):
-    title = "Call control refused"
-
-
-class NoSuchConversation(ConversationError):
-    title = "No conversation for this call"
+# How long a command may wait for the call's task to take it (another command
+# running first, such as a transfer ringing a department) before it is refused.
+COMMAND_START_SECONDS = 10.0
+# Beyond the ring time, how long a command may run before its sender stops waiting.
+COMMAND_SLACK_SECONDS = 20.0
+ENDED = "the call ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +73,8 @@ class Dialling:
     ring_timeout: int
     acd: AcdService
     destinations: Destinations  # the directory and the seats: where calls may go
+    # How long Asterisk may take to confirm what we created (a leg or snoop in Stasis).
+    confirm_seconds: float = legs.STASIS_WAIT_SECONDS
 
 
 @dataclass(eq=False)
@@ -74,6 +98,9 @@ class Conversation:
     supervisors: list[legs.Leg] = field(default_factory=list)
     on_hold: bool = False
     closed: bool = False  # the caller's part is over: nothing may join any more
+    commands: CommandInbox = field(default_factory=CommandInbox)
+    start_within: float = COMMAND_START_SECONDS  # see ask()
+    caller_gone: Event | None = None  # the caller's hang-up, once seen
     _side_bridges: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Agents whose part ended (for wrap-up), with the seconds they talked.
@@ -83,37 +110,117 @@ class Conversation:
     def agents(self) -> list[str]:
         return [p.agent_id for p in self.parties if p.agent_id]
 
+    # Other tasks (API handlers) -------------------------------------------------------
+    async def ask(self, command: Command[T]) -> T:
+        """Send ``command`` to the call's task and wait for its result.
+
+        Refused (ConversationError) when the call has ended or ends meanwhile;
+        CallBusy when the call's task has not taken it within ``start_within``
+        (it is then withdrawn: nothing was done)."""
+        self.commands.put(command)
+        try:
+            try:
+                return await asyncio.wait_for(asyncio.shield(command.result), self.start_within)
+            except TimeoutError:
+                if command.withdraw():
+                    busy = self.commands.current
+                    doing = f" with {busy.what}" if busy is not None else ""
+                    raise CallBusy(
+                        f"{command.what} was not done: the call was busy{doing} for "
+                        f"{self.start_within:g} s; try again"
+                    ) from None
+            limit = self.dialling.ring_timeout + COMMAND_SLACK_SECONDS
+            try:
+                return await asyncio.wait_for(asyncio.shield(command.result), limit)
+            except TimeoutError:
+                command.result.add_done_callback(_retrieve)
+                raise ConversationError(
+                    f"{command.what} did not finish within {limit:g} s; "
+                    "the call's timeline shows how it ended"
+                ) from None
+        except asyncio.CancelledError:  # the sender went away
+            command.withdraw()
+            raise
+
     # The caller's task ---------------------------------------------------------------
     async def wait(self) -> Event | None:
-        """Until the caller leaves (their event) or every other party has (None)."""
-        caller_left = asyncio.create_task(legs.terminal(self.caller_inbox))
+        """Until the caller leaves (their event) or every other party has (None),
+        doing the commands sent meanwhile one at a time."""
         try:
-            while True:
-                if not self.parties:
-                    return None
-                watchers = {asyncio.create_task(self._watch(p)): p for p in self.parties}
-                changed = asyncio.create_task(self._changed.wait())
-                done, _ = await asyncio.wait(
-                    {caller_left, changed, *watchers}, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in [changed, *watchers]:
-                    task.cancel()
-                await asyncio.gather(changed, *watchers, return_exceptions=True)
-                self._changed.clear()
-                if caller_left in done:
-                    return caller_left.result()
-                for task, party in watchers.items():
-                    if task not in done or task.cancelled():
-                        continue
-                    if task.exception() is not None:  # a broken leg is a gone leg
-                        log.error("watching %s failed", party.leg.id, exc_info=task.exception())
-                        self._drop(party)
-                        continue
-                    await self._on_party_event(party, task.result())
+            while self.caller_gone is None and self.parties:
+                await self._next()
+            return self.caller_gone
         finally:
-            caller_left.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await caller_left
+            self.commands.close(ENDED)
+
+    async def _next(self) -> None:
+        """Wait for one thing (the caller leaving, a party's event, a command) and handle it."""
+        caller_left = asyncio.create_task(legs.terminal(self.caller_inbox))
+        next_command = asyncio.create_task(self.commands.get())
+        watchers = {asyncio.create_task(self._watch(p)): p for p in self.parties}
+        changed = asyncio.create_task(self._changed.wait())
+        tasks: list[asyncio.Task[Any]] = [caller_left, next_command, changed, *watchers]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Reads cancelled while waiting lose nothing: inboxes pop only on return.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._changed.clear()
+        command = next_command.result() if next_command in done else None
+        if caller_left in done:
+            self.caller_gone = caller_left.result()
+            if command is not None:
+                command.refuse("the caller hung up")
+            return
+        for task, party in watchers.items():
+            if task not in done or task.cancelled():
+                continue
+            if task.exception() is not None:  # a broken leg is a gone leg
+                log.error("watching %s failed", party.leg.id, exc_info=task.exception())
+                self._drop(party)
+                continue
+            await self._on_party_event(party, task.result())
+        if command is not None:
+            if self.caller_gone is not None or not self.parties:
+                command.refuse(ENDED)
+            else:
+                await self._do(command)
+
+    async def _do(self, command: Command[Any]) -> None:
+        """Run one command here, in the caller's task, and resolve its future."""
+        self.commands.current = command
+        command.taken.set()
+        try:
+            if isinstance(command, Transfer):
+                done = await self.transfer(command.destination, blind=command.blind)
+                command.result.set_result(done)
+            elif isinstance(command, Hold):
+                command.result.set_result(await self.hold(command.on))
+            elif isinstance(command, Supervise):
+                command.result.set_result(await self.supervise(command.mode, command.seat))
+            else:
+                raise ConversationError(f"unknown command {command!r}")
+        except ConversationError as exc:
+            if not command.result.done():
+                command.result.set_exception(exc)
+        except (AriNotFound, ChannelGone):
+            command.refuse(f"{ENDED} meanwhile")
+        except AriUnavailable as exc:  # 503 as before: Asterisk is away
+            if not command.result.done():
+                command.result.set_exception(exc)
+        except AriError as exc:
+            log.warning("call %s: %s failed: %s", self.call_id, command.what, exc)
+            command.refuse(f"Asterisk refused it ({exc})")
+        except asyncio.CancelledError:
+            command.refuse("the service is stopping")
+            raise
+        except Exception:
+            log.exception("call %s: %s failed", self.call_id, command.what)
+            command.refuse("it failed (see the service's log)")
+        finally:
+            self.commands.current = None
 
     async def _watch(self, party: Party) -> Event:
         while True:
@@ -136,7 +243,7 @@ class Conversation:
             except DestinationRefused as exc:  # the call stays with the agent
                 self.trace.step("transfer_refused", to=target, reason=str(exc))
                 await self._progress(party, "channel_unavailable")
-            except ConversationError as exc:
+            except (ConversationError, AriError) as exc:
                 self.trace.step("transfer_failed", to=target, reason=str(exc))
                 await self._progress(party, "channel_unavailable")
             return
@@ -150,10 +257,10 @@ class Conversation:
                 self.finished_agents.append(party.agent_id)
         self._changed.set()
 
-    # Call control (API handlers, softphone transfers) -----------------------------
+    # Call control, run by the caller's task only ------------------------------------
     async def transfer(
         self, destination: Destination, *, blind: bool, by: Party | None = None
-    ) -> None:
+    ) -> TransferDone:
         """Bring ``destination`` in: an agent's seat, or a department's number on the
         dial-out trunk. Blind: the transferring agents leave once it answers."""
         target = destination.number or destination.key  # as the call's record keeps it
@@ -162,9 +269,13 @@ class Conversation:
             self._still_on()
             await self.dialling.ari.add_channel(self.bridge_id, party.leg.id)
         except (AriError, ConversationError) as exc:  # the caller left meanwhile
-            await legs.end(self.dialling.ari, party.leg, self.dialling.close_inbox)
+            await asyncio.shield(self._hang_up(party.leg))
             self._release(party.agent_id, answered=False)
-            raise ConversationError(f"{target}: the call ended meanwhile") from exc
+            raise ConversationError(f"{target}: {ENDED} meanwhile") from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self._hang_up(party.leg))
+            self._release(party.agent_id, answered=False)
+            raise
         leaving = [p for p in self.parties if p.agent_id] if blind else []
         if by is not None and blind and by not in leaving:
             leaving.append(by)
@@ -177,20 +288,57 @@ class Conversation:
             await self._progress(by, "channel_answered")
         for old in leaving:
             self._drop(old)
-            await legs.end(self.dialling.ari, old.leg, self.dialling.close_inbox)
+            await self._hang_up(old.leg)
         self._changed.set()
+        return TransferDone(target, self.agents)
 
     def _still_on(self) -> None:
-        if self.closed:
-            raise ConversationError("the call ended meanwhile")
+        if self.closed or self.caller_gone is not None:
+            raise ConversationError(f"{ENDED} meanwhile")
 
     async def _progress(self, party: Party, state: str) -> None:
         with contextlib.suppress(AriError):
             await self.dialling.ari.transfer_progress(party.leg.id, state)
 
+    async def _hang_up(self, leg: legs.Leg) -> None:
+        await legs.end(self.dialling.ari, leg, self.dialling.close_inbox)
+
+    async def _ring(self, endpoint: str, purpose: str, target: str) -> legs.Leg | None:
+        """Dial a leg and wait while it rings, watching the caller: the leg once it
+        answers, None (hung up again) if it does not. The caller hanging up ends
+        the ring at once (ConversationError; the hang-up is kept for wait())."""
+        d = self.dialling
+        try:
+            leg = await legs.dial(
+                d.ari,
+                d.open_inbox,
+                d.close_inbox,
+                endpoint=endpoint,
+                app=d.app,
+                purpose=purpose,
+                originator=self.caller_channel,
+                timeout=d.ring_timeout,
+                stasis_wait=d.confirm_seconds,
+            )
+        except AriError as exc:
+            raise ConversationError(f"{target} could not be dialled: {exc}") from exc
+        try:
+            answered = await legs.until_answered(self.caller_inbox, leg, d.ring_timeout + 5)
+        except ChannelGone as gone:
+            self.caller_gone = gone.event
+            await asyncio.shield(self._hang_up(leg))
+            raise ConversationError(f"the caller hung up while {target} rang") from gone
+        except BaseException:
+            await asyncio.shield(self._hang_up(leg))
+            raise
+        if not answered:
+            await self._hang_up(leg)
+            return None
+        return leg
+
     async def _dial(self, destination: Destination) -> Party:
         d = self.dialling
-        target, agent_id = destination.key, destination.agent_id
+        target, agent_id = destination.number or destination.key, destination.agent_id
         if agent_id is not None:
             agent = d.acd.agents.get(agent_id)
             if agent is None or not agent.can_take_calls():
@@ -202,24 +350,13 @@ class Conversation:
         else:
             raise ConversationError(f"cannot transfer to {target!r}")
         try:
-            leg = await legs.dial(
-                d.ari,
-                d.open_inbox,
-                d.close_inbox,
-                endpoint=endpoint,
-                app=d.app,
-                purpose=purpose,
-                originator=self.caller_channel,
-                timeout=d.ring_timeout,
-            )
-            answered = await legs.until_answered(None, leg, d.ring_timeout + 5)
-        except AriError as exc:
+            leg = await self._ring(endpoint, purpose, target)
+        except BaseException:
             self._release(agent_id, answered=False)
-            raise ConversationError(f"{target}: {exc}") from exc
-        if not answered:
-            await legs.end(d.ari, leg, d.close_inbox)
+            raise
+        if leg is None:
             self._release(agent_id, answered=False)
-            raise ConversationError(f"{target} did not answer ({leg.failure})")
+            raise ConversationError(f"{target} did not answer")
         self._release(agent_id, answered=True)
         return Party(leg, agent_id=agent_id, number=destination.number)
 
@@ -233,20 +370,24 @@ class Conversation:
         else:
             acd.ring_cancelled(agent)
 
-    async def hold(self, on: bool) -> None:
-        """Music for the caller; the agents hear nothing of them meanwhile."""
+    async def hold(self, on: bool) -> bool:
+        """Music for the caller; the agents hear nothing of them meanwhile.
+        Asking for the state the call is in does nothing (a double click)."""
         ari = self.dialling.ari
         if on == self.on_hold:
-            return
+            return on
+        self._still_on()
         if on:
             await ari.remove_channel(self.bridge_id, self.caller_channel)
+            self.on_hold = True  # out of the bridge from here on, whatever follows
             await ari.start_moh(self.caller_channel)
         else:
             with contextlib.suppress(AriError):
                 await ari.stop_moh(self.caller_channel)
             await ari.add_channel(self.bridge_id, self.caller_channel)
-        self.on_hold = on
+            self.on_hold = False
         self.trace.step("hold" if on else "unhold")
+        return on
 
     async def supervise(self, mode: str, seat: str) -> str:
         """A supervisor listens, whispers to the agent, or barges into the call."""
@@ -254,18 +395,8 @@ class Conversation:
         agents = [p for p in self.parties if p.agent_id]
         if not agents:
             raise ConversationError("no agent on this call")
-        supervisor = await legs.dial(
-            d.ari,
-            d.open_inbox,
-            d.close_inbox,
-            endpoint=d.seat_endpoint.format(seat=seat),
-            app=d.app,
-            purpose="supervisor",
-            originator=self.caller_channel,
-            timeout=d.ring_timeout,
-        )
-        if not await legs.until_answered(None, supervisor, d.ring_timeout + 5):
-            await legs.end(d.ari, supervisor, d.close_inbox)
+        supervisor = await self._ring(d.seat_endpoint.format(seat=seat), "supervisor", seat)
+        if supervisor is None:
             raise ConversationError(f"{seat} did not answer")
         added: list[legs.Leg] = [supervisor]
         side = None
@@ -274,39 +405,72 @@ class Conversation:
             if mode == "barge":
                 await d.ari.add_channel(self.bridge_id, supervisor.id)
             else:
-                snoop_id = f"snoop-{uuid.uuid4().hex}"
-                snoop = legs.Leg(snoop_id, d.open_inbox(f"channel:{snoop_id}"))
-                added.append(snoop)
-                await d.ari.snoop(
-                    agents[0].leg.id,
-                    snoop.id,
-                    app=d.app,
-                    spy="both",
-                    whisper="out" if mode == "whisper" else "none",
-                    app_args="snoop",
-                )
-                snoop.created = True
+                snoop = await self._snoop(agents[0].leg, whisper=mode == "whisper", added=added)
                 side = f"{self.bridge_id}-sup-{uuid.uuid4().hex[:8]}"
                 await d.ari.create_bridge(side, "mixing")
                 await d.ari.add_channel(side, snoop.id)
                 await d.ari.add_channel(side, supervisor.id)
-            self._still_on()  # close() may have run during the awaits above
-        except (AriError, ConversationError) as exc:
-            for leg in added:
-                await legs.end(d.ari, leg, d.close_inbox)
-            if side is not None:
-                with contextlib.suppress(AriError):
-                    await d.ari.delete_bridge(side)
-            raise ConversationError(f"supervision of this call failed: {exc}") from exc
+            self._still_on()
+        except BaseException as exc:
+            await asyncio.shield(self._undo(added, side))
+            if isinstance(exc, ChannelGone) and self.caller_gone is not None:
+                raise ConversationError("the caller hung up before the supervisor joined") from exc
+            if isinstance(exc, AriError | ConversationError):
+                raise ConversationError(f"supervision of this call failed: {exc}") from exc
+            raise
         self.supervisors.extend(added)
         if side is not None:
             self._side_bridges.append(side)
         self.trace.step("supervision", mode=mode, seat=seat, agent=agents[0].agent_id)
         return supervisor.id
 
+    async def _snoop(self, agent: legs.Leg, *, whisper: bool, added: list[legs.Leg]) -> legs.Leg:
+        """A snoop on the agent's channel, once it is in Stasis (before that,
+        adding it to a bridge fails: "Channel not in Stasis application")."""
+        d = self.dialling
+        snoop_id = f"snoop-{uuid.uuid4().hex}"
+        snoop = legs.Leg(snoop_id, d.open_inbox(f"channel:{snoop_id}"))
+        added.append(snoop)
+        await d.ari.snoop(
+            agent.id,
+            snoop.id,
+            app=d.app,
+            spy="both",
+            whisper="out" if whisper else "none",
+            app_args="snoop",
+        )
+        snoop.created = True
+        try:
+            await legs.confirmed(
+                snoop.inbox,
+                lambda e: isinstance(e, StasisStart),
+                d.confirm_seconds,
+                caller=self.caller_inbox,
+            )
+        except TimeoutError:
+            self.trace.step("snoop_not_confirmed", channel=snoop_id)
+            raise ConversationError(
+                f"the listening channel did not enter Stasis within {d.confirm_seconds:g} s"
+            ) from None
+        except ChannelGone as gone:
+            if isinstance(gone.event, ChannelEvent) and gone.event.channel.id == snoop_id:
+                raise ConversationError("the listening channel ended at once") from gone
+            self.caller_gone = gone.event
+            raise
+        return snoop
+
+    async def _undo(self, added: list[legs.Leg], side: str | None) -> None:
+        for leg in added:
+            await self._hang_up(leg)
+        if side is not None:
+            with contextlib.suppress(AriError):
+                await self.dialling.ari.delete_bridge(side)
+
     async def close(self) -> None:
-        """Hang up every leg still here; delete side bridges."""
+        """Hang up every leg still here; delete side bridges. Commands still
+        waiting, and any sent from now on, are refused."""
         self.closed = True
+        self.commands.close(ENDED)
         d = self.dialling
         for party in list(self.parties):
             self._drop(party)
@@ -316,3 +480,9 @@ class Conversation:
         for bridge in self._side_bridges:
             with contextlib.suppress(AriError):
                 await d.ari.delete_bridge(bridge)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a late result read (nobody waits for it any more)."""
+    if not future.cancelled():
+        future.exception()

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from callcenter.ari import AriClient, AriError, ChannelGone, Inbox
+from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
 from callcenter.ari.events import (
     ChannelDestroyed,
     ChannelHangupRequest,
@@ -75,10 +75,12 @@ async def dial(
     purpose: str,
     originator: str,
     timeout: int,
+    stasis_wait: float = STASIS_WAIT_SECONDS,
 ) -> Leg:
     """Create and dial a leg; the caller's number shows on it (``caller`` = originator).
 
-    Raises LegFailed when it cannot be placed; nothing is left behind then.
+    Raises LegFailed when it cannot be placed; nothing is left behind then (nor
+    when the dialling task is cancelled).
     """
     leg_id = f"{purpose}-{uuid.uuid4().hex}"
     leg = Leg(leg_id, open_inbox(f"channel:{leg_id}"))
@@ -86,12 +88,41 @@ async def dial(
         await ari.create_channel(leg_id, endpoint, app=app, app_args=purpose, originator=originator)
         leg.created = True
         # The reply can beat the channel into Stasis; dialling before that is a 409.
-        await leg.inbox.wait_for(lambda e: isinstance(e, StasisStart), STASIS_WAIT_SECONDS)
+        await leg.inbox.wait_for(lambda e: isinstance(e, StasisStart), stasis_wait)
         await ari.dial(leg_id, caller=originator, timeout=timeout)
     except (AriError, TimeoutError) as exc:
         await asyncio.shield(end(ari, leg, close_inbox))
         raise LegFailed(f"{endpoint}: {exc!r}") from exc
+    except asyncio.CancelledError:
+        await asyncio.shield(end(ari, leg, close_inbox))
+        raise
     return leg
+
+
+async def confirmed(
+    inbox: Inbox, match: Callable[[Event], bool], limit: float, caller: Inbox | None = None
+) -> Event:
+    """The event on ``inbox`` by which Asterisk confirms an object we asked for
+    (a snoop's StasisStart, a recording's RecordingStarted) before it is used.
+
+    TimeoutError after ``limit``; ChannelGone if ``inbox``'s channel ends first,
+    or (with the caller's inbox) if the caller hangs up meanwhile, with their event.
+    """
+    caller_left = asyncio.create_task(terminal(caller)) if caller else None
+    seen = asyncio.create_task(inbox.wait_for(match))
+    try:
+        async with asyncio.timeout(limit):
+            waiting = {seen, caller_left} if caller_left else {seen}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if caller_left is not None and caller_left in done:
+            raise ChannelGone(caller_left.result())
+        return seen.result()
+    finally:
+        for task in (seen, caller_left):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, AriError):
+                    await task
 
 
 async def until_answered(caller: Inbox | None, leg: Leg, limit: float) -> bool:
@@ -121,7 +152,8 @@ async def until_answered(caller: Inbox | None, leg: Leg, limit: float) -> bool:
                         return False
                 if isinstance(event, TERMINAL):
                     cause = getattr(event, "cause", None)
-                    leg.failure = leg.failure or _FAILURE_BY_CAUSE.get(cause, "HANGUP")
+                    failure = _FAILURE_BY_CAUSE.get(cause, "HANGUP") if cause else "HANGUP"
+                    leg.failure = leg.failure or failure
                     return False
     except TimeoutError:
         leg.failure = "NOANSWER"
@@ -149,8 +181,13 @@ async def until_either_leaves(caller: Inbox, leg: Leg) -> Event | None:
 async def end(ari: AriClient, leg: Leg, close_inbox: Callable[[Inbox], None]) -> None:
     """Hang the leg up (if it is still there) and let its last events drain."""
     if leg.created:
-        with contextlib.suppress(AriError):
+        try:
             await ari.hangup(leg.id)
+        except AriNotFound:  # gone already: nothing more will come from it
+            close_inbox(leg.inbox)
+            return
+        except AriError:
+            pass
         with contextlib.suppress(TimeoutError, ChannelGone, AriError):
             async with asyncio.timeout(5):
                 while not isinstance(leg.inbox.ended, StasisEnd | ChannelDestroyed):

@@ -22,7 +22,13 @@ from callcenter.acd.agents import Agent
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.service import AcdService, Waiting
 from callcenter.ari import AriError, AriNotFound, ChannelGone, Inbox
-from callcenter.ari.events import ChannelDtmfReceived, RecordingFinished
+from callcenter.ari.events import (
+    ChannelDtmfReceived,
+    Event,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
+)
 from callcenter.calls import legs
 from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.ari_port import AriCallPort
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 # Keys the caller may press to take the callback offer.
 CALLBACK_KEY = "1"
 CALLBACK_ANSWER_SECONDS = 6.0
+# How long Asterisk may take to confirm a conversation's recording (RecordingStarted).
+RECORDING_START_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +334,8 @@ class QueueCall:
             await ari.add_channel(self.talk_bridge, self.port.channel_id)
             await ari.add_channel(self.talk_bridge, leg.id)
             await ari.record_bridge(self.talk_bridge, name)
-            self.deps.conversations[self.call.call_id] = conversation
+            self.deps.conversations[self.call.call_id] = conversation  # commands wait in it
+            await self._recording_started(bridge_inbox, name, conversation)
             caller_left = await conversation.wait()
         finally:
             self.deps.conversations.pop(self.call.call_id, None)
@@ -345,6 +354,35 @@ class QueueCall:
         if caller_left is not None:
             self.port.gone = caller_left
         return QueueResult.ANSWERED
+
+    async def _recording_started(
+        self, bridge_inbox: Inbox, name: str, conversation: Conversation
+    ) -> None:
+        """Asterisk confirms the conversation's recording before the call counts on
+        it; if it does not, the call goes on, and the log and timeline say so."""
+
+        def ours(event: Event) -> bool:
+            return (
+                isinstance(event, RecordingStarted | RecordingFailed)
+                and event.recording.name == name
+            )
+
+        try:
+            event = await legs.confirmed(
+                bridge_inbox, ours, RECORDING_START_SECONDS, caller=self.port.inbox
+            )
+        except TimeoutError:
+            log.warning("call %s: recording %s not started", self.call.call_id, name)
+            self.trace.step("recording_not_started", name=name, waited=RECORDING_START_SECONDS)
+            return
+        except ChannelGone as gone:  # the caller hung up meanwhile: wait() ends at once
+            conversation.caller_gone = gone.event
+            return
+        if isinstance(event, RecordingFailed):
+            log.warning(
+                "call %s: recording %s failed: %s", self.call.call_id, name, event.recording.cause
+            )
+            self.trace.step("recording_failed", name=name, cause=event.recording.cause)
 
     def _dialling(self) -> Dialling:
         return Dialling(

@@ -1,5 +1,9 @@
 """Calls over HTTP: the call records, and control of a conversation in progress
-(transfer, 三方连线, hold, supervision) for the agent desktop and supervisors."""
+(transfer, 三方连线, hold, supervision) for the agent desktop and supervisors.
+
+A handler never drives Asterisk itself: it sends a command to the call's own
+task (:meth:`Conversation.ask`) and answers with what that task did, or with
+a refusal that says what was not done."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from callcenter.audit.access_log import Action, Subject
+from callcenter.calls.commands import Hold, Supervise, Transfer
 from callcenter.calls.conversation import Conversation, NoSuchConversation
 from callcenter.db.models import Call
 from callcenter.directory import DESTINATION
@@ -105,12 +110,20 @@ def _conversation(request: web.Request) -> Conversation:
     return conversation
 
 
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 CONTROL = {
     "200": {"description": "Done"},
     "404": {"description": "The call is not in a conversation"},
-    "409": {"description": "Refused (nobody answered, agent busy, ...)"},
+    "409": {
+        "description": "Refused, nothing done (nobody answered, agent busy, the call ended ...)",
+        "content": PROBLEM,
+    },
+    "503": {
+        "description": "The call was busy with another request (or Asterisk is not "
+        "reachable); nothing was done: try again (Retry-After)",
+        "content": PROBLEM,
+    },
 }
-PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 TRANSFER = {
     **CONTROL,
     "400": {"description": "`to` is not a destination's form", "content": PROBLEM},
@@ -138,14 +151,14 @@ async def transfer(request: web.Request) -> web.Response:
     destination = request.app[DESTINATIONS].resolve(
         body.to, path="api", who=f"{who.role.value} {who.name}", call_id=conversation.call_id
     )
-    await conversation.transfer(destination, blind=body.mode == "blind")
+    done = await conversation.ask(Transfer(destination, blind=body.mode == "blind"))
     return web.json_response(
         {
             "to": body.to,
             "destination": destination.key,
             "number": destination.number,
             "mode": body.mode,
-            "agents": conversation.agents,
+            "agents": done.agents,
         }
     )
 
@@ -163,8 +176,8 @@ async def transfer(request: web.Request) -> web.Response:
 async def hold(request: web.Request) -> web.Response:
     _, conversation = await _controlled(request, "put a call on hold")
     body = await parse_body(request, HoldRequest)
-    await conversation.hold(body.on)
-    return web.json_response({"on_hold": body.on})
+    on_hold = await conversation.ask(Hold(body.on))
+    return web.json_response({"on_hold": on_hold})
 
 
 @documented(
@@ -195,7 +208,7 @@ async def supervise(request: web.Request) -> web.Response:
         subject_id=str(conversation.call_id),
         detail={"mode": body.mode, "seat": seat},
     )
-    leg = await conversation.supervise(body.mode, seat)
+    leg = await conversation.ask(Supervise(body.mode, seat))
     return web.json_response({"mode": body.mode, "supervisor_channel": leg})
 
 

@@ -12,7 +12,7 @@ from callcenter.acd.agents import IllegalAgentTransition, UnknownAgent
 from callcenter.ari.errors import AriConflict, AriError, AriNotFound, AriUnavailable
 from callcenter.ari.inbox import ChannelGone
 from callcenter.audit.access_log import AccessLogUnavailable, ReasonRequired
-from callcenter.calls.conversation import ConversationError, NoSuchConversation
+from callcenter.calls.conversation import CallBusy, ConversationError, NoSuchConversation
 from callcenter.calls.state import IllegalTransition
 from callcenter.directory import DestinationRefused
 from callcenter.errors import CallCenterError, ConfigError
@@ -59,6 +59,7 @@ _STATUS: list[tuple[type[CallCenterError], int]] = [
     (NoSeat, 409),
     (UnknownAgent, 404),
     (NoSuchConversation, 404),
+    (CallBusy, 503),
     (ConversationError, 409),
     (IllegalAgentTransition, 409),
     (AriUnavailable, 503),
