@@ -39,8 +39,7 @@ from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.deadlines import DeadlineConfig
 from callcenter.tickets.finder import TicketFinder
 from callcenter.tickets.search import TicketQuery
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Actor, Role
 from callcenter.web.ticket_views import ticket_view
 
 AGENT = Actor("bench-agent", Role.AGENT)

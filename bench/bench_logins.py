@@ -26,7 +26,7 @@ from sqlalchemy import delete
 
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.db.models import User
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from callcenter.users.service import UserService
 
 PASSWORD = "correct horse battery"

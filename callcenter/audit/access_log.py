@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.db.models import AccessLog
 from callcenter.errors import CallCenterError
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from callcenter.tickets import duplicates, search
 from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.deadlines import DeadlineConfig
 from callcenter.tickets.privacy import SEES_CONFIDENTIAL, SEES_PERSONAL_DATA, sees_personal_data
-from callcenter.tickets.service import Actor
 from callcenter.tickets.textsearch import to_query
-from callcenter.tickets.workflow import CENTRE, OPEN, NotPermitted, Role
+from callcenter.tickets.workflow import OPEN, NotPermitted
+from callcenter.users.roles import CENTRE, Actor, Role
 
 # Duplicates are looked for among tickets raised this recently.
 DUPLICATE_WINDOW = timedelta(days=90)

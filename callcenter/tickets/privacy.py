@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from callcenter.tickets.workflow import CENTRE, CENTRE_LEAD, Role
+from callcenter.users.roles import CENTRE, CENTRE_LEAD, Role
 
 SEES_PERSONAL_DATA = CENTRE  # the roles that talk to citizens
 SEES_CONFIDENTIAL = CENTRE_LEAD

@@ -45,18 +45,16 @@ from callcenter.tickets.privacy import PERSONAL_FIELDS
 from callcenter.tickets.search import held_by
 from callcenter.tickets.textsearch import ticket_vector
 from callcenter.tickets.workflow import (
-    CENTRE,
-    CENTRE_LEAD,
     ENDED_DISPATCH,
     OPEN,
     Action,
     IllegalTicketTransition,
     NotPermitted,
-    Role,
     TicketError,
     TicketStatus,
     apply,
 )
+from callcenter.users.roles import CENTRE, CENTRE_LEAD, Actor, Role
 
 CHANNELS = ("phone", "voicemail", "sms", "web", "email")
 
@@ -71,13 +69,6 @@ class TicketInvalid(TicketError):
 
 class TicketChanged(TicketError):
     title = "The ticket changed meanwhile"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    name: str
-    role: Role
-    department: str | None = None  # for department users: their 承办单位
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import enum
 from collections.abc import Mapping
 
 from callcenter.errors import CallCenterError
+from callcenter.users.roles import CENTRE, CENTRE_LEAD, DEPARTMENT, Role
 
 
 class TicketStatus(enum.StrEnum):
@@ -50,20 +51,8 @@ class Action(enum.StrEnum):
     REJECT_EXTENSION = "reject_extension"
 
 
-class Role(enum.StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    DEPARTMENT = "department"
-    AUDITOR = "auditor"
-    OPS = "ops"
-    ADMIN = "admin"
-
-
-CENTRE = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 # A dispatch in one of these states is history: the department no longer holds it.
 ENDED_DISPATCH = ("superseded", "returned")
-CENTRE_LEAD = frozenset({Role.SUPERVISOR, Role.ADMIN})
-DEPARTMENT = frozenset({Role.DEPARTMENT})
 OPEN = frozenset(TicketStatus) - {TicketStatus.CLOSED, TicketStatus.MERGED}
 
 S, A = TicketStatus, Action

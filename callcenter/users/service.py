@@ -21,8 +21,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.db.models import ApiToken, Department, User
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role
 from callcenter.users.errors import (
     NoSeat,
     TooManyAttempts,
@@ -32,6 +30,7 @@ from callcenter.users.errors import (
     UserNotFound,
 )
 from callcenter.users.passwords import Passwords
+from callcenter.users.roles import Actor, Role
 from callcenter.users.throttle import LoginThrottle
 
 __all__ = ["TOKEN_LIFETIME", "Unauthorized", "UserError", "UserService", "UserView"]

@@ -18,7 +18,7 @@ from callcenter.audit.access_log import (
     clean_reason,
 )
 from callcenter.db.models import Ticket
-from callcenter.tickets.service import Actor
+from callcenter.users.roles import Actor
 from callcenter.web.client import client_address
 from callcenter.web.keys import ACCESS_LOG, SETTINGS
 from callcenter.web.ticket_views import sees_personal_data

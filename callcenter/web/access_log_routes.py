@@ -19,7 +19,7 @@ from callcenter import spreadsheets
 from callcenter.audit.access_log import Action, Subject
 from callcenter.audit.search import AccessQuery, entry_view, masked_detail
 from callcenter.tickets.privacy import sees_personal_data
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from callcenter.web.access import (
     REASON_PARAMETER,
     REQUIRED_REASON_PARAMETER,

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.acd.agents import Agent, AgentState, UnknownAgent
 from callcenter.acd.roster import AGENT_ID, SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
-from callcenter.tickets.workflow import NotPermitted, Role
+from callcenter.tickets.workflow import NotPermitted
+from callcenter.users.roles import Role
 from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, ARI, CALLS, SETTINGS
 from callcenter.web.openapi import documented

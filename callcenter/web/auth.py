@@ -7,8 +7,8 @@ import hmac
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import NotPermitted, Role
+from callcenter.tickets.workflow import NotPermitted
+from callcenter.users.roles import Actor, Role
 from callcenter.users.service import Unauthorized
 from callcenter.users.service_token import SERVICE_USER
 from callcenter.web.client import client_address, limit_key

@@ -20,9 +20,9 @@ from callcenter.calls.conversation import Conversation, NoSuchConversation
 from callcenter.db.models import Call
 from callcenter.directory import DESTINATION
 from callcenter.tickets.privacy import sees_personal_data
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import NotPermitted, Role
+from callcenter.tickets.workflow import NotPermitted
 from callcenter.users.errors import NoSeat
+from callcenter.users.roles import Actor, Role
 from callcenter.web.access import REASON_PARAMETER, reader, record
 from callcenter.web.auth import allowed
 from callcenter.web.keys import ACD, CONVERSATIONS, DESTINATIONS, SESSIONS, USERS

@@ -14,7 +14,7 @@ from callcenter.db.models import KbEntry
 from callcenter.tickets.knowledge import KbDraft
 from callcenter.tickets.search import Day
 from callcenter.tickets.supervision import Reason
-from callcenter.tickets.workflow import CENTRE, Role
+from callcenter.users.roles import CENTRE, Role
 from callcenter.web.access import LOG_DOWN, REASON_PARAMETER, reader, record, tickets_shown
 from callcenter.web.auth import actor, allowed
 from callcenter.web.keys import CATALOGUE, FINDER, KNOWLEDGE, SWEEP, TICKETS

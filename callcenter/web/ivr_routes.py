@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from callcenter.web.auth import allowed
 from callcenter.web.keys import IVR
 from callcenter.web.openapi import documented

@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 import callcenter
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__openapi__"

@@ -20,13 +20,9 @@ from callcenter.tickets.codes import is_valid_query_code
 from callcenter.tickets.deadlines import Nature
 from callcenter.tickets.finder import DuplicateCandidate
 from callcenter.tickets.search import TicketQuery
-from callcenter.tickets.service import (
-    ActionRequest,
-    Actor,
-    NewTicket,
-    TicketNotFound,
-)
-from callcenter.tickets.workflow import CENTRE, DEPARTMENT, Action, Role
+from callcenter.tickets.service import ActionRequest, NewTicket, TicketNotFound
+from callcenter.tickets.workflow import Action
+from callcenter.users.roles import CENTRE, DEPARTMENT, Actor, Role
 from callcenter.web.access import (
     LOG_DOWN,
     REASON_PARAMETER,

@@ -17,8 +17,8 @@ from callcenter.tickets import privacy
 from callcenter.tickets.deadlines import DeadlineConfig, colour
 from callcenter.tickets.privacy import MASKS
 from callcenter.tickets.privacy import mask_phone as mask_phone  # the one mask, for the routes
-from callcenter.tickets.service import Actor
 from callcenter.tickets.workflow import TicketStatus, allowed_actions
+from callcenter.users.roles import Actor
 from callcenter.web.keys import TICKETS
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from callcenter.users.service import AGENT_ID, KEEP, NAME
 from callcenter.web.auth import allowed, bearer
 from callcenter.web.keys import ACD, USERS

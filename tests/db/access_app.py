@@ -22,7 +22,8 @@ from callcenter.audit.access_log import (
 from callcenter.audit.search import AccessLogReader
 from callcenter.config import Settings, TicketsConfig
 from callcenter.tickets.finder import TicketFinder
-from callcenter.tickets.service import Actor, TicketService
+from callcenter.tickets.service import TicketService
+from callcenter.users.roles import Actor
 from callcenter.web import access_log_routes, call_routes, desk_routes, ticket_routes
 from callcenter.web.keys import (
     ACCESS_LOG,

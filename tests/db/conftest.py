@@ -13,8 +13,8 @@ from callcenter.calendar import CalendarConfig, WorkCalendar
 from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.deadlines import DeadlineConfig
 from callcenter.tickets.finder import TicketFinder
-from callcenter.tickets.service import Actor, TicketService
-from callcenter.tickets.workflow import Role
+from callcenter.tickets.service import TicketService
+from callcenter.users.roles import Actor, Role
 from tests.db.desk import SH, Clock
 from tests.db.users_support import (  # noqa: F401 (the users tests' fixtures, on a database of their own)
     clocks,

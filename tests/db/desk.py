@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.tickets.deadlines import Nature
-from callcenter.tickets.service import Actor, NewTicket
-from callcenter.tickets.workflow import Role
+from callcenter.tickets.service import NewTicket
+from callcenter.users.roles import Actor, Role
 
 SH = ZoneInfo("Asia/Shanghai")
 AGENT = Actor("agent-1001", Role.AGENT)

@@ -23,7 +23,7 @@ from callcenter.audit.access_log import (
     Subject,
 )
 from callcenter.audit.search import AccessLogReader, AccessQuery
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from callcenter.audit.access_log import ReasonRequired
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Actor, Role
 from callcenter.web.problems import status_for
 from tests.db.access_app import BrokenLog, running
 from tests.db.desk import AGENT, insert_call, water_outage

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from callcenter.cli import main
-from callcenter.tickets.workflow import Role
 from callcenter.users.errors import Unauthorized
+from callcenter.users.roles import Role
 from tests.db.users_support import PASSWORD
 
 

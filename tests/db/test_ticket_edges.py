@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from callcenter.tickets.search import TicketQuery
-from callcenter.tickets.service import ActionRequest, Actor
-from callcenter.tickets.workflow import Action, NotPermitted, Role
+from callcenter.tickets.service import ActionRequest
+from callcenter.tickets.workflow import Action, NotPermitted
+from callcenter.users.roles import Actor, Role
 from tests.db.desk import AGENT, LEAD, insert_call, water_outage
 
 AUDITOR = Actor("auditor-1", Role.AUDITOR)

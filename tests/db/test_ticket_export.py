@@ -17,8 +17,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Actor, Role
 from tests.db.access_app import running
 
 ROWS = 20_000

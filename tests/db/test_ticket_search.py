@@ -13,7 +13,8 @@ from callcenter.tickets.deadlines import DeadlineConfig, Nature
 from callcenter.tickets.finder import TicketFinder
 from callcenter.tickets.search import TicketQuery
 from callcenter.tickets.service import ActionRequest
-from callcenter.tickets.workflow import Action, NotPermitted, Role
+from callcenter.tickets.workflow import Action, NotPermitted
+from callcenter.users.roles import Role
 from tests.db.desk import AGENT, LEAD, SH, water_outage
 
 
@@ -160,7 +161,7 @@ async def test_words_in_the_text_find_the_ticket(desk, finder, district):
 
 
 async def test_ops_users_do_not_read_work_orders(finder):
-    from callcenter.tickets.service import Actor
+    from callcenter.users.roles import Actor
 
     with pytest.raises(NotPermitted):
         await finder.search(Actor("ops-1", Role.OPS), TicketQuery())
@@ -209,6 +210,6 @@ async def test_duplicates_at_intake_rank_the_same_matter_first(desk, finder, dis
     )
     assert first.id not in {c.ticket.id for c in found}
     with pytest.raises(NotPermitted):
-        from callcenter.tickets.service import Actor
+        from callcenter.users.roles import Actor
 
         await finder.duplicates(Actor("w", Role.DEPARTMENT, "X"), phone="1", address="", content="")

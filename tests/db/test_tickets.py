@@ -14,13 +14,13 @@ from sqlalchemy.exc import DBAPIError
 from callcenter.db.models import Ticket
 from callcenter.tickets.service import (
     ActionRequest,
-    Actor,
     TicketChanged,
     TicketInvalid,
     TicketNotFound,
     TicketService,
 )
 from callcenter.tickets.workflow import Action, IllegalTicketTransition, NotPermitted
+from callcenter.users.roles import Actor
 from tests.db.desk import AGENT, LEAD, SH, water_outage
 
 

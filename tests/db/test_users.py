@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from callcenter.tickets.workflow import Role
 from callcenter.users.errors import (
     NoSeat,
     TooManyAttempts,
@@ -20,6 +19,7 @@ from callcenter.users.errors import (
     UserNotFound,
 )
 from callcenter.users.passwords import Argon2Hasher, Passwords, Verdict, scrypt_hash
+from callcenter.users.roles import Role
 from callcenter.users.service import UserService
 from callcenter.users.throttle import ADDRESS_POLICY, USER_POLICY, LoginThrottle
 from tests.db.users_support import PASSWORD

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.config import Settings
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from callcenter.users.throttle import USER_POLICY
 from callcenter.web import auth, user_routes
 from callcenter.web.keys import SERVICE_TOKEN, SETTINGS, USERS

@@ -48,7 +48,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from tests.integration.stack import HTTP, PASSWORD, add_user, token
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))

@@ -19,8 +19,9 @@ from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrPaths, load_runtime
 from callcenter.ivr.simulator import simulate
 from callcenter.tickets.deadlines import DeadlineConfig, Nature
-from callcenter.tickets.service import ActionRequest, Actor, NewTicket, TicketService
-from callcenter.tickets.workflow import Action, Role
+from callcenter.tickets.service import ActionRequest, NewTicket, TicketService
+from callcenter.tickets.workflow import Action
+from callcenter.users.roles import Actor, Role
 from tests.integration.stack import (
     ROOT,
     caller_scenario,

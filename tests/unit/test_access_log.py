@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callcenter.audit.access_log import Action, Reader, ReasonRequired, clean_reason
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 
 
 @pytest.mark.parametrize("action", list(Action))

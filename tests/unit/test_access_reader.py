@@ -12,8 +12,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from callcenter.audit.access_log import Action, ReasonRequired
 from callcenter.config import HttpConfig, Settings
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Actor, Role
 from callcenter.web.access import reader
 from callcenter.web.keys import SETTINGS
 

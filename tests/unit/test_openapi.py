@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, ConfigDict, Field
 
 import callcenter
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Role
 from callcenter.web.openapi import (
     DocumentError,
     build_document,

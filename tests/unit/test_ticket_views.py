@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 from callcenter.db.models import Ticket, TicketEvent
 from callcenter.tickets.deadlines import DeadlineConfig
-from callcenter.tickets.service import Actor
-from callcenter.tickets.workflow import Role
+from callcenter.users.roles import Actor, Role
 from callcenter.web.ticket_views import event_view, sees_personal_data, ticket_view
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -13,11 +13,11 @@ from callcenter.tickets.workflow import (
     Action,
     IllegalTicketTransition,
     NotPermitted,
-    Role,
     TicketStatus,
     allowed_actions,
     apply,
 )
+from callcenter.users.roles import Role
 
 S, A, R = TicketStatus, Action, Role
 
