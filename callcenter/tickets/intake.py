@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.db.models import Recording, Ticket, Voicemail
 from callcenter.recording.store import NewVoicemail
+from callcenter.tickets.changes import NewTicket
 from callcenter.tickets.deadlines import Nature
-from callcenter.tickets.service import NewTicket, TicketService
+from callcenter.tickets.service import TicketService
 from callcenter.tickets.workflow import TicketError
 from callcenter.users.roles import Actor, Role
 

@@ -18,8 +18,8 @@ from callcenter.directory import DestinationRefused
 from callcenter.errors import CallCenterError, ConfigError
 from callcenter.ratelimit import RateLimited
 from callcenter.spreadsheets import TooManyRows
+from callcenter.tickets.errors import TicketChanged, TicketInvalid, TicketNotFound
 from callcenter.tickets.knowledge import KbChanged, KbInvalid, KbNotFound
-from callcenter.tickets.service import TicketChanged, TicketInvalid, TicketNotFound
 from callcenter.tickets.workflow import IllegalTicketTransition, NotPermitted
 from callcenter.users.errors import (
     NoSeat,

@@ -16,11 +16,12 @@ from callcenter.audit import access_log as audit
 from callcenter.db.models import Ticket
 from callcenter.ratelimit import RateLimited
 from callcenter.tickets import export
+from callcenter.tickets.changes import ActionRequest, NewTicket
 from callcenter.tickets.codes import is_valid_query_code
 from callcenter.tickets.deadlines import Nature
+from callcenter.tickets.errors import TicketNotFound
 from callcenter.tickets.finder import DuplicateCandidate
 from callcenter.tickets.search import TicketQuery
-from callcenter.tickets.service import ActionRequest, NewTicket, TicketNotFound
 from callcenter.tickets.workflow import Action
 from callcenter.users.roles import CENTRE, DEPARTMENT, Actor, Role
 from callcenter.web.access import (

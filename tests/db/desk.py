@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcenter.tickets.changes import NewTicket
 from callcenter.tickets.deadlines import Nature
-from callcenter.tickets.service import NewTicket
 from callcenter.users.roles import Actor, Role
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -13,11 +13,12 @@ from sqlalchemy import text
 
 from callcenter.recording.store import NewVoicemail
 from callcenter.tickets.catalogue import load_catalogue, sync_catalogue
+from callcenter.tickets.changes import ActionRequest
 from callcenter.tickets.deadlines import Nature
+from callcenter.tickets.errors import TicketChanged, TicketInvalid
 from callcenter.tickets.intake import AlreadyTicketed, adopt_voicemails, voicemail_to_ticket
 from callcenter.tickets.knowledge import KbChanged, KbDraft, KbInvalid, KnowledgeBase
 from callcenter.tickets.lookup import DbTicketLookup
-from callcenter.tickets.service import ActionRequest, TicketChanged, TicketInvalid
 from callcenter.tickets.workflow import Action, IllegalTicketTransition, NotPermitted
 from tests.db.desk import AGENT, LEAD, SH, insert_call, water_outage
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from callcenter.tickets.changes import ActionRequest
 from callcenter.tickets.search import TicketQuery
-from callcenter.tickets.service import ActionRequest
 from callcenter.tickets.workflow import Action, NotPermitted
 from callcenter.users.roles import Actor, Role
 from tests.db.desk import AGENT, LEAD, insert_call, water_outage

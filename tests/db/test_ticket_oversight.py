@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from callcenter.tickets.changes import ActionRequest
+from callcenter.tickets.errors import TicketInvalid
 from callcenter.tickets.oversight import SupervisionSweep
-from callcenter.tickets.service import ActionRequest, TicketInvalid
 from callcenter.tickets.workflow import Action, NotPermitted
 from tests.db.desk import AGENT, LEAD, SH, insert_call, water_outage
 

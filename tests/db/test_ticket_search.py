@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from callcenter.tickets.catalogue import Catalogue, CategoryNode
+from callcenter.tickets.changes import ActionRequest
 from callcenter.tickets.deadlines import DeadlineConfig, Nature
 from callcenter.tickets.finder import TicketFinder
 from callcenter.tickets.search import TicketQuery
-from callcenter.tickets.service import ActionRequest
 from callcenter.tickets.workflow import Action, NotPermitted
 from callcenter.users.roles import Role
 from tests.db.desk import AGENT, LEAD, SH, water_outage

@@ -12,13 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from callcenter.db.models import Ticket
-from callcenter.tickets.service import (
-    ActionRequest,
-    TicketChanged,
-    TicketInvalid,
-    TicketNotFound,
-    TicketService,
-)
+from callcenter.tickets.changes import ActionRequest
+from callcenter.tickets.errors import TicketChanged, TicketInvalid, TicketNotFound
+from callcenter.tickets.service import TicketService
 from callcenter.tickets.workflow import Action, IllegalTicketTransition, NotPermitted
 from callcenter.users.roles import Actor
 from tests.db.desk import AGENT, LEAD, SH, water_outage

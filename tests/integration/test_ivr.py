@@ -18,8 +18,9 @@ from callcenter.calendar import CalendarConfig, WorkCalendar
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrPaths, load_runtime
 from callcenter.ivr.simulator import simulate
+from callcenter.tickets.changes import ActionRequest, NewTicket
 from callcenter.tickets.deadlines import DeadlineConfig, Nature
-from callcenter.tickets.service import ActionRequest, NewTicket, TicketService
+from callcenter.tickets.service import TicketService
 from callcenter.tickets.workflow import Action
 from callcenter.users.roles import Actor, Role
 from tests.integration.stack import (

@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from callcenter.tickets.errors import TicketInvalid
 from callcenter.tickets.knowledge import KbInvalid
-from callcenter.tickets.service import TicketInvalid
 from callcenter.users.errors import UserError
 from callcenter.web.guards import refuse_nul_middleware
 from callcenter.web.problems import problem_middleware, status_for
