@@ -11,7 +11,7 @@ from pathlib import Path
 
 from callcenter import safefiles
 from callcenter.acd.roster import Roster, SeatSecrets, render_seats
-from callcenter.ari import AriClient, AriError
+from callcenter.ari import AriError, AriPort
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def write_seats_conf(roster: Roster, secrets: SeatSecrets, path: Path) -> bool:
     return True
 
 
-async def reload_pjsip(ari: AriClient) -> bool:
+async def reload_pjsip(ari: AriPort) -> bool:
     """Ask Asterisk to re-read pjsip.conf (and our seats); False if it cannot be reached."""
     try:
         await ari.reload_module("res_pjsip.so")

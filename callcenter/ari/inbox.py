@@ -64,14 +64,12 @@ class Inbox:
 
     async def get(self, timeout: float | None = None) -> Event:
         """The next event; TimeoutError after ``timeout`` seconds."""
-        async with asyncio.timeout(timeout):
-            while not self._events:
-                if self._overflowed:
-                    break
-                if self._lost:
-                    raise ChannelGone(None)
-                self._ready.clear()
-                await self._ready.wait()
+        if not self._events:
+            if timeout is None:  # the common case: no timer to arm and cancel
+                await self._until_ready()
+            else:
+                async with asyncio.timeout(timeout):
+                    await self._until_ready()
         if self._overflowed:
             # An event was dropped: nothing after it can be trusted, so stop at once.
             raise InboxOverflow(f"{self.key}: more than {self.maxsize} events pending")
@@ -84,6 +82,15 @@ class Inbox:
             except Exception:  # bookkeeping must not cost the call its event
                 log.exception("%s: observer failed on %s", self.key, event.type)
         return event
+
+    async def _until_ready(self) -> None:
+        while not self._events:
+            if self._overflowed:
+                return
+            if self._lost:
+                raise ChannelGone(None)
+            self._ready.clear()
+            await self._ready.wait()
 
     async def wait_for(
         self,

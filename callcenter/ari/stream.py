@@ -9,14 +9,13 @@ the application re-lists channels and bridges and reconciles its state.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 
 from callcenter.ari.client import AriClient
-from callcenter.ari.events import parse_event
+from callcenter.ari.events import decode_event
 from callcenter.ari.router import EventRouter
 
 log = logging.getLogger(__name__)
@@ -71,19 +70,19 @@ class EventStream:
             delay = min(delay * 2, settings.reconnect_max_delay)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        dispatch = self.router.dispatch
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 if msg.type == aiohttp.WSMsgType.ERROR:
                     log.warning("ARI events socket error: %r", ws.exception())
                 continue
             try:
-                data = json.loads(msg.data)
-                event = parse_event(data)
-            except (ValueError, TypeError, KeyError):
+                event = decode_event(msg.data)
+            except (ValueError, TypeError, KeyError, AttributeError):
                 log.exception("unparseable ARI event dropped: %.200s", msg.data)
                 continue
             self.events_received += 1
-            self.router.dispatch(event)
+            dispatch(event)
 
     async def _run_hook(self, hook: Hook) -> None:
         try:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
+from callcenter.ari import AriError, AriNotFound, AriPort, ChannelGone, Inbox
 from callcenter.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -57,7 +57,7 @@ class DialOut:
 class AriCallPort:
     def __init__(
         self,
-        ari: AriClient,
+        ari: AriPort,
         inbox: Inbox,
         channel_id: str,
         caller_id: str,

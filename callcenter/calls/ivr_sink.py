@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from callcenter.ari import AriClient
+from callcenter.ari import AriPort
 from callcenter.calls.recorder import CallRecorder
 from callcenter.db.models import QueueRequest, Survey
 from callcenter.ivr.port import CallInfo, RecordedMessage
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DbIvrSink:
-    ari: AriClient
+    ari: AriPort
     recorder: CallRecorder
     voicemail_hooks: list[VoicemailHook] = field(default_factory=list)
     _after_commit: set[asyncio.Task[None]] = field(default_factory=set, repr=False)

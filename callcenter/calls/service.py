@@ -92,14 +92,13 @@ class CallService:
     # After every (re)connection: Asterisk replays nothing, so look. ----------------
     async def reconcile(self) -> None:
         channels = await self.deps.ari.list_channels()
-        live = {c["id"] for c in channels}
+        live = {c.id for c in channels}
         for channel_id, session in list(self._sessions.items()):
             if channel_id not in live:
                 log.warning("call %s: channel vanished while disconnected", session.call_id)
                 session.inbox.mark_lost()
         adopted = 0
-        for data in channels:
-            channel = Channel.from_json(data)
+        for channel in channels:
             if channel.id in self._tasks or not self._is_ours(channel):
                 continue
             if channel.id.startswith(LEG_PREFIXES):  # its caller's task died with us
@@ -130,8 +129,8 @@ class CallService:
         for seat in sorted(seats):
             await self.deps.ari.subscribe(f"deviceState:PJSIP/{seat}")
         for endpoint in await self.deps.ari.list_endpoints("PJSIP"):
-            if endpoint.get("resource") in seats:
-                acd.seat_registered(endpoint["resource"], endpoint.get("state") == "online")
+            if endpoint.resource in seats:
+                acd.seat_registered(endpoint.resource, endpoint.online)
 
     def _is_ours(self, channel: Channel) -> bool:
         return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app
@@ -145,9 +144,9 @@ class CallService:
 
     async def _delete_empty_bridges(self) -> None:
         for bridge in await self.deps.ari.list_bridges():
-            if bridge["id"].startswith(BRIDGE_PREFIX) and not bridge.get("channels"):
+            if bridge.id.startswith(BRIDGE_PREFIX) and not bridge.channels:
                 with contextlib.suppress(AriError):
-                    await self.deps.ari.delete_bridge(bridge["id"])
+                    await self.deps.ari.delete_bridge(bridge.id)
 
     # Shutdown ------------------------------------------------------------------
     async def drain(self, grace: float) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from callcenter import logs
 from callcenter.acd.agents import AcdError, AgentState
-from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, EventRouter, Inbox
+from callcenter.ari import AriError, AriNotFound, AriPort, ChannelGone, EventRouter, Inbox
 from callcenter.ari.causes import NORMAL_CLEARING, cause_text
 from callcenter.ari.events import (
     Channel,
@@ -64,7 +64,7 @@ END_WAIT_SECONDS = 5.0
 class CallDeps:
     """Everything a call needs, passed as one typed object."""
 
-    ari: AriClient
+    ari: AriPort
     recorder: CallRecorder
     config: CallsConfig
     metrics: CallMetrics

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from callcenter.ari import AriClient
+from callcenter.ari import AriPort
 from callcenter.db.models import Recording, Voicemail
 
 
@@ -37,14 +37,14 @@ class NewVoicemail:
 VoicemailHook = Callable[[NewVoicemail], Awaitable[None]]
 
 
-async def fetch_checksum(ari: AriClient, name: str) -> tuple[int, str]:
+async def fetch_checksum(ari: AriPort, name: str) -> tuple[int, str]:
     data = await ari.stored_recording_file(name)
     return len(data), hashlib.sha256(data).hexdigest()
 
 
 async def save_recording(
     rows: RowSink,
-    ari: AriClient,
+    ari: AriPort,
     *,
     call_id: uuid.UUID,
     kind: str,
@@ -77,7 +77,7 @@ async def save_recording(
 
 async def save_voicemail(
     rows: RowSink,
-    ari: AriClient,
+    ari: AriPort,
     *,
     call_id: uuid.UUID,
     caller_number: str,

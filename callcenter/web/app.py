@@ -62,6 +62,7 @@ from callcenter.web import (
     ticket_routes,
     user_routes,
 )
+from callcenter.web.ari_metrics import ari_latency
 from callcenter.web.guards import refuse_nul_middleware
 from callcenter.web.keys import (
     ACCESS_LOG,
@@ -189,7 +190,8 @@ async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with AriClient(app[SETTINGS].ari_settings()) as client:
+    ari = AriClient(app[SETTINGS].ari_settings(), observe=ari_latency(app[REGISTRY]))
+    async with ari as client:
         app[ARI] = client
         yield
 

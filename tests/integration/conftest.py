@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from callcenter.ari import AriClient, AriSettings
+from callcenter.ari.events import Bridge, Channel
 from tests.integration.stack import ROOT, Service, asterisk, start_department
 
 
@@ -75,8 +76,8 @@ async def ari(asterisk_running: None) -> AsyncIterator[AriClient]:
 async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
     """After every integration test: no channel and no bridge left in Asterisk."""
     yield
-    channels: list = []
-    bridges: list = []
+    channels: list[Channel] = []
+    bridges: list[Bridge] = []
     for _ in range(50):  # hangups settle within a moment of the test's end
         channels = await ari.list_channels()
         bridges = await ari.list_bridges()
@@ -84,8 +85,8 @@ async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
             return
         await asyncio.sleep(0.2)
     pytest.fail(
-        f"leaked in Asterisk: channels {[c['name'] for c in channels]}, "
-        f"bridges {[b['id'] for b in bridges]}"
+        f"leaked in Asterisk: channels {[c.name for c in channels]}, "
+        f"bridges {[b.id for b in bridges]}"
     )
 
 
