@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from callcenter.acd.agents import AgentState
 from callcenter.acd.service import AcdService
-from callcenter.ari import AriClient, AriError, AriNotFound, AriUnavailable, ChannelGone, Inbox
+from callcenter.ari import AriError, AriNotFound, AriPort, AriUnavailable, ChannelGone, Inbox
 from callcenter.ari.events import ChannelEvent, ChannelTransfer, Event, StasisStart
 from callcenter.calls import legs
 from callcenter.calls.commands import (
@@ -64,7 +64,7 @@ ENDED = "the call ended"
 class Dialling:
     """What the conversation needs to place legs."""
 
-    ari: AriClient
+    ari: AriPort
     open_inbox: Callable[[str], Inbox]
     close_inbox: Callable[[Inbox], None]
     app: str

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from callcenter.ari import AriClient, AriError, AriNotFound, ChannelGone, Inbox
+from callcenter.ari import AriError, AriNotFound, AriPort, ChannelGone, Inbox
 from callcenter.ari.events import (
     ChannelDestroyed,
     ChannelHangupRequest,
@@ -66,7 +66,7 @@ async def terminal(inbox: Inbox) -> Event:
 
 
 async def dial(
-    ari: AriClient,
+    ari: AriPort,
     open_inbox: Callable[[str], Inbox],
     close_inbox: Callable[[Inbox], None],
     *,
@@ -178,7 +178,7 @@ async def until_either_leaves(caller: Inbox, leg: Leg) -> Event | None:
     return caller_left.result() if caller_left in done else None
 
 
-async def end(ari: AriClient, leg: Leg, close_inbox: Callable[[Inbox], None]) -> None:
+async def end(ari: AriPort, leg: Leg, close_inbox: Callable[[Inbox], None]) -> None:
     """Hang the leg up (if it is still there) and let its last events drain."""
     if leg.created:
         try:
