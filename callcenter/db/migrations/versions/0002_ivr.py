@@ -5,6 +5,8 @@ Revises: 0001
 Create Date: 2026-11-28
 """
 
+import uuid
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -27,7 +29,7 @@ def _disposition_check(values: tuple[str, ...]) -> None:
     )
 
 
-def _call_fk() -> sa.Column:
+def _call_fk() -> sa.Column[uuid.UUID]:
     return sa.Column(
         "call_id",
         postgresql.UUID(as_uuid=True),
