@@ -44,7 +44,9 @@ class AriConfig(_Strict):
     password: str | None = None
     password_file: Path | None = None
     request_timeout: float = Field(10.0, gt=0)
-    reconnect_max_delay: float = Field(5.0, gt=0)
+    # Longest pause between reconnection attempts: the service is back within
+    # about this long once Asterisk's ARI answers again (docs/restarts.md).
+    reconnect_max_delay: float = Field(1.0, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # The whole hotline: Asterisk (chrooted) + the callcenter service.
-# Usage: stack.sh up|down|status|run
+# Usage: stack.sh up|down|status|run|supervise
+# `up` runs the service under a small supervisor that starts it again within a
+# second whenever it dies (kill -9, a crash), until `down`; production uses the
+# systemd units in deploy/systemd/ instead.
 source "$(dirname "$0")/lib.sh"
 
 LOGS="$RUN_DIR/logs"
-PIDFILE="$RUN_DIR/callcenter.pid"
+PIDFILE="$RUN_DIR/callcenter.pid"            # the service itself
+SUPERVISOR_PIDFILE="$RUN_DIR/callcenter-supervisor.pid"
+RESPAWN_DELAY=1
+# Like systemd's start limit: this many deaths, each within FAST_EXIT seconds of
+# its start, in a row, and the supervisor gives up (a bad config, the port taken).
+FAST_EXIT=5
+FAST_EXITS_MAX=5
 HTTP="http://127.0.0.1:${HOTLINE_HTTP_PORT:-8080}"
 export HOTLINE_CONFIG="${HOTLINE_CONFIG:-$PROJECT_ROOT/config/hotline.yaml}"
 
@@ -20,22 +29,67 @@ wait_healthy() {
     die "callcenter did not become healthy at $HTTP/healthz; see $LOGS/callcenter.log"
 }
 
-service_up() {
-    if service_running; then skip "callcenter running (pid $(service_pid))"; return 0; fi
-    step "starting callcenter serve (log: $LOGS/callcenter.log)"
-    mkdir -p "$LOGS"
+supervisor_pid() { cat "$SUPERVISOR_PIDFILE" 2>/dev/null || true; }
+supervisor_running() { local p; p=$(supervisor_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+say() { echo "$(date -u +%FT%TZ) supervisor: $*" >>"$LOGS/callcenter.log"; }
+
+supervise() {
+    # Runs `callcenter serve`, and again RESPAWN_DELAY s after it dies; SIGTERM
+    # (stack.sh down) is passed on and the service's drain awaited, then it ends.
+    local child="" stopping="" rc started fast=0
+    trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
     cd "$PROJECT_ROOT"
-    setsid "$VENV/bin/callcenter" serve >>"$LOGS/callcenter.log" 2>&1 </dev/null &
-    echo $! >"$PIDFILE"
+    while [ -z "$stopping" ]; do
+        started=$(date +%s)
+        "$VENV/bin/callcenter" serve >>"$LOGS/callcenter.log" 2>&1 </dev/null &
+        child=$!
+        echo "$child" >"$PIDFILE"
+        # wait returns early when a signal is trapped: wait again until it is gone.
+        while :; do
+            rc=0; wait "$child" || rc=$?  # (set -e: a non-zero status is expected)
+            kill -0 "$child" 2>/dev/null || break
+        done
+        child=""
+        [ -n "$stopping" ] && break
+        if [ $(( $(date +%s) - started )) -lt "$FAST_EXIT" ]; then fast=$((fast + 1)); else fast=0; fi
+        if [ "$fast" -ge "$FAST_EXITS_MAX" ]; then
+            say "callcenter died $fast times within ${FAST_EXIT}s of starting (last status $rc); giving up"
+            break
+        fi
+        say "callcenter exited with status $rc; starting it again in ${RESPAWN_DELAY}s"
+        sleep "$RESPAWN_DELAY"
+    done
+    rm -f "$PIDFILE" "$SUPERVISOR_PIDFILE"
+}
+
+service_up() {
+    if supervisor_running; then skip "callcenter supervised (pid $(supervisor_pid))"; return 0; fi
+    if service_running; then skip "callcenter running (pid $(service_pid))"; return 0; fi
+    step "starting callcenter serve under its supervisor (log: $LOGS/callcenter.log)"
+    mkdir -p "$LOGS"
+    rm -f "$PIDFILE"
+    setsid "$0" supervise </dev/null >>"$LOGS/callcenter.log" 2>&1 &
+    echo $! >"$SUPERVISOR_PIDFILE"
+    for _ in $(seq 1 50); do service_running && break; sleep 0.1; done
     wait_healthy
 }
 
 service_down() {
+    local p
+    if supervisor_running; then
+        p=$(supervisor_pid)
+        step "stopping callcenter (supervisor pid $p): finishing calls in progress"
+        kill -TERM "$p"
+        # Calls get their configured grace; allow that plus the flush.
+        for _ in $(seq 1 900); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$p" 2>/dev/null && kill -9 "$p"  # it must not start the service again
+    fi
+    rm -f "$SUPERVISOR_PIDFILE"
     service_running || { rm -f "$PIDFILE"; return 0; }
-    local p; p=$(service_pid)
+    p=$(service_pid)
     step "stopping callcenter (pid $p): finishing calls in progress"
     kill -TERM "$p"
-    # Calls get their configured grace; allow that plus the flush.
     for _ in $(seq 1 900); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$p" 2>/dev/null && { echo "callcenter did not stop; killing"; kill -9 "$p"; }
     rm -f "$PIDFILE"
@@ -55,7 +109,8 @@ case "${1:-}" in
         rc=0
         "$PROJECT_ROOT/scripts/asterisk.sh" status || rc=3
         if service_running; then
-            echo "callcenter: running (pid $(service_pid))"
+            echo "callcenter: running (pid $(service_pid)$(supervisor_running \
+                && echo ", supervisor pid $(supervisor_pid)"))"
             curl -s "$HTTP/healthz" && echo
         else
             echo "callcenter: stopped"; rc=3
@@ -72,5 +127,6 @@ case "${1:-}" in
         # tee ignores Ctrl-C so the service's last words (its drain) still reach the screen.
         "$VENV/bin/callcenter" serve 2>&1 | (trap '' INT; tee -a "$LOGS/callcenter.log") || true
         ;;
+    supervise) supervise ;;  # internal: what `up` runs in the background
     *) die "usage: $0 up|down|status|run" ;;
 esac
