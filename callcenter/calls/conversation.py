@@ -190,6 +190,8 @@ class Conversation:
 
     async def _do(self, command: Command[Any]) -> None:
         """Run one command here, in the caller's task, and resolve its future."""
+        if command.result.done():  # withdrawn while a party's event was handled first
+            return
         self.commands.current = command
         command.taken.set()
         try:

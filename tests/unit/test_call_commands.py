@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from callcenter.acd.agents import AgentState
-from callcenter.ari import EventRouter
-from callcenter.ari.events import ChannelHangupRequest, Event
+from callcenter.ari import ChannelGone, EventRouter
+from callcenter.ari.events import ChannelHangupRequest, Event, RecordingStarted, parse_event
 from callcenter.calls import legs
 from callcenter.calls.commands import Hold, Supervise, Transfer, TransferDone
 from callcenter.calls.conversation import CallBusy, Conversation, ConversationError, Dialling, Party
 from callcenter.calls.destinations import Destinations
 from callcenter.directory import Destination, Directory, Entry
 from tests.unit.acd_support import Harness, config
+from tests.unit.ari_payloads import message
 from tests.unit.call_control_support import ControlAri, SnoopStart
 from tests.unit.test_call_transfers import Steps
 
@@ -289,3 +291,33 @@ async def test_a_softphone_transfer_waits_for_the_command_in_progress():
     call.ari.hang_up(CALLER)
     await call.ends()
     assert call.left_behind() == (set(), set())
+
+
+# --- a conversation's recording, confirmed by Asterisk ---------------------------------------
+def recording(router: EventRouter, event_type: str, name: str) -> None:
+    recording = {"name": name, "target_uri": f"bridge:{BRIDGE}", "state": "recording"}
+    router.dispatch(parse_event(message(event_type, recording=recording)))
+
+
+def started(name: str) -> Callable[[Event], bool]:
+    return lambda e: isinstance(e, RecordingStarted) and e.recording.name == name
+
+
+async def test_a_recording_counts_once_asterisk_says_it_started():
+    router = EventRouter()
+    ari = ControlAri(router)
+    caller, bridge = ari.caller(CALLER), ari.open_inbox(f"bridge:{BRIDGE}")
+    waiting = asyncio.create_task(legs.confirmed(bridge, started("calls/x"), 5, caller))
+    recording(router, "RecordingStarted", "calls/other")  # not ours
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    recording(router, "RecordingStarted", "calls/x")
+    assert (await waiting).recording.name == "calls/x"
+    with pytest.raises(TimeoutError):  # never confirmed: the queue call logs it and goes on
+        await legs.confirmed(bridge, started("calls/y"), 0.01, caller)
+    pending = asyncio.create_task(legs.confirmed(bridge, started("calls/z"), 5, caller))
+    ari.hang_up(CALLER)
+    with pytest.raises(ChannelGone) as gone:  # the caller's hang-up is seen at once
+        await pending
+    assert isinstance(gone.value.event, ChannelHangupRequest)
