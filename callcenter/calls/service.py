@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from callcenter.ari import AriError, EventRouter, Inbox
 from callcenter.ari.events import Channel, Event, StasisStart, UnknownEvent
 from callcenter.calls.legs import LEG_PREFIXES
+from callcenter.calls.overload import Overload
 from callcenter.calls.session import CALL_ID_VAR, CallDeps, CallSession
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,16 @@ BRIDGE_PREFIX = "hotline-"
 
 class CallService:
     def __init__(
-        self, deps: CallDeps, router: EventRouter, app: str, max_calls: int = 2000
+        self,
+        deps: CallDeps,
+        router: EventRouter,
+        app: str,
+        max_calls: int = 2000,
+        overload: Overload | None = None,
     ) -> None:
         self.deps = deps
+        # Past max_calls new calls are refused by it (busy prompt; see overload.py).
+        self.overload = overload
         self.router = router
         self.app = app
         self.max_calls = max_calls
@@ -38,13 +46,22 @@ class CallService:
     def active(self) -> int:
         return len(self._tasks)
 
+    def sessions(self) -> list[CallSession]:
+        """The calls being served now (the metrics read their stages)."""
+        return list(self._sessions.values())
+
+    def _refused(self, channel: Channel, arrived_at: datetime) -> bool:
+        overload = self.overload
+        return overload is not None and overload.take(channel, arrived_at, len(self._tasks))
+
     # Event entry point (called synchronously by the single reader) ---------------
     def on_unrouted(self, event: Event) -> None:
         if isinstance(event, StasisStart) and event.channel.id not in self._tasks:
             if event.replace_channel is not None:
                 log.info("StasisStart replacing %s ignored", event.replace_channel.id)
                 return
-            self._start(event.channel, event.timestamp, args=event.args)
+            if self.draining or not self._refused(event.channel, event.timestamp):
+                self._start(event.channel, event.timestamp, args=event.args)
         elif isinstance(event, UnknownEvent) and event.type == "DeviceStateChanged":
             device = event.raw.get("device_state") or {}
             name = str(device.get("name", ""))

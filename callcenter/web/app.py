@@ -28,7 +28,8 @@ from callcenter.calls.acd_store import AcdStore
 from callcenter.calls.ari_port import DialOut
 from callcenter.calls.destinations import Destinations
 from callcenter.calls.ivr_sink import DbIvrSink
-from callcenter.calls.metrics import CallMetrics
+from callcenter.calls.metrics import CallMetrics, LiveCollector, LoopLag
+from callcenter.calls.overload import Overload
 from callcenter.calls.queue_call import QueueDeps
 from callcenter.calls.record_ops import AgentStateLogged
 from callcenter.calls.recorder import CallRecorder
@@ -266,7 +267,15 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
         lookup_guard=app[LOOKUP_GUARD],
     )
-    calls = CallService(deps, router, app=settings.ari.app)
+    lag = LoopLag(app[REGISTRY])
+    overload = Overload(
+        app[ARI], router, app[RECORDER], settings.calls, deps.metrics, prompts, lag=lag.now
+    )
+    calls = CallService(
+        deps, router, app=settings.ari.app, max_calls=settings.calls.max_calls, overload=overload
+    )
+    app[REGISTRY].register(LiveCollector(calls.sessions, lambda: app[ACD], overload.refusing))
+    lag_watch = asyncio.create_task(lag.run(), name="loop-lag")
     stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
     app[CALLS] = calls
     app[EVENTS] = stream
@@ -279,8 +288,10 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     reader = asyncio.create_task(stream.run(), name="ari-events")
     yield
     await calls.drain(settings.calls.shutdown_grace_seconds)
+    await overload.stop()
     await sink.close()
     await _stop(reader)
+    await _stop(lag_watch)
 
 
 def build_app(settings: Settings) -> web.Application:
