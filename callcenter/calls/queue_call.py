@@ -34,6 +34,7 @@ from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.ari_port import AriCallPort
 from callcenter.calls.conversation import Conversation, Dialling, Party
 from callcenter.calls.destinations import Destinations
+from callcenter.calls.journal import CallJournal, Journal
 from callcenter.ivr.port import CallInfo, QueueResult, Trace
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.recording.store import save_recording
@@ -73,14 +74,25 @@ class QueueCall:
         priority: int,
         skills: list[str],
         language: str,
+        *,
+        journal: CallJournal | None = None,
+        resume: Journal | None = None,
+        entry: Waiting | None = None,
     ) -> None:
+        """``journal``: where the stay is noted on the channel for a restart;
+        ``resume``: the stay a previous process left (waiting or talking), taken
+        over with the caller's place (``entry``, already back in the ACD)."""
         self.port = port
+        self.journal = journal
+        self.resume = resume
         self.deps = deps
         self.call = call
         self.trace = trace
         self.language = language
         now = deps.clock()
-        self.entry = Waiting(
+        if resume is not None and resume.enqueued_at is not None:
+            now = resume.enqueued_at  # the caller keeps the time already waited
+        self.entry = entry or Waiting(
             call.call_id,
             call.caller,
             queue,
@@ -93,6 +105,10 @@ class QueueCall:
         self.stay = QueueStay(call.call_id, queue, priority, now)
         self.hold_bridge = f"{deps.bridge_prefix}hold-{uuid.uuid4().hex}"
         self.hold_bridge_asked = False  # from the create request on, it may exist
+        if resume is not None:
+            self.stay.attempts = resume.attempts
+            if resume.hold_bridge:  # the caller is still in it, with its music
+                self.hold_bridge, self.hold_bridge_asked = resume.hold_bridge, True
         self.talk_bridge: str | None = None
 
     @property
@@ -103,6 +119,8 @@ class QueueCall:
     async def run(self) -> QueueResult:
         acd = self.deps.acd
         try:
+            if self.resume is not None:
+                return await self._resumed()
             if not acd.staffed(self.entry.queue):
                 self.trace.step("queue_unstaffed", queue=self.entry.queue)
                 return await self._overflowed()
@@ -113,6 +131,7 @@ class QueueCall:
             await self.port.ari.add_channel(self.hold_bridge, self.port.channel_id)
             await self.port.ari.start_bridge_moh(self.hold_bridge)
             acd.enqueue(self.entry)
+            await self._journal_waiting()
             return await self._wait()
         except (ChannelGone, AriNotFound):  # the caller hung up, at whatever await
             if self.stay.outcome == "abandoned":  # not after a conversation
@@ -129,6 +148,42 @@ class QueueCall:
             # nor an agent reserved for them.
             acd.leave(self.entry)
             await asyncio.shield(self._clean_up())
+
+    # After a restart -------------------------------------------------------------------
+    async def _resumed(self) -> QueueResult:
+        """Take over the stay a previous process left: talking, or waiting."""
+        resume, acd = self.resume, self.deps.acd
+        assert resume is not None
+        if resume.stage == "talk":
+            agent = acd.agents.get(resume.agent or "")
+            leg = None
+            if resume.leg:
+                leg = legs.Leg(resume.leg, self.port.open_inbox(f"channel:{resume.leg}"), True)
+            self.trace.step("conversation_resumed", agent=resume.agent, bridge=resume.bridge)
+            return await self._talk(agent, leg, resumed=resume)
+        self.trace.step("queue_resumed", queue=self.entry.queue, waited=self._waited())
+        if not self.hold_bridge_asked:  # its holding bridge is gone: a new one
+            self.hold_bridge_asked = True
+            await self.port.ari.create_bridge(self.hold_bridge, "holding")
+            await self.port.ari.add_channel(self.hold_bridge, self.port.channel_id)
+            await self.port.ari.start_bridge_moh(self.hold_bridge)
+        if self.entry not in acd.waiting() and not self.entry.offer.done():
+            acd.enqueue(self.entry)
+        await self._journal_waiting()
+        return await self._wait()
+
+    async def _journal_waiting(self) -> None:
+        if self.journal is not None:
+            await self.journal.note(
+                stage="queue",
+                queue=self.entry.queue,
+                priority=self.entry.priority,
+                skills=self.entry.skills,
+                language=self.language,
+                enqueued_at=self.entry.enqueued_at,
+                hold_bridge=self.hold_bridge,
+                attempts=self.stay.attempts,
+            )
 
     def _waited(self) -> float:
         return round((self.deps.clock() - self.stay.entered_at).total_seconds(), 1)
@@ -160,6 +215,7 @@ class QueueCall:
                     self.trace.step("queue_overflow", queue=self.entry.queue, to=overflow.queue)
                     await self._record_stay("overflow")
                     self._move_to(overflow.queue)
+                    await self._journal_waiting()
                     deadline = now + self.config.max_wait_seconds
                     continue
                 if overflow.action == "callback":
@@ -307,15 +363,30 @@ class QueueCall:
         assert leg is not None
         return await self._talk(agent, leg)
 
-    async def _talk(self, agent: Agent, leg: legs.Leg) -> QueueResult:
+    async def _talk(
+        self, agent: Agent | None, leg: legs.Leg | None, resumed: Journal | None = None
+    ) -> QueueResult:
+        """Talk in a recorded bridge; ``resumed``: the bridge, leg and recording a
+        previous process left, taken over as they are (nothing created, nothing played)."""
         ari, acd = self.port.ari, self.deps.acd
-        acd.answered(agent, self.entry)
-        self.stay.agent_id = agent.id
-        self.stay.answered_at = answered_at = self.deps.clock()
-        self.trace.step("agent_answered", agent=agent.id, waited=self._waited())
-        self.talk_bridge = f"{self.deps.bridge_prefix}call-{uuid.uuid4().hex}"
+        agent_id = agent.id if agent is not None else (resumed.agent if resumed else None)
+        answered_at = self.deps.clock()
+        if resumed is None:
+            assert agent is not None
+            acd.answered(agent, self.entry)
+        elif resumed.answered_at is not None:
+            answered_at = resumed.answered_at
+        self.stay.agent_id = agent_id
+        self.stay.answered_at = answered_at
+        if resumed is None:
+            self.trace.step("agent_answered", agent=agent_id, waited=self._waited())
+        self.talk_bridge = (resumed and resumed.bridge) or (
+            f"{self.deps.bridge_prefix}call-{uuid.uuid4().hex}"
+        )
         bridge_inbox = self.port.open_inbox(f"bridge:{self.talk_bridge}")
-        name = f"calls/{answered_at:%Y/%m/%d}/{self.call.call_id}-{self.stay.attempts}"
+        name = (resumed and resumed.recording) or (
+            f"calls/{answered_at:%Y/%m/%d}/{self.call.call_id}-{self.stay.attempts}"
+        )
         caller_left = None
         conversation = Conversation(
             self.call.call_id,
@@ -325,17 +396,23 @@ class QueueCall:
             self.entry.queue,
             self._dialling(),
             self.trace,
-            parties=[Party(leg, agent_id=agent.id)],
+            parties=[Party(leg, agent_id=agent_id)] if leg is not None else [],
         )
         try:
-            await ari.create_bridge(self.talk_bridge, "mixing")
-            with contextlib.suppress(AriError):
-                await ari.remove_channel(self.hold_bridge, self.port.channel_id)
-            await ari.add_channel(self.talk_bridge, self.port.channel_id)
-            await ari.add_channel(self.talk_bridge, leg.id)
-            await ari.record_bridge(self.talk_bridge, name)
+            if resumed is None:
+                assert leg is not None
+                await ari.create_bridge(self.talk_bridge, "mixing")
+                with contextlib.suppress(AriError):
+                    await ari.remove_channel(self.hold_bridge, self.port.channel_id)
+                await ari.add_channel(self.talk_bridge, self.port.channel_id)
+                await ari.add_channel(self.talk_bridge, leg.id)
+                await ari.record_bridge(self.talk_bridge, name)
+                await self._journal_talk(agent_id, leg.id, answered_at, name)
+            else:
+                await self._follow(leg)
             self.deps.conversations[self.call.call_id] = conversation  # commands wait in it
-            await self._recording_started(bridge_inbox, name, conversation)
+            if resumed is None:  # a taken-over recording started long ago
+                await self._recording_started(bridge_inbox, name, conversation)
             caller_left = await conversation.wait()
         finally:
             self.deps.conversations.pop(self.call.call_id, None)
@@ -346,7 +423,7 @@ class QueueCall:
             self.stay.wrapup_seconds = float(self.config.wrapup_seconds)
             self.trace.step(
                 "agent_call_ended",
-                agent=agent.id,
+                agent=agent_id,
                 talk=self.stay.talk_seconds,
                 ended_by="caller" if caller_left else "agent",
             )
@@ -383,6 +460,30 @@ class QueueCall:
                 "call %s: recording %s failed: %s", self.call.call_id, name, event.recording.cause
             )
             self.trace.step("recording_failed", name=name, cause=event.recording.cause)
+
+    async def _journal_talk(
+        self, agent_id: str | None, leg_id: str, answered_at: datetime, name: str
+    ) -> None:
+        if self.journal is not None:
+            await self.journal.note(
+                stage="talk",
+                queue=self.entry.queue,
+                agent=agent_id,
+                leg=leg_id,
+                answered_at=answered_at,
+                bridge=self.talk_bridge,
+                recording=name,
+                attempts=self.stay.attempts,
+                hold_bridge=None,
+            )
+
+    async def _follow(self, leg: legs.Leg | None) -> None:
+        """Make sure the events of a taken-over bridge and leg reach us (Asterisk
+        normally keeps the application's subscriptions across a reconnection)."""
+        sources = [f"bridge:{self.talk_bridge}"] + ([f"channel:{leg.id}"] if leg else [])
+        for source in sources:
+            with contextlib.suppress(AriError):
+                await self.port.ari.subscribe(source)
 
     def _dialling(self) -> Dialling:
         return Dialling(

@@ -18,6 +18,7 @@ from typing import Any
 
 from callcenter import logs
 from callcenter.acd.agents import AcdError, AgentState
+from callcenter.acd.service import Waiting
 from callcenter.ari import AriError, AriNotFound, AriPort, ChannelGone, EventRouter, Inbox
 from callcenter.ari.causes import NORMAL_CLEARING, cause_text
 from callcenter.ari.events import (
@@ -31,7 +32,9 @@ from callcenter.ari.events import (
     PlaybackEvent,
     StasisEnd,
 )
+from callcenter.calls.adoption import safe_node
 from callcenter.calls.ari_port import AriCallPort, DialOut
+from callcenter.calls.journal import CallJournal, Journal
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.queue_call import QueueCall, QueueDeps
 from callcenter.calls.record_ops import AddEvent, CloseCall, MarkAnswered, OpenCall
@@ -40,9 +43,10 @@ from callcenter.calls.state import CallState, check_transition
 from callcenter.config import CallsConfig
 from callcenter.db.models import Disposition
 from callcenter.ivr.interpreter import Interpreter, IvrServices, Outcome
-from callcenter.ivr.port import CallInfo, IvrSink
+from callcenter.ivr.port import CallInfo, IvrSink, QueueResult
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry, IvrRuntime
+from callcenter.ivr.schema import QueueNode
 from callcenter.ratelimit import Guard
 
 log = logging.getLogger(__name__)
@@ -104,7 +108,11 @@ class CallSession:
         call_id: uuid.UUID | None = None,
         overflow: bool = False,
         args: tuple[str, ...] = (),
+        resume: Journal | None = None,
+        waiting: Waiting | None = None,
     ) -> None:
+        """``resume``: a call a previous process left (see :mod:`adoption`), taken
+        over at its stage; ``waiting``: its place, already back in the ACD."""
         self.deps = deps
         self.channel = channel
         self.inbox = inbox
@@ -121,6 +129,9 @@ class CallSession:
         self.hangup_cause: int | None = None
         self.hangup_cause_text: str | None = None
         self.ended_at: datetime | None = None
+        self.resume = resume
+        self.waiting = waiting
+        self.journal = CallJournal(deps.ari, channel.id, resume)
         inbox.observer = self._observe
 
     # Timeline -------------------------------------------------------------------
@@ -159,6 +170,8 @@ class CallSession:
             await asyncio.shield(self._shutdown())
             raise
         finally:
+            if self.waiting is not None:  # taken over but never got back to its queue
+                self.deps.queues.acd.leave(self.waiting)
             await asyncio.shield(self._close_record())
             self.deps.metrics.calls_active.dec()
 
@@ -222,6 +235,19 @@ class CallSession:
             close_inbox=deps.router.unregister,
         )
 
+    def _resume_at(self, runtime: IvrRuntime, flow: str) -> tuple[str, str] | None:
+        """Where a taken-over call goes on: its queue node (waiting or talking),
+        else the flow's first node after the welcome; None for a new call."""
+        resume = self.resume
+        if resume is None:
+            return None
+        flows = runtime.flows.flows
+        if resume.stage in ("queue", "talk") and resume.flow and resume.flow in flows:
+            node = flows[resume.flow].nodes.get(resume.node or "")
+            if isinstance(node, QueueNode) and resume.node:
+                return (resume.flow, resume.node)
+        return (flow, safe_node(runtime.flows, flow))
+
     async def _run_ivr(self, runtime: IvrRuntime, flow: str) -> Outcome:
         deps = self.deps
         port = self._port()
@@ -236,12 +262,51 @@ class CallSession:
         call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
         trace = _CallTrace(self)
 
-        def queue(name: str, priority: int, skills: list[str], language: str):
-            return QueueCall(port, deps.queues, call, trace, name, priority, skills, language).run()
+        resume_at = self._resume_at(runtime, flow)
+        resume = self.resume
+        if resume is not None and resume_at != (resume.flow, resume.node):
+            resume = None  # resumed in the IVR: its queue node is gone (a reload)
+
+        async def queue(name: str, priority: int, skills: list[str], language: str) -> QueueResult:
+            nonlocal resume
+            flow_name, _, node = self.stage.partition("/")
+            self.journal.mark(flow=flow_name, node=node)
+            queue_call = QueueCall(
+                port,
+                deps.queues,
+                call,
+                trace,
+                name,
+                priority,
+                skills,
+                language,
+                journal=self.journal,
+                resume=resume,
+                entry=self.waiting if resume is not None else None,
+            )
+            resume, self.waiting = None, None  # the queue call owns the caller's place now
+            result = await queue_call.run()
+            if result is QueueResult.OVERFLOW:  # back in the IVR (voicemail, a message)
+                await self.journal.note(stage="ivr")
+            return result
 
         port.queue_handler = queue
-        interpreter = Interpreter(runtime.flows, flow, port, services, call, trace)
+        if resume is None and self.resume is not None and self.resume.stage == "talk":
+            # Talking, but the flow that queued the caller no longer has that
+            # node: the conversation still goes on; the call ends with it.
+            resume = self.resume
+            self._event("resumed", stage="talk")
+            await queue(resume.queue or "", resume.priority, list(resume.skills), "zh")
+            return Outcome.ANSWERED
+        if resume_at is not None:
+            self._event("resumed", flow=resume_at[0], node=resume_at[1], stage=self.resume_stage())
+        interpreter = Interpreter(
+            runtime.flows, flow, port, services, call, trace, resume_at=resume_at
+        )
         return await interpreter.run()
+
+    def resume_stage(self) -> str | None:
+        return self.resume.stage if self.resume is not None else None
 
     async def _agent_feature(self, feature: str) -> None:
         """*21 log in, *22 log out, *23 pause / resume, from the agent's own seat."""
