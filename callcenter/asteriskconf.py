@@ -20,6 +20,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from callcenter import safefiles
+from callcenter.config import CallsConfig
 from callcenter.errors import ConfigError
 from callcenter.yamlfile import load_yaml, validate_document
 
@@ -155,10 +156,43 @@ def _acl(permit: list[str]) -> str:
     return "\n".join(["deny = 0.0.0.0/0.0.0.0", "deny = ::/0", *(f"permit = {p}" for p in permit)])
 
 
-def values(cfg: AsteriskYaml, *, state: str, moddir: str, password: str) -> dict[str, object]:
+# File handles per call Asterisk may hold, for asterisk.conf's maxfiles (which
+# scripts/asterisk.sh also sets as the hard limit before Asterisk drops root).
+# A served call at its heaviest: caller and agent channels (RTP + RTCP sockets,
+# an alert fd and a timer fd each), the bridge's channel alerts, the
+# recording's channel and file, a snoop or a playback file: 16. A refused
+# call: its channel and the busy prompt's file: 6. Plus the fixed part:
+# modules, SIP transports, logs, the ARI/HTTP sessions.
+HANDLES_PER_CALL = 16
+HANDLES_PER_REFUSAL = 6
+HANDLES_FIXED = 2048
+
+
+def max_files(calls: CallsConfig, http_sessions: int) -> int:
+    """Asterisk's file-handle limit for the service's call cap: the service
+    serves ``max_calls`` and lets ``overload_prompt_slots`` more hear the busy
+    prompt; every other call is refused unanswered, so this bound holds."""
+    return (
+        HANDLES_FIXED
+        + http_sessions
+        + calls.max_calls * HANDLES_PER_CALL
+        + calls.overload_prompt_slots * HANDLES_PER_REFUSAL
+    )
+
+
+def values(
+    cfg: AsteriskYaml,
+    *,
+    state: str,
+    moddir: str,
+    password: str,
+    calls: CallsConfig | None = None,
+) -> dict[str, object]:
+    """The templates' placeholders; ``calls`` is the service's (config/hotline.yaml)."""
     return {
         "state": state,
         "moddir": moddir,
+        "maxfiles": max_files(calls or CallsConfig(), cfg.http.session_limit),
         "http_bind": cfg.http.bind,
         "http_port": cfg.http.port,
         "http_session_limit": cfg.http.session_limit,

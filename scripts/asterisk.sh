@@ -17,12 +17,13 @@ CONF="$IN_ROOT/run/asterisk/etc/asterisk.conf"
 
 ast() { chroot "$ASTERISK_ROOT" /usr/sbin/asterisk -C "$CONF" "$@"; }
 
-ast_daemon() {
+ast_daemon() { # ast_daemon MAXFILES
     # setpriv (inside the root) drops to the asterisk user with no supplementary
     # group, clears every capability (bounding set too) and forbids regaining
     # any; Asterisk's own -U would keep CAP_NET_ADMIN. umask 027: recordings
-    # 0640 in 0750 folders.
-    (umask 027 && chroot "$ASTERISK_ROOT" /usr/bin/setpriv \
+    # 0640 in 0750 folders. The file-handle limit (soft and hard) is the rendered
+    # maxfiles, sized from the service's call cap: only root may raise it.
+    (umask 027 && ulimit -n "$1" && chroot "$ASTERISK_ROOT" /usr/bin/setpriv \
         --reuid=asterisk --regid=asterisk --clear-groups \
         --inh-caps=-all --bounding-set=-all --no-new-privs \
         /usr/sbin/asterisk -C "$CONF" -n)
@@ -104,9 +105,12 @@ start() {
     mounts_up
     step "starting Asterisk 22 (chroot $ASTERISK_ROOT, user $ASTERISK_USER, no capabilities)"
     rm -f "$STATE/run/asterisk.ctl" "$STATE/run/asterisk.pid"
+    local maxfiles
+    maxfiles=$(sed -n 's/^maxfiles *= *\([0-9][0-9]*\) *$/\1/p' "$STATE/etc/asterisk.conf")
+    [ -n "$maxfiles" ] || die "no maxfiles in $STATE/etc/asterisk.conf"
     # Root opens this log: in root's folder, not Asterisk's (where a link could
     # be waiting at its name).
-    ast_daemon >>"$LOGS/asterisk-console.log" 2>&1 \
+    ast_daemon "$maxfiles" >>"$LOGS/asterisk-console.log" 2>&1 \
         || die "Asterisk failed to start; see $LOGS/asterisk/messages.log and $LOGS/asterisk-console.log"
     for _ in $(seq 1 100); do
         if ast -rx "core waitfullybooted" >/dev/null 2>&1; then

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from callcenter import asteriskconf
+from callcenter.config import load_settings
 from callcenter.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(out_dir: Path, moddir: str, state: str, group: int) -> None:
     cfg = asteriskconf.load(ROOT / "config" / "asterisk.yaml")
     password = asteriskconf.ari_password(ROOT / "run" / "secrets")
-    vals = asteriskconf.values(cfg, state=state, moddir=moddir, password=password)
+    # The service's call cap sizes Asterisk's file-handle limit (maxfiles).
+    service = Path(os.environ.get("HOTLINE_CONFIG") or ROOT / "config" / "hotline.yaml")
+    calls = load_settings(service).calls
+    vals = asteriskconf.values(cfg, state=state, moddir=moddir, password=password, calls=calls)
     files = asteriskconf.render(ROOT / "asterisk-conf", vals)
     bench = ROOT / "bench" / "asterisk"
     if os.environ.get(asteriskconf.BENCH_ENV) == "1":

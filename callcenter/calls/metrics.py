@@ -219,6 +219,7 @@ class LoopLag:
         ).set_function(self.now)
         self._due: float | None = None
         self._last = 0.0
+        self.measured = asyncio.Event()  # set at each measurement (for whoever waits on one)
 
     def now(self) -> float:
         """The last lateness measured, or more if the timer is overdue right now."""
@@ -238,5 +239,6 @@ class LoopLag:
                 await asyncio.sleep(self.interval)
                 self._last = max(0.0, loop.time() - self._due)
                 self.late.observe(self._last)
+                self.measured.set()
         finally:
             self._due = None

@@ -172,6 +172,10 @@ class Overload:
             self.lag(),
         )
 
+    async def settled(self) -> None:
+        """Wait until the refusals in progress now have ended."""
+        await asyncio.gather(*self._refusing.values(), return_exceptions=True)
+
     async def stop(self) -> None:
         """Shutdown: finish (or cut short) the refusals in progress, flush the count line."""
         tasks = list(self._refusing.values())

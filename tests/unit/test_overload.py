@@ -54,20 +54,25 @@ class BusyAri(FakeAri):
     def __init__(self, router: EventRouter) -> None:
         super().__init__(router)
         self.playing: dict[str, str] = {}  # channel → playback id
+        self.requested = asyncio.Event()
+
+    def _asked(self, *request: Any) -> None:
+        self.requests.append(request)
+        self.requested.set()
 
     async def answer(self, channel_id: str) -> None:
-        self.requests.append(("answer", channel_id))
+        self._asked("answer", channel_id)
         self._channel("POST", channel_id)
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
-        self.requests.append(("hangup", channel_id, reason))
+        self._asked("hangup", channel_id, reason)
         self._channel("DELETE", channel_id)
         self.hang_up(channel_id)
 
     async def play(
         self, channel_id: str, playback_id: str, media: str | list[str], lang: str | None = None
     ) -> dict[str, Any]:
-        self.requests.append(("play", channel_id, media))
+        self._asked("play", channel_id, media)
         self._channel("POST", channel_id)
         self.playing[channel_id] = playback_id
         self._playback("PlaybackStarted", channel_id, playback_id, media)
@@ -118,12 +123,13 @@ class Centre:
     async def until(self, *request: Any) -> None:
         async with asyncio.timeout(5):
             while request not in self.ari.requests:
-                await asyncio.sleep(0)
+                self.ari.requested.clear()
+                await self.ari.requested.wait()
 
     async def done(self) -> None:
         async with asyncio.timeout(5):
-            while self.overload.refusing():
-                await asyncio.sleep(0)
+            await self.overload.settled()
+        assert self.overload.refusing() == 0
 
 
 async def test_under_the_cap_calls_are_served_and_nothing_is_counted() -> None:
