@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from callcenter.ratelimit import Guard, Policy
 from callcenter.yamlfile import YamlDocument, format_error_line, load_yaml
 
 DEFAULT_CONFIG = Path("config/hotline.yaml")
+# The checkout this package runs from (an editable install: `make setup`).
+PROJECT_CONFIG = Path(__file__).resolve().parent.parent / DEFAULT_CONFIG
 
 
 class _Strict(BaseModel):
@@ -270,9 +272,22 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 }
 
 
+def find_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The configuration file to read: ``path`` (``--config``), else $HOTLINE_CONFIG,
+    else config/hotline.yaml of the project this package is installed from, else
+    config/hotline.yaml in the current folder. Whatever the current folder is, the
+    installed project's files are found, not a relative path that names nothing."""
+    if path is not None:
+        return path
+    environ = os.environ if environ is None else environ
+    if environ.get("HOTLINE_CONFIG"):
+        return Path(environ["HOTLINE_CONFIG"])
+    return PROJECT_CONFIG if PROJECT_CONFIG.exists() else Path.cwd() / DEFAULT_CONFIG
+
+
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Read the YAML file (if it exists), apply env overrides, validate."""
-    path = path or Path(os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG))
+    path = find_config(path, environ)
     environ = dict(os.environ) if environ is None else environ
     if path.exists():
         doc = load_yaml(path)
@@ -319,7 +334,7 @@ def _explain(doc: YamlDocument, exc: ValidationError, from_env: dict[tuple[str, 
     lines = []
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
-        var = from_env.get(loc[:2]) if len(loc) >= 2 else None
+        var = from_env.get((loc[0], loc[1])) if len(loc) >= 2 else None
         if var is not None:
             lines.append(f"environment variable {var} ({'.'.join(loc)}): {err['msg']}")
         else:

@@ -270,7 +270,7 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "say it in the prompt's text, or callers will not know it is there",
         "zh": "请在提示音文本里说出这个键，否则来电者不知道有这个选项",
     },
-    # --- ivr validate DIR (callcenter/cli.py) ------------------------------------------
+    # --- ivr validate DIR (callcenter/cli/ivr.py) --------------------------------------
     "no_prompts_beside": {
         "en": "note: no prompts folder beside {flows}; prompts checked against {prompts}",
         "zh": "注意：{flows} 旁没有 prompts 文件夹；提示音按 {prompts} 检查",

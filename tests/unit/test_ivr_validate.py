@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from callcenter import yamlfile
 from callcenter.acd.queues import load_queues
-from callcenter.cli import _departments as cli_departments
 from callcenter.cli import main
+from callcenter.cli.common import departments as cli_departments
 from callcenter.config import load_settings
 from callcenter.errors import ConfigError
 from callcenter.ivr import messages

@@ -1,0 +1,5 @@
+"""``python -m callcenter.cli``: the same as the ``callcenter`` command."""
+
+from callcenter.cli import main
+
+main()
