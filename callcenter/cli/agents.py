@@ -74,8 +74,7 @@ def agents_list(config: Path | None, as_json: bool) -> None:
     settings, roster, _ = roster_of(config)
     if not settings.acd.roster.exists():
         click.echo(
-            f"no roster: {settings.acd.roster} does not exist "
-            f"(acd.roster of the {whence(config)})",
+            f"no roster: {settings.acd.roster} does not exist (acd.roster of the {whence(config)})",
             err=True,
         )
     views = [_agent_view(settings, i, a, None) for i, a in sorted(roster.agents.items())]
