@@ -1,98 +1,308 @@
-"""Call-record writing: the batching CallRecorder against one transaction per write.
+"""Call-record writing: the CallRecorder as it is against the way it was.
 
-Both run in this process against the same PostgreSQL, on the same simulated
-calls (open, 8 timeline events, answered, close), so the printed ratio is
-comparable from machine to machine. Usage:
+Both run in this process, one after the other, against the same PostgreSQL,
+on the same simulated calls: each is opened, gets 15 timeline events, is
+answered and closed, and leaves a queue stay row (19 operations). The
+baseline is the writer before issue 11, kept here: the same queue and batches,
+but each batch in a pooled transaction (a pre-ping on checkout, BEGIN, COMMIT)
+with one SQLAlchemy statement built per operation (consecutive events in one
+executemany). Two runs each:
 
-    DATABASE_URL=postgresql+asyncpg://hotline:hotline@127.0.0.1:5432/hotline_test \\
-        .venv/bin/python bench/bench_recorder.py [CALLS]
+- burst: every call submitted at once; operations per second the writer keeps up with;
+- paced: calls arriving at a steady rate (the profile's 50 calls/s), each call's
+  operations spread over its life, so batches are as small as in service.
+
+For each it prints the Python CPU per call (this process: the writer, asyncpg,
+the event loop; PostgreSQL's own CPU is not in it) and the ratios. Usage:
+
+    DATABASE_URL=postgresql+asyncpg://hotline:…@127.0.0.1:5432/hotline_recorder \\
+        .venv/bin/python bench/bench_recorder.py [CALLS] [RATE] [SECONDS]
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from callcenter.calls.record_ops import AddEvent, CloseCall, MarkAnswered, Op, OpenCall
-from callcenter.calls.recorder import CallRecorder, _apply
+from callcenter.calls.record_ops import (
+    AddEvent,
+    AgentStateLogged,
+    CloseCall,
+    CloseLost,
+    InsertRow,
+    MarkAnswered,
+    Op,
+    OpenCall,
+)
+from callcenter.calls.recorder import CallRecorder, _resolve
 from callcenter.db.engine import make_engine
-from callcenter.db.models import Call, CallEvent, Disposition
+from callcenter.db.models import AgentStateLog, Call, CallEvent, Disposition, QueueCall
 
 PREFIX = "bench-"
+EVENTS_PER_CALL = 15
+OPS_PER_CALL = EVENTS_PER_CALL + 4
 
 
-def call_ops(n: int) -> list[Op]:
-    ops: list[Op] = []
-    now = datetime.now(UTC)
-    for i in range(n):
-        cid = uuid.uuid4()
-        ops.append(
-            OpenCall(
-                cid,
-                f"{PREFIX}{cid}",
-                f"{PREFIX}{cid}",
-                "PJSIP/bench",
-                f"1380000{i:04d}",
-                "",
-                "12345",
-                now,
-            )
+def one_call(i: int, now: datetime) -> list[Op]:
+    """What one IVR call that reached an agent submits, in order."""
+    cid = uuid.uuid4()
+    ops: list[Op] = [
+        OpenCall(
+            cid, f"{PREFIX}{cid}", f"{PREFIX}{cid}", "PJSIP/bench", f"1380{i:07d}", "", "12345", now
         )
-        ops.extend(AddEvent(cid, now, f"Event{k}", {"k": k}) for k in range(8))
-        ops.append(MarkAnswered(cid, now))
-        ops.append(CloseCall(cid, now, Disposition.COMPLETED, 16, "Normal Clearing", "welcome"))
+    ]
+    for k in range(EVENTS_PER_CALL):
+        if k % 3 == 2:
+            detail: dict[str, Any] = {"digit": str(k % 10), "duration_ms": 120}
+            kind = "ChannelDtmfReceived"
+        else:
+            detail = {
+                "playback": f"pb-{uuid.uuid4().hex}",
+                "media": "sound:/hotline/prompts/zh/menu",
+                "state": "playing" if k % 3 == 0 else "done",
+            }
+            kind = "PlaybackStarted" if k % 3 == 0 else "PlaybackFinished"
+        ops.append(AddEvent(cid, now + timedelta(milliseconds=k), kind, detail))
+        if k == 0:
+            ops.append(MarkAnswered(cid, now))
+    ops.append(
+        InsertRow(
+            QueueCall,
+            {
+                "id": uuid.uuid4(),
+                "call_id": cid,
+                "queue": "general",
+                "priority": 0,
+                "entered_at": now,
+                "left_at": now,
+                "wait_seconds": 12.5,
+                "outcome": "answered",
+                "agent_id": "1001",
+                "answered_at": now,
+                "talk_seconds": 60.0,
+                "wrapup_seconds": 5.0,
+                "transferred_to": None,
+                "recording_id": None,
+                "attempts": 1,
+            },
+        )
+    )
+    ops.append(CloseCall(cid, now, Disposition.ANSWERED, 16, "Normal Clearing", "queue"))
     return ops
 
 
-async def naive(engine, ops: list[Op]) -> None:
-    """Baseline: what a straightforward implementation does, one commit per write."""
-    for op in ops:
-        async with engine.begin() as conn:
-            if isinstance(op, AddEvent):
-                await conn.execute(
-                    CallEvent.__table__.insert(),
-                    [{"call_id": op.call_id, "at": op.at, "kind": op.kind, "detail": op.detail}],
-                )
-            else:
-                await _apply(conn, op)
+def call_ops(n: int) -> list[Op]:
+    """``n`` calls' operations, one call after the other (bench_spool uses it)."""
+    now = datetime.now(UTC)
+    return [op for i in range(n) for op in one_call(i, now)]
 
 
-async def batched(engine, ops: list[Op]) -> None:
-    recorder = CallRecorder(engine)
+class OldRecorder(CallRecorder):
+    """The writer before issue 11: a pooled transaction per batch, a statement per op."""
+
+    async def _write(self, batch: list[Op]) -> None:
+        started = time.perf_counter()
+        async with self.engine.begin() as conn:
+            events: list[dict[str, Any]] = []
+            for op in batch:
+                if isinstance(op, AddEvent):
+                    events.append(
+                        {"call_id": op.call_id, "at": op.at, "kind": op.kind, "detail": op.detail}
+                    )
+                    continue
+                if events:
+                    await conn.execute(insert(CallEvent), events)
+                    events = []
+                await _old_apply(conn, op)
+            if events:
+                await conn.execute(insert(CallEvent), events)
+        if self.write_seconds is not None:
+            self.write_seconds.observe(time.perf_counter() - started)
+        self.written += len(batch)
+        for op in batch:
+            _resolve(op)
+
+
+async def _old_apply(conn: AsyncConnection, op: Op) -> None:
+    if isinstance(op, OpenCall):
+        await conn.execute(
+            pg_insert(Call)
+            .values(
+                id=op.call_id,
+                channel_id=op.channel_id,
+                linkedid=op.linkedid,
+                channel_name=op.channel_name,
+                caller_number=op.caller_number,
+                caller_name=op.caller_name,
+                dialled_number=op.dialled_number,
+                started_at=op.started_at,
+                flow=op.flow,
+                flow_version=op.flow_version,
+            )
+            .on_conflict_do_nothing(index_elements=["channel_id"])
+        )
+    elif isinstance(op, InsertRow):
+        await conn.execute(insert(op.table).values(**op.values))
+    elif isinstance(op, AgentStateLogged):
+        await conn.execute(
+            insert(AgentStateLog).values(
+                agent_id=op.agent_id, state=op.state, reason=op.reason, call_id=op.call_id, at=op.at
+            )
+        )
+    elif isinstance(op, MarkAnswered):
+        await conn.execute(
+            update(Call)
+            .where(Call.id == op.call_id, Call.answered_at.is_(None))
+            .values(answered_at=op.at)
+        )
+    elif isinstance(op, CloseCall):
+        await conn.execute(
+            update(Call)
+            .where(Call.id == op.call_id, Call.ended_at.is_(None))
+            .values(
+                ended_at=op.ended_at,
+                disposition=op.disposition,
+                hangup_cause=op.hangup_cause,
+                hangup_cause_text=op.hangup_cause_text,
+                last_stage=op.last_stage,
+            )
+        )
+    elif isinstance(op, CloseLost):
+        raise NotImplementedError
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def observe(self, amount: float) -> None:
+        self.seconds.append(amount)
+
+
+async def _run(recorder: CallRecorder, feed: Callable[[], Awaitable[int]]) -> tuple[float, float]:
+    """Wall and process CPU seconds to feed the writer and see everything committed."""
     writer = asyncio.create_task(recorder.run())
-    for op in ops:
-        recorder.submit(op)
+    recorder.submit(
+        OpenCall(uuid.uuid4(), f"{PREFIX}warm-{uuid.uuid4()}", "", "", "", "", "", now())
+    )
+    await recorder.flush()  # connected (and the pool warm) before timing
+    wall, cpu = time.perf_counter(), time.process_time()
+    await feed()
     await recorder.wait_idle()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    recorder.close()
+    return wall, cpu
 
 
-async def main(calls: int) -> None:
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def burst(recorder: CallRecorder, calls: int) -> tuple[float, float]:
+    ops = call_ops(calls)
+
+    async def feed() -> int:
+        for op in ops:
+            recorder.submit(op)
+        return len(ops)
+
+    return await _run(recorder, feed)
+
+
+async def paced(recorder: CallRecorder, rate: float, seconds: float) -> tuple[float, float, int]:
+    """Calls arrive at ``rate`` a second; each call's operations are spread
+    over a second of its life (a tick every 10 ms submits what is due)."""
+    calls = int(rate * seconds)
+    tick = 0.01
+    due: dict[int, list[Op]] = {}
+    start = datetime.now(UTC)
+    for i in range(calls):
+        ops = one_call(i, start)
+        first = int(i / rate / tick)
+        for k, op in enumerate(ops):
+            due.setdefault(first + k * int(1 / tick) // len(ops), []).append(op)
+
+    async def feed() -> int:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for n in range(max(due) + 1):
+            for op in due.get(n, ()):
+                recorder.submit(op)
+            await asyncio.sleep(max(0.0, t0 + (n + 1) * tick - loop.time()))
+        return calls
+
+    wall, cpu = await _run(recorder, feed)
+    return wall, cpu, calls
+
+
+async def main(calls: int, rate: float, seconds: float) -> None:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        sys.exit("set DATABASE_URL to a migrated database (e.g. the _test one)")
-    engine = make_engine(url)
-    results = {}
-    for name, fn in (("one transaction per write", naive), ("CallRecorder", batched)):
-        ops = call_ops(calls)
-        start = time.perf_counter()
-        await fn(engine, ops)
-        results[name] = time.perf_counter() - start
+        sys.exit(
+            "set DATABASE_URL to a migrated database of your own (rows are added, then removed)"
+        )
+    engine: AsyncEngine = make_engine(url)  # pool_pre_ping, as the service's
+    writers: dict[str, Callable[[Timings], CallRecorder]] = {
+        "old (statement per op)": lambda t: OldRecorder(engine, write_seconds=t, linger=0),
+        "new (statement per batch)": lambda t: CallRecorder(engine, write_seconds=t),
+    }
+    burst_cpu: dict[str, float] = {}
+    burst_rate: dict[str, float] = {}
+    paced_cpu: dict[str, float] = {}
+    print(f"burst: {calls} calls x {OPS_PER_CALL} operations, submitted at once")
+    for name, make in writers.items():
+        timings = Timings()
+        wall, cpu = await burst(make(timings), calls)
+        burst_cpu[name] = cpu / calls
+        burst_rate[name] = calls * OPS_PER_CALL / wall
         print(
-            f"{name:28s} {calls} calls, {len(ops)} writes: {results[name]:.3f} s "
-            f"({calls / results[name]:.0f} calls/s)"
+            f"  {name:26s} {calls * OPS_PER_CALL / wall:9,.0f} ops/s  "
+            f"{calls / wall:7,.0f} calls/s  Python CPU {cpu / calls * 1e3:.3f} ms/call  "
+            f"({len(timings.seconds)} batches)"
+        )
+    print(f"paced: {rate:g} calls/s for {seconds:g} s, each call's operations over 1 s")
+    for name, make in writers.items():
+        timings = Timings()
+        wall, cpu, n = await paced(make(timings), rate, seconds)
+        paced_cpu[name] = cpu / n
+        p50 = statistics.median(timings.seconds) * 1e3
+        p99 = statistics.quantiles(timings.seconds, n=100)[98] * 1e3
+        print(
+            f"  {name:26s} Python CPU {cpu / n * 1e3:.3f} ms/call  "
+            f"({len(timings.seconds)} batches, write p50 {p50:.2f} ms p99 {p99:.2f} ms)"
         )
     async with engine.begin() as conn:
         await conn.execute(delete(Call).where(Call.channel_id.like(f"{PREFIX}%")))
     await engine.dispose()
-    ratio = results["one transaction per write"] / results["CallRecorder"]
-    print(f"ratio: CallRecorder is {ratio:.1f}x the baseline's throughput")
+    old, new = writers
+    print(
+        f"ratio: burst {burst_rate[new] / burst_rate[old]:.1f}x the ops/s at "
+        f"1/{burst_cpu[old] / burst_cpu[new]:.1f} the Python CPU per call; "
+        f"paced 1/{paced_cpu[old] / paced_cpu[new]:.1f} the Python CPU per call"
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 500))
+    args = sys.argv[1:]
+    asyncio.run(
+        main(
+            int(args[0]) if args else 2000,
+            float(args[1]) if len(args) > 1 else 50.0,
+            float(args[2]) if len(args) > 2 else 10.0,
+        )
+    )

@@ -242,3 +242,35 @@ class LoopLag:
                 self.measured.set()
         finally:
             self._due = None
+
+
+# -- the call record writer --------------------------------------------------------
+
+
+class Observer(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class RecordWriter(Protocol):
+    """What the metrics read of the record writer (calls/recorder.CallRecorder)."""
+
+    write_seconds: Observer | None
+
+    def backlog(self) -> int: ...
+    def spooled(self) -> int: ...
+
+
+def watch_record_writer(registry: CollectorRegistry, writer: RecordWriter) -> None:
+    """Database-write latency (one observation a batch: a slow database shows
+    here before the backlog grows) and what waits: in memory, and on disk."""
+    writer.write_seconds = Histogram(
+        "hotline_record_write_seconds",
+        "Time to write one batch of call records (one statement, one round trip)",
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        registry=registry,
+    )
+    Gauge(
+        "hotline_record_spooled",
+        "Call record operations kept in the spool file, owed to the database",
+        registry=registry,
+    ).set_function(writer.spooled)

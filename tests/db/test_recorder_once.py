@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from callcenter.calls import spool
 from callcenter.calls.acd_store import AcdStore, QueueStay
+from callcenter.calls.metrics import watch_record_writer
 from callcenter.calls.record_ops import (
     AddEvent,
     AgentStateLogged,
@@ -246,27 +248,24 @@ async def test_an_answer_and_close_replayed_with_their_open_still_apply(db):
 
 
 async def test_each_batch_is_timed_and_the_spool_backlog_is_told(db, tmp_path):
-    class Timings:
-        def __init__(self) -> None:
-            self.seconds: list[float] = []
-
-        def observe(self, amount: float) -> None:
-            self.seconds.append(amount)
-
-    timings = Timings()
-    recorder = CallRecorder(db, write_seconds=timings)
-    call_id = uuid.uuid4()
+    """What /metrics shows of the writer: a write-latency histogram and the spool's backlog."""
+    registry = CollectorRegistry()
+    recorder = CallRecorder(db)
+    watch_record_writer(registry, recorder)
     async with running(recorder), asyncio.timeout(30):
-        recorder.submit(open_call(call_id))
+        recorder.submit(open_call(uuid.uuid4()))
         await recorder.flush()
-    assert len(timings.seconds) == 1 and timings.seconds[0] > 0
-    assert recorder.spooled() == 0
+    assert registry.get_sample_value("hotline_record_write_seconds_count") == 1
+    assert registry.get_sample_value("hotline_record_write_seconds_sum") > 0
+    assert registry.get_sample_value("hotline_record_spooled") == 0
 
     spool_path = tmp_path / "call-records.jsonl"
     lines = [spool.encode(n, op) for n, op in enumerate(everything(uuid.uuid4(), "x"), 1)]
     spool_path.write_text("\n".join(lines) + "\n")
+    registry = CollectorRegistry()
     replaying = CallRecorder(db, spool_path=spool_path)
-    assert replaying.spooled() == len(lines)  # owed to the database, on disk
+    watch_record_writer(registry, replaying)
+    assert registry.get_sample_value("hotline_record_spooled") == len(lines)  # owed, on disk
     async with running(replaying), asyncio.timeout(30):
         await replaying.wait_idle()
-    assert replaying.spooled() == 0
+    assert registry.get_sample_value("hotline_record_spooled") == 0
