@@ -28,7 +28,7 @@ from callcenter.calls.acd_store import AcdStore
 from callcenter.calls.ari_port import DialOut
 from callcenter.calls.destinations import Destinations
 from callcenter.calls.ivr_sink import DbIvrSink
-from callcenter.calls.metrics import CallMetrics, LiveCollector, LoopLag
+from callcenter.calls.metrics import CallMetrics, LiveCollector, LoopLag, watch_record_writer
 from callcenter.calls.overload import Overload
 from callcenter.calls.queue_call import QueueDeps
 from callcenter.calls.record_ops import AgentStateLogged
@@ -127,6 +127,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     Gauge(
         "hotline_record_backlog", "Call record operations not yet committed", registry=app[REGISTRY]
     ).set_function(recorder.backlog)
+    watch_record_writer(app[REGISTRY], recorder)  # write latency, spool backlog
     yield
     try:
         async with asyncio.timeout(RECORDER_FLUSH_SECONDS):
