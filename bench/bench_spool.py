@@ -1,11 +1,12 @@
 """What keeping call records on disk costs while PostgreSQL is away.
 
-The same simulated calls (open, 8 timeline events, answered, close) are
-submitted to a CallRecorder whose database refuses connections, once without a
-spool (memory only, the baseline) and once with one (every operation encoded
-and appended), in this process. The ratio says how much slower submitting is
-during an outage; calls/s says whether the spool keeps up with the busiest
-hour (a large centre's peak is tens of calls a second). No database is needed.
+The same simulated calls (bench_recorder.call_ops: open, 15 timeline events,
+answered, a queue stay, close) are submitted to a CallRecorder whose database
+refuses connections, once without a spool (memory only, the baseline) and once
+with one (every operation encoded and appended), in this process. The ratio
+says how much slower submitting is during an outage; calls/s says whether the
+spool keeps up with the busiest hour (a large centre's peak is tens of calls a
+second). No database is needed.
 Usage:
 
     .venv/bin/python bench/bench_spool.py [CALLS]
