@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from callcenter import logs
 from callcenter.acd.agents import Agent
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.service import AcdService, Waiting
@@ -378,6 +379,7 @@ class QueueCall:
             answered_at = resumed.answered_at
         self.stay.agent_id = agent_id
         self.stay.answered_at = answered_at
+        logs.set_agent(agent_id)  # the call's log lines name its agent from now on
         if resumed is None:
             self.trace.step("agent_answered", agent=agent_id, waited=self._waited())
         self.talk_bridge = (resumed and resumed.bridge) or (
