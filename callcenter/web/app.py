@@ -39,6 +39,7 @@ from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry, IvrRuntime
+from callcenter.memory import MemoryReturn
 from callcenter.tickets.catalogue import load_catalogue, sync_catalogue
 from callcenter.tickets.deadlines import load_deadlines
 from callcenter.tickets.finder import TicketFinder
@@ -277,6 +278,8 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[REGISTRY].register(LiveCollector(calls.sessions, lambda: app[ACD], overload.refusing))
     lag_watch = asyncio.create_task(lag.run(), name="loop-lag")
+    # After a burst, the heap's free pages go back to the system (malloc_trim).
+    memory = asyncio.create_task(MemoryReturn(calls.active).run(), name="memory-return")
     stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
     app[CALLS] = calls
     app[EVENTS] = stream
@@ -293,6 +296,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     await sink.close()
     await _stop(reader)
     await _stop(lag_watch)
+    await _stop(memory)
 
 
 def build_app(settings: Settings) -> web.Application:
