@@ -129,8 +129,12 @@ class AriCallPort:
                 self.keys.append(event.digit)
                 if not stopping:
                     stopping = True
-                    with contextlib.suppress(AriNotFound):  # it may have just ended
+                    try:
                         await self.ari.stop_playback(playback_id)
+                    except AriNotFound:
+                        pass  # it has just ended
+                    except AriError as exc:  # it plays to its end; the key is kept
+                        log.warning("playback %s not stopped: %s", playback_id, exc)
 
     async def read_digits(
         self, max_digits: int, first_timeout: float, inter_timeout: float, terminator: str | None
