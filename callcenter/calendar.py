@@ -102,7 +102,7 @@ class WorkCalendar:
         if day in self.config.extra_holidays:
             return False
         try:
-            return chinese_calendar.is_workday(day)
+            return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
             log.warning("chinesecalendar has no data for %s; weekends only", day)
             return day.weekday() < 5

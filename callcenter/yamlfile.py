@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -82,11 +82,12 @@ class _PositionedLoader(yaml.SafeLoader):
         self.values = 0
         self.aliases: list[yaml.Mark] = []
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         # The composer recurses once per level: refuse before Python's stack runs out.
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
         if isinstance(event, yaml.AliasEvent):
-            self.aliases.append(event.start_mark)
+            # The pure-Python parser's marks (SafeLoader), never the C one's or None.
+            self.aliases.append(cast(yaml.Mark, event.start_mark))
         else:
             self.values += 1
             if self.values > MAX_VALUES:
@@ -95,7 +96,7 @@ class _PositionedLoader(yaml.SafeLoader):
         try:
             if self.depth > MAX_DEPTH:
                 raise _Refused(event.start_mark, text("too_deep", limit=MAX_DEPTH))
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -110,7 +110,7 @@ def save_roster(path: Path, roster: Roster) -> None:
     os.replace(tmp, path)
 
 
-def _compact(agent: dict) -> CommentedMap:
+def _compact(agent: dict[str, Any]) -> CommentedMap:
     """An agent as the roster writes them: skills and languages on one line."""
     entry = CommentedMap()
     for key, value in agent.items():

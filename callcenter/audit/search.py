@@ -7,7 +7,7 @@ the lists, searches and exports that showed it among others (their
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,7 +112,7 @@ class AccessLogReader:
 
     async def batches(
         self, query: AccessQuery, *, limit: int, batch: int = 1000
-    ) -> AsyncIterator[Sequence[Row[Any]]]:
+    ) -> AsyncGenerator[Sequence[Row[Any]], None]:
         """Every match, newest first, through a server-side cursor (for the export)."""
         async with self.sessions() as session:
             stmt = build(query).limit(limit).execution_options(yield_per=batch)

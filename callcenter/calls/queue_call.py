@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from callcenter import logs
 from callcenter.acd.agents import Agent
@@ -239,8 +240,9 @@ class QueueCall:
         offer = self.entry.offer
         while True:
             event_task = asyncio.create_task(self.port.next_event())
+            waits: set[asyncio.Future[Any]] = {offer, event_task}
             done, _ = await asyncio.wait(
-                {offer, event_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if event_task in done:
                 event = event_task.result()  # raises ChannelGone on hang-up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,7 +158,7 @@ class Interpreter:
 
     # Node types ------------------------------------------------------------------
     async def _execute(self, node: Any) -> _Step:
-        handler = getattr(self, f"_{node.type}")
+        handler: Callable[[Any], Awaitable[_Step]] = getattr(self, f"_{node.type}")
         return await handler(node)
 
     def _then(self, next_node: str | None) -> _Step:

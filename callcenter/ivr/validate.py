@@ -200,7 +200,8 @@ def _waitless_loops(flows: FlowSet, name: str, flow: Flow) -> list[FlowError]:
         for nid, ts in _graph(flow).items()
         if nid not in waiting
     }
-    errors, reported = [], set()
+    errors: list[FlowError] = []
+    reported: set[str] = set()
     for cycle in _cycles(graph):
         if not reported.isdisjoint(cycle):
             continue

@@ -160,7 +160,11 @@ def load_catalogue(path: Path) -> Catalogue:
     categories = list(_flatten_categories(parsed.categories, None, ("categories",)))
     problems: list[str] = []
     seen: set[str] = set()
-    for node, loc in [*departments, *categories]:
+    nodes: list[tuple[DepartmentNode | CategoryNode, tuple[int | str, ...]]] = [
+        *departments,
+        *categories,
+    ]
+    for node, loc in nodes:
         kind = "department" if isinstance(node, DepartmentNode) else "category"
         key = f"{kind}:{node.code}"
         if key in seen:

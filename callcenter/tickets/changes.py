@@ -253,7 +253,9 @@ class TicketChanges:
             judged = [ticket]
             if request.action is Action.MERGE and request.merge_into is not None:
                 # The matter goes on in the target: its raises now include this ticket's.
-                judged.append(await session.get(Ticket, request.merge_into))
+                target = await session.get(Ticket, request.merge_into)
+                if target is not None:  # _merge found it, locked
+                    judged.append(target)
             await reconcile(session, judged, self.clock(), actor.name)
         return ticket
 

@@ -8,7 +8,7 @@ single read.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from callcenter.tickets import duplicates, search
 from callcenter.tickets.catalogue import Catalogue
 from callcenter.tickets.deadlines import DeadlineConfig
 from callcenter.tickets.privacy import SEES_CONFIDENTIAL, SEES_PERSONAL_DATA, sees_personal_data
+from callcenter.tickets.search import TicketQuery
 from callcenter.tickets.textsearch import to_query
 from callcenter.tickets.workflow import OPEN, NotPermitted
 from callcenter.users.roles import CENTRE, Actor, Role
@@ -66,7 +67,7 @@ class TicketFinder:
         self.catalogue = catalogue
         self.clock = clock
 
-    def _select(self, actor: Actor, query: search.TicketQuery) -> Select[tuple[Ticket]]:
+    def _select(self, actor: Actor, query: TicketQuery) -> Select[Ticket]:
         if actor.role is Role.OPS:
             raise NotPermitted("ops users do not read work orders")
         if query.caller and actor.role not in SEES_PERSONAL_DATA:
@@ -83,21 +84,21 @@ class TicketFinder:
             caller_in_confidential=actor.role in SEES_CONFIDENTIAL,
         )
 
-    async def search(self, actor: Actor, query: search.TicketQuery) -> Page:
+    async def search(self, actor: Actor, query: TicketQuery) -> Page:
         stmt = self._select(actor, query)
         async with self.sessions() as session:
             total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
             rows = await session.scalars(search.page(stmt, query))
             return Page(total or 0, list(rows))
 
-    async def count(self, actor: Actor, query: search.TicketQuery) -> int:
+    async def count(self, actor: Actor, query: TicketQuery) -> int:
         stmt = self._select(actor, query)
         async with self.sessions() as session:
             return await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
     async def batches(
-        self, actor: Actor, query: search.TicketQuery, *, limit: int, batch: int = 500
-    ) -> AsyncIterator[Sequence[Row[Any]]]:
+        self, actor: Actor, query: TicketQuery, *, limit: int, batch: int = 500
+    ) -> AsyncGenerator[Sequence[Row[Any]], None]:
         """Every match in the query's order, at most ``limit``, as plain rows of the
         ticket's columns through a server-side cursor (exports: no ORM objects to
         build on the event loop; a row reads like a Ticket)."""

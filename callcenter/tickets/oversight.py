@@ -243,7 +243,7 @@ class SupervisionSweep:
         return total
 
     @staticmethod
-    def _candidates(now: datetime) -> CompoundSelect:
+    def _candidates(now: datetime) -> CompoundSelect[uuid.UUID]:
         """Tickets a rule may hold for, or that hold a record: a union of indexed reads.
 
         (One OR over the table would read all of it every round.) Closed ones

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, Exists, Select, and_, exists, func, or_, select
@@ -86,7 +86,7 @@ def build(
     categories: Sequence[str] = (),
     only_department: str | None = None,
     caller_in_confidential: bool = False,
-) -> Select[tuple[Ticket]]:
+) -> Select[Ticket]:
     """The filtered, unordered select; :func:`page` orders and cuts it.
 
     ``categories`` is the asked category with every category under it. The
@@ -131,15 +131,19 @@ def build(
     return stmt
 
 
-def page(stmt: Select[tuple[Ticket]], query: TicketQuery) -> Select[tuple[Ticket]]:
-    order = {
+def page(stmt: Select[Ticket], query: TicketQuery) -> Select[Ticket]:
+    orders: dict[Sort, tuple[ColumnElement[Any], ...]] = {
         Sort.NEWEST: (Ticket.created_at.desc(), Ticket.id.desc()),
         Sort.OLDEST: (Ticket.created_at.asc(), Ticket.id.asc()),
         Sort.DUE_SOONEST: (Ticket.due_at.asc().nulls_last(), Ticket.id.asc()),
         Sort.DUE_LATEST: (Ticket.due_at.desc().nulls_last(), Ticket.id.desc()),
         Sort.PRIORITY: (Ticket.priority.desc(), Ticket.created_at.desc(), Ticket.id.desc()),
-    }[query.sort]
-    return stmt.order_by(*order).offset((query.page - 1) * query.per_page).limit(query.per_page)
+    }
+    return (
+        stmt.order_by(*orders[query.sort])
+        .offset((query.page - 1) * query.per_page)
+        .limit(query.per_page)
+    )
 
 
 def held_by(department: str) -> Exists:

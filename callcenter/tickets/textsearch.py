@@ -52,7 +52,7 @@ def ticket_vector(subject: str, content: str) -> ColumnElement[TSVECTOR]:
     return to_vector(f"{subject} {content}")
 
 
-def to_query(text: str) -> ColumnElement[TSQUERY] | None:
+def to_query(text: str) -> ColumnElement[str] | None:
     """Any of the query's lexemes; ``None`` when it has none (nothing to search for)."""
     lexemes = terms(text)[:MAX_QUERY_TERMS]
     if not lexemes:

@@ -55,8 +55,15 @@ class Hasher(Protocol):
 class Argon2Hasher:
     """argon2id with ``params``; also reads the scrypt hashes written before it."""
 
-    def __init__(self, **params: int) -> None:
-        self._hasher = PasswordHasher(**(params or ARGON2))
+    def __init__(
+        self,
+        time_cost: int = ARGON2["time_cost"],
+        memory_cost: int = ARGON2["memory_cost"],
+        parallelism: int = ARGON2["parallelism"],
+    ) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
+        )
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

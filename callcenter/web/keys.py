@@ -43,7 +43,7 @@ FINDER = web.AppKey("finder", TicketFinder)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 SWEEP = web.AppKey("sweep", SupervisionSweep)
 # What "now" is for the desk (deadlines, colours, sweeps): one clock to replace in tests.
-CLOCK = web.AppKey("clock", Callable[[], datetime])
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 CONVERSATIONS = web.AppKey("conversations", dict[uuid.UUID, Conversation])
 # Where transfers may go: the department directory and the seats.
 DESTINATIONS = web.AppKey("destinations", Destinations)

@@ -3,6 +3,7 @@
 import asyncio
 
 from alembic import context
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callcenter.db.models import Base
@@ -10,14 +11,17 @@ from callcenter.db.models import Base
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
 
 
 async def _online() -> None:
-    engine = create_async_engine(context.config.get_main_option("sqlalchemy.url"))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:  # callcenter.db.migrate always sets it
+        raise RuntimeError("alembic: sqlalchemy.url is not set")
+    engine = create_async_engine(url)
     async with engine.connect() as conn:
         await conn.run_sync(_run)
     await engine.dispose()
