@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import resource
 import secrets
 from pathlib import Path
 from string import Template
@@ -162,10 +163,10 @@ def _acl(permit: list[str]) -> str:
 # an alert fd and a timer fd each), the bridge's channel alerts, the
 # recording's channel and file, a snoop or a playback file: 16. A refused
 # call: its channel and the busy prompt's file: 6. Plus the fixed part:
-# modules, SIP transports, logs, the ARI/HTTP sessions.
+# modules, SIP transports, logs (the ARI/HTTP sessions are added apart).
 HANDLES_PER_CALL = 16
 HANDLES_PER_REFUSAL = 6
-HANDLES_FIXED = 2048
+HANDLES_FIXED = 1024
 
 
 def max_files(calls: CallsConfig, http_sessions: int) -> int:
@@ -178,6 +179,29 @@ def max_files(calls: CallsConfig, http_sessions: int) -> int:
         + calls.max_calls * HANDLES_PER_CALL
         + calls.overload_prompt_slots * HANDLES_PER_REFUSAL
     )
+
+
+def calls_within(files: int, calls: CallsConfig, http_sessions: int) -> int:
+    """The largest ``max_calls`` that ``files`` handles can serve (for the warning)."""
+    refusals = calls.overload_prompt_slots * HANDLES_PER_REFUSAL
+    spare = files - HANDLES_FIXED - http_sessions - refusals
+    return max(0, spare // HANDLES_PER_CALL)
+
+
+def allowed_files(wanted: int) -> int:
+    """As many file handles as this machine lets Asterisk have, up to ``wanted``.
+
+    Root raises the hard limit when it may (CAP_SYS_RESOURCE); a container
+    without that capability keeps the hard limit it was given (20,000 here).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or wanted <= hard:
+        return wanted
+    try:  # this short-lived process's own limit: may it go that high?
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, wanted))
+    except (OSError, ValueError):
+        return hard
+    return wanted
 
 
 def values(

@@ -23,7 +23,7 @@ ast_daemon() { # ast_daemon MAXFILES
     # any; Asterisk's own -U would keep CAP_NET_ADMIN. umask 027: recordings
     # 0640 in 0750 folders. The file-handle limit (soft and hard) is the rendered
     # maxfiles, sized from the service's call cap: only root may raise it.
-    (umask 027 && ulimit -n "$1" && chroot "$ASTERISK_ROOT" /usr/bin/setpriv \
+    (umask 027 && { ulimit -n "$1" || ulimit -n "$(ulimit -Hn)"; } && chroot "$ASTERISK_ROOT" /usr/bin/setpriv \
         --reuid=asterisk --regid=asterisk --clear-groups \
         --inh-caps=-all --bounding-set=-all --no-new-privs \
         /usr/sbin/asterisk -C "$CONF" -n)

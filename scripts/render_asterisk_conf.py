@@ -27,6 +27,18 @@ def main(out_dir: Path, moddir: str, state: str, group: int) -> None:
     service = Path(os.environ.get("HOTLINE_CONFIG") or ROOT / "config" / "hotline.yaml")
     calls = load_settings(service).calls
     vals = asteriskconf.values(cfg, state=state, moddir=moddir, password=password, calls=calls)
+    wanted = asteriskconf.max_files(calls, cfg.http.session_limit)
+    allowed = asteriskconf.allowed_files(wanted)
+    if allowed < wanted:
+        fits = asteriskconf.calls_within(allowed, calls, cfg.http.session_limit)
+        print(
+            f"warning: calls.max_calls {calls.max_calls} needs {wanted} file handles in "
+            f"Asterisk; this machine allows {allowed} (raise the nofile hard limit, e.g. "
+            f"LimitNOFILE= or the container's ulimit, or set calls.max_calls to {fits} or "
+            f"less in {service})",
+            file=sys.stderr,
+        )
+        vals["maxfiles"] = allowed
     files = asteriskconf.render(ROOT / "asterisk-conf", vals)
     bench = ROOT / "bench" / "asterisk"
     if os.environ.get(asteriskconf.BENCH_ENV) == "1":

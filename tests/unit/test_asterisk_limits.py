@@ -4,6 +4,7 @@ the process's hard and soft limit before Asterisk drops root."""
 
 from __future__ import annotations
 
+import resource
 import subprocess
 from pathlib import Path
 
@@ -45,15 +46,24 @@ def test_the_limit_grows_with_the_call_cap_and_the_start_script_reads_it(tmp_pat
     assert limits["large"] - limits["small"] >= 16 * (3000 - 100)
 
 
-def test_the_committed_configuration_is_sized_past_the_limit_that_ran_out(
-    tmp_path: Path,
-) -> None:
-    """20,000 handles ran out at 300 calls/s; the shipped cap gets more than that."""
+def test_the_shipped_call_cap_fits_the_machine_whose_limit_ran_out(tmp_path: Path) -> None:
+    """20,000 handles ran out at 300 calls/s with no cap; the shipped cap needs fewer,
+    so past it calls are refused before Asterisk runs out."""
     calls = load_settings(ROOT / "config/hotline.yaml", environ={}).calls
     limit = maxfiles_as_the_start_script_reads_it(rendered_conf(calls), tmp_path)
     assert limit == asteriskconf.max_files(calls, 1000)
-    assert limit > 20_000
-    assert limit <= 1_048_576  # Linux's nr_open default: more and setrlimit fails
+    assert limit <= 20_000
+    assert asteriskconf.calls_within(limit, calls, 1000) == calls.max_calls
+
+
+def test_a_machine_that_allows_fewer_handles_gets_its_own_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert asteriskconf.allowed_files(hard) == hard
+    assert asteriskconf.allowed_files(min(hard, 1000)) == min(hard, 1000)
+    # Past the hard limit: raised where root may (CAP_SYS_RESOURCE), else the hard limit.
+    assert asteriskconf.allowed_files(hard + 1) in (hard, hard + 1)
+    calls = CallsConfig(max_calls=5000, overload_prompt_slots=0)
+    assert asteriskconf.calls_within(20_000, calls, 1000) == (20_000 - 1024 - 1000) // 16
 
 
 def test_without_the_service_settings_the_defaults_size_it() -> None:
