@@ -9,9 +9,12 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
+from callcenter.acd.service import Waiting
 from callcenter.ari import AriError, EventRouter, Inbox
 from callcenter.ari.events import Channel, Event, StasisStart, UnknownEvent
-from callcenter.calls.legs import LEG_PREFIXES
+from callcenter.calls import adoption
+from callcenter.calls.adoption import Found, as_bridge, as_channel, is_leg
+from callcenter.calls.journal import JOURNAL_VAR, Journal
 from callcenter.calls.overload import Overload
 from callcenter.calls.session import CALL_ID_VAR, CallDeps, CallSession
 
@@ -41,6 +44,7 @@ class CallService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._all_done = asyncio.Event()
         self._all_done.set()
+        self._settled = False  # agents' calls checked once after the start
         router.fallback = self.on_unrouted
 
     def active(self) -> int:
@@ -77,6 +81,8 @@ class CallService:
         arrived_at: datetime,
         call_id: uuid.UUID | None = None,
         args: tuple[str, ...] = (),
+        resume: Journal | None = None,
+        waiting: Waiting | None = None,
     ) -> None:
         inbox = self.router.register(
             Inbox(f"channel:{channel.id}", maxsize=self.deps.config.inbox_size)
@@ -90,6 +96,8 @@ class CallService:
             call_id=call_id,
             overflow=overflow,
             args=args,
+            resume=resume,
+            waiting=waiting,
         )
         task = asyncio.create_task(session.run(), name=f"call-{channel.id}")
         self._sessions[channel.id] = session
@@ -108,32 +116,94 @@ class CallService:
 
     # After every (re)connection: Asterisk replays nothing, so look. ----------------
     async def reconcile(self) -> None:
-        channels = await self.deps.ari.list_channels()
+        """Compare what Asterisk has with what this process follows.
+
+        Calls whose channel vanished meanwhile end as lost; callers a previous
+        process left in Stasis are taken over at their stage (see
+        :mod:`callcenter.calls.adoption`), legs nobody takes over are hung up and
+        our empty bridges deleted; then agents and seats are brought in line.
+        """
+        ari = self.deps.ari
+        channels = [as_channel(c) for c in await ari.list_channels()]
+        bridges = [as_bridge(b) for b in await ari.list_bridges()]
         live = {c.id for c in channels}
         for channel_id, session in list(self._sessions.items()):
             if channel_id not in live:
                 log.warning("call %s: channel vanished while disconnected", session.call_id)
                 session.inbox.mark_lost()
-        adopted = 0
+        found = []
         for channel in channels:
-            if channel.id in self._tasks or not self._is_ours(channel):
+            if channel.id in self._tasks or not self._is_ours(channel) or is_leg(channel.id):
                 continue
-            if channel.id.startswith(LEG_PREFIXES):  # its caller's task died with us
-                with contextlib.suppress(AriError):
-                    await self.deps.ari.hangup(channel.id)
-                continue
-            call_id = await self._call_id_of(channel.id)
-            log.info("adopting channel %s left in Stasis (call %s)", channel.id, call_id)
-            self._start(channel, datetime.now(UTC), call_id=call_id)
-            adopted += 1
+            call_id, journal = await self._journal_of(channel.id)
+            found.append(Found(channel, call_id, journal))
+        owned = {key.removeprefix("channel:") for key in self.router.keys()}
+        decided = adoption.plan(
+            found, channels, bridges, owned=owned | set(self._tasks), bridge_prefix=BRIDGE_PREFIX
+        )
+        for leg in decided.hang_up:  # its caller's task died with us
+            with contextlib.suppress(AriError):
+                await ari.hangup(leg)
+        for bridge in decided.delete:
+            with contextlib.suppress(AriError):
+                await ari.delete_bridge(bridge)
+        self._resume_agents(decided)
+        for item in decided.adopt:
+            log.info(
+                "taking over channel %s (call %s) at stage %s",
+                item.channel.id,
+                item.call_id,
+                item.stage,
+            )
+            self._start(
+                item.channel,
+                datetime.now(UTC),
+                call_id=item.call_id,
+                resume=item.journal,
+                waiting=self._back_in_queue(item),
+            )
         closed = self.deps.recorder.close_lost(live, datetime.now(UTC))
         closed.add_done_callback(_log_closed)
-        await self._delete_empty_bridges()
         try:  # last: a seat Asterisk refuses must not keep stale records open
             await self.sync_registrations()
         except AriError as exc:
             log.error("cannot follow the seats' registrations: %s", exc)
-        log.info("reconciled: %d live channels, %d adopted", len(live), adopted)
+        log.info(
+            "reconciled: %d live channels, taken over %s, %d legs hung up, %d bridges deleted",
+            len(live),
+            decided.stages() or "none",
+            len(decided.hang_up),
+            len(decided.delete),
+        )
+
+    def _resume_agents(self, decided: adoption.Plan) -> None:
+        """Agents in a conversation taken over are on that call; after a start
+        (not a mere reconnection) the others' calls are gone: they are freed."""
+        acd = self.deps.queues.acd
+        for agent_id, call_id in decided.on_call.items():
+            acd.resume_call(agent_id, str(call_id) if call_id else None)
+        if not self._settled:
+            self._settled = True
+            acd.settle_after_restart(set(decided.on_call))
+
+    def _back_in_queue(self, item: adoption.Adoption) -> Waiting | None:
+        """A waiting caller's place, back in the ACD now (in order), before its
+        task has made a single round trip to Asterisk."""
+        j = item.journal
+        if item.stage != "queue" or j.queue is None or j.enqueued_at is None:
+            return None
+        entry = Waiting(
+            item.call_id or uuid.uuid4(),
+            item.channel.caller_number,
+            j.queue,
+            j.priority,
+            j.skills,
+            j.language,
+            j.enqueued_at,
+            asyncio.get_running_loop().create_future(),
+        )
+        self.deps.queues.acd.enqueue(entry)
+        return entry
 
     async def sync_registrations(self) -> None:
         """Which seats have a registered softphone now; then follow their device states.
@@ -152,18 +222,20 @@ class CallService:
     def _is_ours(self, channel: Channel) -> bool:
         return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app
 
-    async def _call_id_of(self, channel_id: str) -> uuid.UUID | None:
+    async def _journal_of(self, channel_id: str) -> tuple[uuid.UUID | None, Journal | None]:
+        """The call id and journal a previous process left on the channel."""
         try:
             value = await self.deps.ari.get_variable(channel_id, CALL_ID_VAR)
-            return uuid.UUID(value) if value else None
+            call_id = uuid.UUID(value) if value else None
         except (AriError, ValueError):
-            return None
-
-    async def _delete_empty_bridges(self) -> None:
-        for bridge in await self.deps.ari.list_bridges():
-            if bridge.id.startswith(BRIDGE_PREFIX) and not bridge.channels:
-                with contextlib.suppress(AriError):
-                    await self.deps.ari.delete_bridge(bridge.id)
+            return None, None
+        if call_id is None:
+            return None, None
+        try:
+            journal = await self.deps.ari.get_variable(channel_id, JOURNAL_VAR)
+        except AriError:
+            return call_id, None
+        return call_id, Journal.decode(journal)
 
     # Shutdown ------------------------------------------------------------------
     async def drain(self, grace: float) -> None:

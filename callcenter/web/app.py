@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from callcenter.acd.agents import Agent
+from callcenter.acd.restore import restore_agent_states
 from callcenter.acd.roster import SeatSecrets, load_roster
 from callcenter.acd.seats import reload_pjsip, write_seats_conf
 from callcenter.acd.service import AcdService
@@ -219,6 +220,8 @@ async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
         roster, dict(app[IVR].current.queues), on_change=_log_agent_state(app[RECORDER])
     )
     app[ACD] = acd
+    # Agents take back their last state (a restart must not log everyone out).
+    await restore_agent_states(acd, app[ENGINE], asyncio.ensure_future(app[RECORDER].flush()))
 
     def follow_queues(runtime: IvrRuntime) -> None:
         # queues.yaml is reloaded with the flows that name its queues, never apart.
