@@ -10,6 +10,7 @@ standard json module, no database. Usage:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from pathlib import Path
@@ -30,9 +31,9 @@ async def on_start(http: aiohttp.ClientSession, url: str, channel: str, media: s
 
 
 async def main(url: str, user: str, password: str, app: str, media: str) -> None:
-    auth = aiohttp.BasicAuth(user, password)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
     calls: set[asyncio.Task[None]] = set()
-    async with aiohttp.ClientSession(auth=auth) as http:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as http:
         ws_url = f"{url.replace('http', 'ws', 1)}/ari/events"
         async with http.ws_connect(ws_url, params={"app": app}, heartbeat=30) as ws:
             print("bare app: connected", flush=True)

@@ -59,6 +59,7 @@ class Step:
     cpu_ms: dict[str, float]  # per placed call, by process group
     seconds: float
     left_channels: int
+    load: float  # the machine's 1-minute load average at the step's end (others' work too)
 
 
 @dataclass
@@ -165,12 +166,20 @@ def sipp_args(target: Target, rate: int, calls: int, hold_ms: int, duration: int
     ]
 
 
-async def step(target: Target, rate: int, duration: int, hold_ms: int) -> Step:
+async def step(
+    target: Target, rate: int, duration: int, hold_ms: int, profile: Path | None = None
+) -> Step:
     calls = max(1, round(rate * duration))
     meter = sb.CpuMeter(target.probes())
     workdir = sb.fresh_workdir(f"{target.system}-{rate}")
     meter.start()
+    spy = None
+    pid = target.python_pid()
+    if profile is not None and pid is not None:
+        spy = asyncio.create_task(sb.profile(pid, duration, profile))
     stats = await sb.run_sipp(sipp_args(target, rate, calls, hold_ms, duration), workdir)
+    if spy is not None:
+        await spy
     left = await sb.wait_no_channels()
     await asyncio.sleep(1.0)  # the service's last records reach the database
     cpu = meter.stop()
@@ -188,6 +197,7 @@ async def step(target: Target, rate: int, duration: int, hold_ms: int) -> Step:
         cpu_ms={k: 1000 * v / placed for k, v in cpu.items()},
         seconds=stats.seconds,
         left_channels=left,
+        load=os.getloadavg()[0],
     )
 
 
@@ -208,7 +218,12 @@ async def run_system(system: str, opts: argparse.Namespace, url: str) -> SystemR
             steps: list[Step] = []
             for rate in opts.rates:
                 sb.say(f"{system}: {rate} calls/s for {opts.duration} s")
-                done = await step(target, rate, opts.duration, opts.hold)
+                profile = None
+                if rate == opts.profile_rate and target.python_pid() is not None:
+                    profile = sb.WORK / f"profile-{system}-{rate}.txt"
+                done = await step(target, rate, opts.duration, opts.hold, profile)
+                if profile is not None and profile.exists():
+                    print_profile(system, rate, profile)
                 steps.append(done)
                 sb.say(
                     f"{system}: {rate}/s: {done.failed} of {done.calls} failed, "
@@ -231,6 +246,14 @@ async def run_system(system: str, opts: argparse.Namespace, url: str) -> SystemR
     )
 
 
+def print_profile(system: str, rate: int, path: Path) -> None:
+    print(f"\nProfile of {system}'s Python at {rate} calls/s (py-spy, {path}):")
+    print(f"{'in+below':>8} {'on top':>7}  function")
+    for inclusive, own, frame in sb.profile_top(path):
+        print(f"{inclusive:8.1%} {own:7.1%}  {frame}")
+    print()
+
+
 # -- the report ---------------------------------------------------------------------
 
 
@@ -251,7 +274,7 @@ def report(results: dict[str, Any], fresh: set[str]) -> None:
     print(f"\nAnswer + prompt + hang-up, SIPp on this machine ({os.cpu_count()} CPUs)")
     head = (
         f"{'system':8} {'rate/s':>6} {'calls':>6} {'failed':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'Asterisk':>9} {'Python':>7} {'Postgres':>9}  (CPU ms per call)"
+        f"{'Asterisk':>9} {'Python':>7} {'Postgres':>9} {'load':>5}  (CPU ms per call)"
     )
     print(head)
     for system in SYSTEMS:
@@ -264,7 +287,7 @@ def report(results: dict[str, Any], fresh: set[str]) -> None:
                 f"{system:8} {s['rate']:6} {s['calls']:6} {s['failed']:6} "
                 f"{sb.fmt(s['p50_ms'], 0):>7} {sb.fmt(s['p99_ms'], 0):>7} "
                 f"{sb.fmt(cpu.get('asterisk'), 2):>9} {sb.fmt(cpu.get('python'), 2):>7} "
-                f"{sb.fmt(cpu.get('postgres'), 2):>9}"
+                f"{sb.fmt(cpu.get('postgres'), 2):>9} {sb.fmt(s.get('load')):>5}"
             )
     print()
     for system in SYSTEMS:
@@ -322,6 +345,11 @@ def parse() -> argparse.Namespace:
         type=float,
         default=0.005,
         help="stop the ladder after a rate failing more than this share (default 0.005)",
+    )
+    ap.add_argument(
+        "--profile-rate",
+        type=int,
+        help="sample the Python process with py-spy during this rate's step",
     )
     ap.add_argument("--results", type=Path, default=sb.WORK / "calls.json")
     ap.add_argument("--database-url", help="default: BENCH_DATABASE_URL or …/hotline_bench")

@@ -11,6 +11,7 @@ for its own processes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import csv
 import fcntl
@@ -110,12 +111,16 @@ def ari_password() -> str:
     return (ROOT / "run" / "secrets" / "ari-password").read_text().strip()
 
 
+def ari_headers() -> dict[str, str]:
+    token = base64.b64encode(f"hotline:{ari_password()}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 async def wait_no_channels(timeout: float = 60.0) -> int:
     """Wait until Asterisk holds no channel; how many are left at the timeout."""
-    auth = aiohttp.BasicAuth("hotline", ari_password())
     left = -1
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession(auth=auth) as http:
+    async with aiohttp.ClientSession(headers=ari_headers()) as http:
         while time.monotonic() < deadline:
             async with http.get(f"{ARI}/ari/channels") as resp:
                 left = len(await resp.json())
@@ -386,6 +391,63 @@ def bench_service(url: str, config_dir: Path) -> Any:
                 )
 
     return BenchService(url, config_dir)
+
+
+# -- profiles -----------------------------------------------------------------------
+
+
+def py_spy() -> str | None:
+    """py-spy (``pip install py-spy`` into the venv), if there is one."""
+    venv = ROOT / ".venv" / "bin" / "py-spy"
+    return str(venv) if venv.exists() else shutil.which("py-spy")
+
+
+async def profile(pid: int, seconds: float, out: Path) -> None:
+    """Sample ``pid`` for ``seconds`` without stopping it; collapsed stacks into ``out``."""
+    spy = py_spy()
+    if spy is None:
+        say("no py-spy: pip install py-spy into .venv to profile")
+        return
+    proc = await asyncio.create_subprocess_exec(
+        spy,
+        "record",
+        "--nonblocking",
+        "--rate",
+        "200",
+        "-p",
+        str(pid),
+        "-d",
+        str(max(1, round(seconds))),
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await proc.wait()
+
+
+def profile_top(path: Path, count: int = 15) -> list[tuple[float, float, str]]:
+    """(share of samples in it or below, share on top, function) — the hottest
+    functions of a collapsed-stack profile, by inclusive share."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        samples = int(n)
+        total += samples
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1] for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+    if not total:
+        return []
+    ranked = sorted(own, key=lambda f: -own[f])[:count]
+    return [(inclusive[f] / total, own[f] / total, f) for f in ranked]
 
 
 # -- results ------------------------------------------------------------------------
