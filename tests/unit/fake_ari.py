@@ -120,6 +120,7 @@ class FakeAri:
         self.answered: asyncio.Queue[str] = asyncio.Queue()  # legs as they answer
         self.joined: asyncio.Queue[tuple[str, str]] = asyncio.Queue()  # (bridge, channel)
         self._held: list[dict[str, Any]] | None = None
+        self.__request_done = asyncio.Event()
 
     # What the test does ---------------------------------------------------------------
     def open_inbox(self, key: str) -> Inbox:
@@ -270,6 +271,12 @@ class FakeAri:
         finally:
             for hook in list(self.hooks):
                 hook(n, request)
+            self.__request_done.set()
+
+    async def asked(self) -> None:
+        """Until the next request has been answered (or refused)."""
+        self.__request_done.clear()
+        await self.__request_done.wait()
 
     def _inject(self, n: int, request: Request) -> None:
         name = request[0]
