@@ -3,7 +3,7 @@ before, at the peak of, and after a burst of SIPp calls (and an overload burst
 past a small call cap), printed as ratios to the idle baseline of the same run.
 
     flock /tmp/hotline-stack.lock .venv/bin/python bench/bench_memory.py \
-        [--rate 100] [--seconds 10] [--hold-ms 3000] [--max-calls 2000] [--settle 20]
+        [--rate 100] [--seconds 10] [--hold-ms 3000] [--max-calls 1000] [--settle 20]
 
 Holds the stack lock for the whole run (Asterisk and the service are started and
 stopped here); the bench database is bench/stackbench.py's.
@@ -33,7 +33,7 @@ from tests.integration.stack import Service
 class MemService(Service):
     """The tests' service (simple flow: welcome, hang up) with a chosen call cap."""
 
-    max_calls = 2000
+    max_calls = 1000
 
     def write_config(self, grace: float) -> Path:
         path = super().write_config(grace)
@@ -125,6 +125,8 @@ async def main(args: argparse.Namespace) -> None:
     url = sb.database_url(None)
     sb.prepare_database(url)
     results: dict[str, Any] = {}
+    log = sb.LOGS / "test-callcenter.log"
+    log_start = log.stat().st_size if log.exists() else 0
     with sb.stack_lock():
         for name, max_calls in (("served", args.max_calls), ("overload", args.overload_cap)):
             config_dir = Path(tempfile.mkdtemp(prefix="memory-", dir=sb.WORK))
@@ -146,6 +148,11 @@ async def main(args: argparse.Namespace) -> None:
                 await service.stop()
                 sb.asterisk("stop", bench=False)
     print(json.dumps(results, indent=2))
+    with log.open("rb") as f:  # what the service's own trims gave back
+        f.seek(log_start)
+        for raw in f.read().decode(errors="replace").splitlines():
+            if '"callcenter.memory"' in raw:
+                print("service:", json.loads(raw)["message"])
     for name, r in results.items():
         for i, b in enumerate(r["bursts"], 1):
             base = b["rss_before_kb"] or 1
@@ -162,7 +169,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--hold-ms", type=int, default=3000)
-    parser.add_argument("--max-calls", type=int, default=2000)
+    parser.add_argument("--max-calls", type=int, default=1000)
     parser.add_argument("--overload-cap", type=int, default=100)
     parser.add_argument("--settle", type=float, default=20.0)
     asyncio.run(main(parser.parse_args()))
