@@ -207,9 +207,10 @@ class CallRecorder:
             self._spool.committed(ops, healthy=self.healthy)
 
     async def _write_retrying(self, ops: list[Op]) -> None:
-        """Write ``ops`` in one transaction, waiting out the database's absence;
-        raises what the database refuses."""
+        """Write ``ops`` (again if need be: they land once), waiting out the
+        database's absence; raises what the database refuses."""
         delay = 0.2
+        reconnected = False
         while True:
             try:
                 await self._write_watched(ops)
@@ -218,6 +219,12 @@ class CallRecorder:
             except Exception as exc:
                 if not _unreachable(exc):
                     raise
+                if isinstance(exc, ConnectionLost) and not reconnected:
+                    # A connection closed by the server (idle timeout, restart of
+                    # a pooler) is not yet an outage: a new one at once.
+                    reconnected = True
+                    log.info("record writer reconnecting: %s", exc)
+                    continue
                 self.healthy = False
                 self._spool_waiting()  # once per outage: later ops are kept as submitted
                 log.warning("database unavailable, %d records waiting: %r", len(ops), exc)

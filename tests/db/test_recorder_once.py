@@ -175,7 +175,7 @@ class AnswerLost:
         return getattr(self._conn, name)
 
 
-async def test_a_batch_whose_commit_answer_was_lost_lands_once(db):
+async def test_a_batch_whose_commit_answer_was_lost_lands_once(db, caplog):
     recorder = CallRecorder(db)
     lost: list[str] = []
 
@@ -191,7 +191,7 @@ async def test_a_batch_whose_commit_answer_was_lost_lands_once(db):
     async with running(recorder), asyncio.timeout(30):
         await recorder.flush()
     assert lost == ["SELECT 1"]  # the whole batch was committed, then written again
-    assert recorder.healthy
+    assert recorder.healthy and "database unavailable" not in caplog.text  # a new connection
     assert await rows(db, call_id, agent) == ONCE
 
 
@@ -269,3 +269,27 @@ async def test_each_batch_is_timed_and_the_spool_backlog_is_told(db, tmp_path):
     async with running(replaying), asyncio.timeout(30):
         await replaying.wait_idle()
     assert registry.get_sample_value("hotline_record_spooled") == 0
+
+
+async def test_a_connection_the_server_closed_is_replaced_without_an_outage(db, tmp_path, caplog):
+    """PostgreSQL ends the writer's idle connection (an admin, an idle timeout):
+    the next batch goes on a new one, nothing is spooled, no outage is logged."""
+    spool_path = tmp_path / "call-records.jsonl"
+    recorder = CallRecorder(db, spool_path=spool_path)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with running(recorder), asyncio.timeout(30):
+        recorder.submit(open_call(first))
+        await recorder.flush()
+        async with db.connect() as conn:
+            ended = await conn.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": recorder._conn.get_server_pid()}
+            )
+            assert ended.scalar_one()
+        recorder.submit(open_call(second))
+        await recorder.flush()
+    async with db.connect() as conn:
+        found = await conn.execute(
+            text("SELECT count(*) FROM calls WHERE id IN (:a, :b)"), {"a": first, "b": second}
+        )
+        assert found.scalar_one() == 2
+    assert "database unavailable" not in caplog.text and not spool_path.exists()
