@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Column, String, Text
 from sqlalchemy import Enum as SaEnum
 from sqlalchemy.dialects import postgresql
@@ -212,7 +213,10 @@ def _table(mapped: Any) -> _Table:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson refuses (an int past 64 bits) the standard library may take
+        return json.dumps(value, ensure_ascii=False)
 
 
 def _enum_value(value: Any) -> Any:
