@@ -21,6 +21,7 @@ from callcenter.calls.commands import Hold, Supervise, Transfer, TransferDone
 from callcenter.calls.conversation import CallBusy, Conversation, ConversationError, Dialling, Party
 from callcenter.calls.destinations import Destinations
 from callcenter.directory import Destination, Directory, Entry
+from callcenter.web.problems import status_for
 from tests.unit.acd_support import Harness, config
 from tests.unit.ari_payloads import message
 from tests.unit.call_control_support import ControlAri, SnoopStart
@@ -321,3 +322,9 @@ async def test_a_recording_counts_once_asterisk_says_it_started():
     with pytest.raises(ChannelGone) as gone:  # the caller's hang-up is seen at once
         await pending
     assert isinstance(gone.value.event, ChannelHangupRequest)
+
+
+def test_refusals_reach_http_as_busy_or_conflict():
+    busy = CallBusy("the hold was not done: the call was busy for 10 s; try again")
+    assert (status_for(busy), busy.retry_after) == (503, 2)  # nothing done: come back
+    assert status_for(ConversationError("the hold was not done: the call ended")) == 409
