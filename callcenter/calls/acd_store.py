@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from callcenter.calls.recorder import CallRecorder
@@ -27,6 +27,9 @@ class QueueStay:
     transferred_to: str | None = None
     recording_id: uuid.UUID | None = None
     left_at: datetime | None = None  # when the conversation (or the wait) ended
+    # The row's id: a stay taken over after a restart keeps the one its first
+    # process would have used, so the row lands once whoever writes it.
+    row_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 @dataclass
@@ -41,7 +44,7 @@ class AcdStore:
         self.recorder.insert(
             QueueCall,
             {
-                "id": uuid.uuid4(),
+                "id": stay.row_id,
                 "call_id": stay.call_id,
                 "queue": stay.queue,
                 "priority": stay.priority,

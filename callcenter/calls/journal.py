@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +25,9 @@ from callcenter.ari import AriError
 log = logging.getLogger(__name__)
 
 JOURNAL_VAR = "HOTLINE_JOURNAL"
+# Ids of a conversation's rows, derived from its recording's name (unique per
+# call and attempt): both processes of a restart name them alike.
+_ROWS = uuid.UUID("5b0c6f7e-2f4a-4d8e-9c61-12345aa2b001")
 STAGES = ("ivr", "queue", "talk")
 _TIMES = ("enqueued_at", "answered_at")
 
@@ -86,6 +90,13 @@ class Journal:
         except (TypeError, ValueError) as exc:
             log.warning("unreadable call journal %r: %s", text[:200], exc)
             return None
+
+
+def row_id(kind: str, recording: str) -> uuid.UUID:
+    """The id of a conversation's ``kind`` row (stay, recording): the same in the
+    process that began the conversation and in one that took it over, so the
+    row is written once (``ON CONFLICT DO NOTHING`` on the id)."""
+    return uuid.uuid5(_ROWS, f"{kind}:{recording}")
 
 
 class CallJournal:

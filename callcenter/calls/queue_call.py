@@ -36,7 +36,7 @@ from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.ari_port import AriCallPort
 from callcenter.calls.conversation import Conversation, Dialling, Party
 from callcenter.calls.destinations import Destinations
-from callcenter.calls.journal import CallJournal, Journal
+from callcenter.calls.journal import CallJournal, Journal, row_id
 from callcenter.ivr.port import CallInfo, QueueResult, Trace
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.recording.store import save_recording
@@ -391,6 +391,7 @@ class QueueCall:
         name = (resumed and resumed.recording) or (
             f"calls/{answered_at:%Y/%m/%d}/{self.call.call_id}-{self.stay.attempts}"
         )
+        self.stay.row_id = row_id("stay", name)  # the same row after a restart
         caller_left = None
         conversation = Conversation(
             self.call.call_id,
@@ -532,6 +533,7 @@ class QueueCall:
                 started_at=self.stay.answered_at or datetime.now(UTC),
                 duration_seconds=float(duration) if duration is not None else None,
                 agent_id=self.stay.agent_id,  # who answered (later agents are in the trail)
+                recording_id=row_id("recording", name),
             )
         except AriError as exc:
             log.error("conversation recording %s missing: %s", name, exc)

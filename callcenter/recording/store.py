@@ -53,10 +53,14 @@ async def save_recording(
     started_at: datetime,
     duration_seconds: float | None,
     agent_id: str | None = None,
+    recording_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, str]:
-    """Checksum the file and queue its ``recordings`` row; the row's id and sha256."""
+    """Checksum the file and queue its ``recordings`` row; the row's id and sha256.
+
+    ``recording_id``: an id fixed by the caller (a conversation's, from its
+    recording's name), so a row written again after a restart lands once."""
     size, sha256 = await fetch_checksum(ari, name)
-    recording_id = uuid.uuid4()
+    recording_id = recording_id or uuid.uuid4()
     rows.insert(
         Recording,
         {

@@ -20,7 +20,7 @@ from callcenter.ari.events import parse_event
 from callcenter.calls.acd_store import AcdStore
 from callcenter.calls.ari_port import AriCallPort, DialOut
 from callcenter.calls.destinations import Destinations
-from callcenter.calls.journal import JOURNAL_VAR, CallJournal, Journal
+from callcenter.calls.journal import JOURNAL_VAR, CallJournal, Journal, row_id
 from callcenter.calls.queue_call import QueueCall, QueueDeps
 from callcenter.db.models import QueueCall as QueueCallRow
 from callcenter.db.models import Recording
@@ -210,6 +210,10 @@ async def test_a_taken_over_conversation_goes_on_and_ends_with_one_stay_and_reco
     assert recording["name"] == "calls/2026/03/02/old-1"  # the file the first process began
     assert recording["sha256"] == hashlib.sha256(WAV).hexdigest()
     assert row["recording_id"] == recording["id"] and recording["duration_seconds"] == 70
+    # Ids from the recording's name: the killed process would have written the same
+    # rows, so whoever writes them, they land once (ON CONFLICT DO NOTHING on the id).
+    assert row["id"] == row_id("stay", "calls/2026/03/02/old-1")
+    assert recording["id"] == row_id("recording", "calls/2026/03/02/old-1")
     assert ("hangup", LEG) in stay.ari.requests and BRIDGE not in stay.ari.bridges
     assert stay.desk["t1"].state in (AgentState.WRAP_UP, AgentState.AVAILABLE)
     assert "conversation_resumed" in stay.steps.kinds and "agent_answered" not in stay.steps.kinds
