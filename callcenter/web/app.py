@@ -280,6 +280,11 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         deps, router, app=settings.ari.app, max_calls=settings.calls.max_calls, overload=overload
     )
     app[REGISTRY].register(LiveCollector(calls.sessions, lambda: app[ACD], overload.refusing))
+    Gauge(
+        "hotline_ari_inboxes",
+        "Event inboxes open (callers, legs, bridges); back to 0 when no call is up",
+        registry=app[REGISTRY],
+    ).set_function(lambda: len(router.keys()))
     lag_watch = asyncio.create_task(lag.run(), name="loop-lag")
     # After a burst, the heap's free pages go back to the system (malloc_trim).
     memory = asyncio.create_task(MemoryReturn(calls.active).run(), name="memory-return")

@@ -43,13 +43,18 @@ async def capped(
     await service.stop()
 
 
-async def refused_total(how: str) -> float:
+async def gauge(series: str) -> float:
+    """One series' value from /metrics (``name`` or ``name{labels}``)."""
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{HTTP}/metrics") as resp:
             text = await resp.text()
-    match = re.search(rf'^hotline_overload_refused_total{{how="{how}"}} (\S+)$', text, re.M)
+    match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
     assert match, text[:2000]
     return float(match.group(1))
+
+
+async def refused_total(how: str) -> float:
+    return await gauge(f'hotline_overload_refused_total{{how="{how}"}}')
 
 
 async def test_callers_past_the_cap_hear_the_busy_prompt_counted_and_logged_once(
@@ -76,6 +81,8 @@ async def test_callers_past_the_cap_hear_the_busy_prompt_counted_and_logged_once
         assert ("busy_prompt_played", {"prompt": "overloaded"}) in kinds
     assert await refused_total("busy_prompt") == 3.0
     assert await refused_total("rejected") == 0.0
+    assert await gauge("hotline_ari_inboxes") == 0.0  # nothing of the calls kept
+    assert await gauge('hotline_calls_by_stage{stage="overload"}') == 0.0
 
     lines = []
     with log.open("rb") as f:
