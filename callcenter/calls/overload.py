@@ -239,8 +239,8 @@ class _Refusal:
                     await self._busy_prompt(prompt)
                 if not self._ended():
                     await o.ari.hangup(ch.id, reason="normal" if prompt else CONGESTION)
-            except AriError as exc:  # the caller left first (404), or Asterisk is away
-                log.info("refused call %s: %s", ch.id, exc)
+            except AriError as exc:  # the caller left first (404), or Asterisk is busy
+                log.debug("refused call %s: %s", ch.id, exc)  # never a line per call
             with contextlib.suppress(AriError):
                 await self._until_end(END_WAIT_SECONDS)
         finally:
