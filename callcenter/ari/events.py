@@ -274,6 +274,9 @@ class UnknownEvent(Event):
         keys = []
         if isinstance(self.raw.get("channel"), dict) and "id" in self.raw["channel"]:
             keys.append(f"channel:{self.raw['channel']['id']}")
+        # Dial names the dialled channel "peer": its status (BUSY, ...) is the leg's.
+        if isinstance(self.raw.get("peer"), dict) and "id" in self.raw["peer"]:
+            keys.append(f"channel:{self.raw['peer']['id']}")
         if isinstance(self.raw.get("bridge"), dict) and "id" in self.raw["bridge"]:
             keys.append(f"bridge:{self.raw['bridge']['id']}")
         return tuple(keys)

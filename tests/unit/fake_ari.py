@@ -43,7 +43,7 @@ from callcenter.ari.models import Endpoint, StoredRecording
 from tests.unit.ari_payloads import channel_json, message
 
 Request = tuple[Any, ...]
-AfterHook = Callable[[int, Request], None]
+AfterHook = Callable[[int, Request], object]
 
 HANGUP_ORDER = ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed")
 

@@ -146,3 +146,12 @@ def test_decode_event_reads_text_and_bytes_and_refuses_non_objects():
         decode_event("[1, 2]")
     with pytest.raises(ValueError):
         decode_event("{not json")
+
+
+def test_a_dial_event_goes_to_the_dialled_channel():
+    """Dial carries the dialled leg as ``peer``: its status (BUSY...) reaches the leg."""
+    import json
+
+    dial = {"type": "Dial", "application": "hotline", "dialstatus": "BUSY"}
+    event = decode_event(json.dumps({**dial, "peer": channel_json("agent-1")}))
+    assert event.route_keys() == ("channel:agent-1",)
