@@ -128,7 +128,8 @@ async def main(args: argparse.Namespace) -> None:
     log = sb.LOGS / "test-callcenter.log"
     log_start = log.stat().st_size if log.exists() else 0
     with sb.stack_lock():
-        for name, max_calls in (("served", args.max_calls), ("overload", args.overload_cap)):
+        systems = [("served", args.max_calls), ("overload", args.overload_cap)]
+        for name, max_calls in [(n, m) for n, m in systems if m > 0]:
             config_dir = Path(tempfile.mkdtemp(prefix="memory-", dir=sb.WORK))
             service = MemService(url, config_dir)
             service.max_calls = max_calls
@@ -139,11 +140,11 @@ async def main(args: argparse.Namespace) -> None:
                 pid = service.proc.pid
                 await asyncio.sleep(3)
                 sb.say(f"{name}: max_calls {max_calls}, {args.rate}/s for {args.seconds} s")
-                first = await burst(pid, args.rate, args.seconds, args.hold_ms, args.settle, "1390")
-                second = await burst(
-                    pid, args.rate, args.seconds, args.hold_ms, args.settle, "1391"
-                )
-                results[name] = {"max_calls": max_calls, "bursts": [first, second]}
+                bursts = [
+                    await burst(pid, args.rate, args.seconds, args.hold_ms, args.settle, f"139{i}")
+                    for i in range(args.bursts)
+                ]
+                results[name] = {"max_calls": max_calls, "bursts": bursts}
             finally:
                 await service.stop()
                 sb.asterisk("stop", bench=False)
@@ -170,6 +171,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--hold-ms", type=int, default=3000)
     parser.add_argument("--max-calls", type=int, default=1000)
-    parser.add_argument("--overload-cap", type=int, default=100)
+    parser.add_argument("--overload-cap", type=int, default=100, help="0: no overload run")
+    parser.add_argument("--bursts", type=int, default=2)
     parser.add_argument("--settle", type=float, default=20.0)
     asyncio.run(main(parser.parse_args()))
