@@ -41,6 +41,10 @@ PLAYBACK_START_SECONDS = 5.0
 RECORDING_SETTLE_SECONDS = 5.0
 # A recording ended by neither key nor limit: how long to wait for the hang-up.
 HANGUP_AFTER_RECORDING_SECONDS = 1.0
+# Past a message's limit, how long Asterisk may take to report the recording's end.
+RECORDING_END_SLACK_SECONDS = 30.0
+# Past a transfer's ring time (Dial's own timeout), how long to wait for the leg's verdict.
+TRANSFER_ANSWER_SLACK_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +184,7 @@ class AriCallPort:
         hung_up = by_key = False
         finished: RecordingFinished | None = None
         try:
-            async with asyncio.timeout(max_seconds + 30):
+            async with asyncio.timeout(max_seconds + RECORDING_END_SLACK_SECONDS):
                 while finished is None:
                     try:
                         event = await self._next(
@@ -265,7 +269,8 @@ class AriCallPort:
                 originator=self.channel_id,
                 timeout=timeout,
             )
-            if not await legs.until_answered(self.inbox, leg, timeout + 5):
+            limit = timeout + TRANSFER_ANSWER_SLACK_SECONDS
+            if not await legs.until_answered(self.inbox, leg, limit):
                 return TransferResult.NO_ANSWER
             with contextlib.suppress(AriError):
                 await self.ari.stop_moh(self.channel_id)

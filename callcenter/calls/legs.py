@@ -26,6 +26,8 @@ from callcenter.ari.events import (
 
 TERMINAL = (StasisEnd, ChannelDestroyed, ChannelHangupRequest)
 STASIS_WAIT_SECONDS = 5.0
+# A leg we hung up: how long its last events (StasisEnd) may take to arrive.
+LEG_END_SECONDS = 5.0
 # What a leg is dialled for; its channel id starts with it (``agent-…``), which
 # is how a restarted service tells legs from callers.
 PURPOSES = ("agent", "transfer", "supervisor", "snoop")
@@ -75,7 +77,7 @@ async def dial(
     purpose: str,
     originator: str,
     timeout: int,
-    stasis_wait: float = STASIS_WAIT_SECONDS,
+    stasis_wait: float | None = None,
 ) -> Leg:
     """Create and dial a leg; the caller's number shows on it (``caller`` = originator).
 
@@ -88,7 +90,9 @@ async def dial(
         await ari.create_channel(leg_id, endpoint, app=app, app_args=purpose, originator=originator)
         leg.created = True
         # The reply can beat the channel into Stasis; dialling before that is a 409.
-        await leg.inbox.wait_for(lambda e: isinstance(e, StasisStart), stasis_wait)
+        # (STASIS_WAIT_SECONDS read now, not bound at import: a test can shorten it.)
+        wait = STASIS_WAIT_SECONDS if stasis_wait is None else stasis_wait
+        await leg.inbox.wait_for(lambda e: isinstance(e, StasisStart), wait)
         await ari.dial(leg_id, caller=originator, timeout=timeout)
     except (AriError, TimeoutError) as exc:
         await asyncio.shield(end(ari, leg, close_inbox))
@@ -189,7 +193,7 @@ async def end(ari: AriPort, leg: Leg, close_inbox: Callable[[Inbox], None]) -> N
         except AriError:
             pass
         with contextlib.suppress(TimeoutError, ChannelGone, AriError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(LEG_END_SECONDS):
                 while not isinstance(leg.inbox.ended, StasisEnd | ChannelDestroyed):
                     await leg.inbox.get()
     close_inbox(leg.inbox)

@@ -48,6 +48,8 @@ CALLBACK_KEY = "1"
 CALLBACK_ANSWER_SECONDS = 6.0
 # How long Asterisk may take to confirm a conversation's recording (RecordingStarted).
 RECORDING_START_SECONDS = 5.0
+# After the talk bridge is deleted: how long its recording may take to report its end.
+RECORDING_END_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,7 +517,7 @@ class QueueCall:
                 await ari.delete_bridge(self.talk_bridge)
         duration = None
         with contextlib.suppress(TimeoutError, AriError, ChannelGone):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(RECORDING_END_SECONDS):
                 while True:
                     event = await bridge_inbox.get()
                     if isinstance(event, RecordingFinished) and event.recording.name == name:

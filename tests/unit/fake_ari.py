@@ -105,6 +105,7 @@ class FakeAri:
         self.answers = answers  # dialled legs answer (or ring until hung up)
         self.auto_finish = auto_finish  # playbacks end by themselves
         self.starts_playbacks = True  # False: accepted, but PlaybackStarted never comes
+        self.legs_enter_stasis = True  # False: created channels never reach StasisStart
         self.channels: dict[str, str] = {}  # id → endpoint
         self.up: set[str] = set()  # channels answered
         self.bridges: dict[str, list[str]] = {}
@@ -430,7 +431,8 @@ class FakeAri:
     ) -> Channel:
         with self._request("create_channel", channel_id, endpoint):
             self.channels[channel_id] = endpoint
-            self.emit("StasisStart", channel_id, args=[app_args] if app_args else [])
+            if self.legs_enter_stasis:
+                self.emit("StasisStart", channel_id, args=[app_args] if app_args else [])
             return Channel.from_json(channel_json(channel_id, state="Down"))
 
     async def dial(

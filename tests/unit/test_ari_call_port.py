@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from callcenter.ari import ChannelGone, EventRouter, Inbox
-from callcenter.calls import ari_port
+from callcenter.calls import ari_port, legs
 from callcenter.calls.ari_port import AriCallPort, DialOut
 from callcenter.calls.destinations import Destinations
 from callcenter.directory import Directory, Entry
@@ -30,6 +30,9 @@ def short_timers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(ari_port, "PLAYBACK_START_SECONDS", 0.0)
     monkeypatch.setattr(ari_port, "RECORDING_SETTLE_SECONDS", 0.0)
     monkeypatch.setattr(ari_port, "HANGUP_AFTER_RECORDING_SECONDS", 0.0)
+    monkeypatch.setattr(ari_port, "TRANSFER_ANSWER_SLACK_SECONDS", 0.0)
+    monkeypatch.setattr(legs, "LEG_END_SECONDS", 0.0)
+    monkeypatch.setattr(legs, "STASIS_WAIT_SECONDS", 0.0)
     yield
 
 
@@ -233,4 +236,21 @@ async def test_a_connected_transfer_ends_when_the_department_hangs_up() -> None:
     await line.ari.until_joined(leg)
     line.ari.hang_up(leg)
     assert await transfer is TransferResult.CONNECTED
+    nothing_left(line)
+
+
+async def test_a_department_ringing_past_the_limit_is_no_answer() -> None:
+    """The ring limit is the flow's; here zero (and no slack), so no real ringing."""
+    line = Line(answers=False)
+    assert await line.port.transfer("dept:SWJ", 0) is TransferResult.NO_ANSWER
+    assert line.kinds().count("hangup") == 1  # the ringing leg
+    nothing_left(line)
+
+
+async def test_a_leg_that_never_reaches_stasis_fails_the_transfer() -> None:
+    """Dialling before StasisStart would be a 409: the leg is given up instead."""
+    line = Line()
+    line.ari.legs_enter_stasis = False
+    assert await line.port.transfer("dept:SWJ", 20) is TransferResult.FAILED
+    assert "dial" not in line.kinds()
     nothing_left(line)
