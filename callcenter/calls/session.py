@@ -129,6 +129,8 @@ class CallSession:
         self.hangup_cause: int | None = None
         self.hangup_cause_text: str | None = None
         self.ended_at: datetime | None = None
+        # Asterisk took our hangup or hand-back (or the channel was gone already).
+        self.released = False
         self.resume = resume
         self.waiting = waiting
         self.journal = CallJournal(deps.ari, channel.id, resume)
@@ -370,16 +372,20 @@ class CallSession:
             self._move(CallState.ANSWERED)
 
     async def _hangup(self) -> None:
-        self._move(CallState.HANGING_UP)
+        if self.state is not CallState.HANGING_UP:
+            self._move(CallState.HANGING_UP)
         try:
             await self.deps.ari.hangup(self.channel.id, reason="normal")
             if self.hangup_cause is None:
                 self.hangup_cause = NORMAL_CLEARING  # what our BYE carries
         except AriNotFound:
             pass  # the caller beat us to it
+        self.released = True
 
     async def _hangup_quietly(self) -> None:
-        if self.state in (CallState.HANGING_UP, CallState.ENDED):
+        """Hang up unless Asterisk already took a hangup or hand-back: one it refused
+        (409, 500, unreachable) is asked again, so no caller is left in silence."""
+        if self.released or self.state is CallState.ENDED:
             return
         try:
             await self._hangup()
@@ -395,6 +401,7 @@ class CallSession:
         await self.deps.ari.continue_in_dialplan(
             self.channel.id, context=self.deps.config.fallback_context, extension="s", priority=1
         )
+        self.released = True
 
     async def _await_end(self) -> None:
         """Consume the channel's last events, up to StasisEnd, for end time and cause.

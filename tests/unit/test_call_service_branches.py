@@ -67,6 +67,23 @@ async def test_past_max_calls_a_caller_is_handed_back_to_the_dialplan(ivr: IvrRe
     assert c.ours_left() == (set(), set())
 
 
+async def test_a_refused_hand_back_hangs_the_caller_up_rather_than_strand_them(
+    ivr: IvrRegistry,
+) -> None:
+    c = Centre(ivr, max_calls=1)
+    await in_welcome(c, "caller-1")
+    c.ari.fail("continue_in_dialplan", 500)
+    c.ari.arrive("caller-2")
+    async with asyncio.timeout(5):
+        while "caller-2" in c.ari.channels:
+            await c.ari.asked()
+    assert ("hangup", "caller-2") in c.ari.requests
+    c.ari.hang_up("caller-1")
+    await c.finished()
+    assert closed_once_each(c) == {"caller-1": D.ABANDONED, "caller-2": D.OVERFLOW}
+    assert c.ours_left() == (set(), set())
+
+
 # drain ------------------------------------------------------------------------------------
 async def test_drain_hangs_up_what_is_left_after_the_grace(ivr: IvrRegistry) -> None:
     c = Centre(ivr)
