@@ -6,7 +6,7 @@ Asterisk are fakes; flows are real YAML, checked by the real validator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from callcenter.acd.queues import QueueConfig
-from callcenter.acd.roster import Roster
+from callcenter.acd.roster import AgentConfig, Roster
 from callcenter.acd.service import AcdService
 from callcenter.ari import EventRouter
 from callcenter.calls.acd_store import AcdStore
@@ -122,13 +122,16 @@ class Centre:
         max_calls: int = 2000,
         presses: str | None = "1",
         config: CallsConfig | None = None,
+        agents: Mapping[str, AgentConfig] | None = None,
     ) -> None:
         self.router = EventRouter()
         self.ari = FakeAri(self.router)
         self.records = Records()
         self.registry = CollectorRegistry()
         self.acd = AcdService(
-            Roster(agents={}), {"general": QueueConfig(wrapup_seconds=0)}, lambda _agent: None
+            Roster(agents=dict(agents or {})),
+            {"general": QueueConfig(wrapup_seconds=0)},
+            lambda _agent: None,
         )
         destinations = Destinations(lambda: Directory([]), lambda: self.acd.agents, self.registry)
         prompts = PromptLibrary(PROMPTS)

@@ -132,12 +132,14 @@ class FakeAri:
         self.channels[channel_id] = "PJSIP/citizen-trunk"
         return self.open_inbox(f"channel:{channel_id}")
 
-    def arrive(self, channel_id: str = "caller-1", **fields: Any) -> Channel:
+    def arrive(
+        self, channel_id: str = "caller-1", args: Sequence[str] = ("inbound",), **fields: Any
+    ) -> Channel:
         """A caller's channel enters Stasis: StasisStart goes to the router (whose
         fallback starts the call, as in the service)."""
-        self.channels[channel_id] = "PJSIP/citizen-trunk"
+        self.channels[channel_id] = str(fields.get("name", "PJSIP/citizen-trunk"))
         data = channel_json(channel_id, **fields)
-        self.send(message("StasisStart", channel=data, args=["inbound"]))
+        self.send(message("StasisStart", channel=data, args=list(args)))
         return Channel.from_json(data)
 
     def fail(

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.acd.agents import AgentState
+from callcenter.acd.roster import AgentConfig
 from callcenter.calls import ari_port, session
+from callcenter.config import CallsConfig
 from callcenter.db.models import Disposition
 from callcenter.ivr.registry import IvrRegistry
 from tests.unit.call_harness import IVR_FLOW, Centre, ivr_registry, kinds
@@ -169,3 +172,85 @@ async def test_the_caller_who_never_answers_the_menu_reaches_goodbye(tmp_path: P
     assert closed_once(c) is D.COMPLETED
     played = [str(r[3]) for r in c.ari.requests if r[0] == "play"]
     assert "goodbye" in played[-1] and any("no_input" in p for p in played)
+
+
+# The other ways a call can go ------------------------------------------------------------
+async def test_a_number_without_a_flow_goes_back_to_the_dialplan_unanswered(
+    ivr: IvrRegistry,
+) -> None:
+    c = Centre(ivr)
+    c.ari.arrive(
+        "caller-1", dialplan={"exten": "99999", "app_name": "Stasis", "app_data": "hotline"}
+    )
+    await c.finished()
+    assert kinds(c.ari.requests) == ["set_variable", "continue_in_dialplan"]
+    assert closed_once(c) is D.OVERFLOW
+
+
+@pytest.mark.parametrize(
+    ("feature", "state_after", "prompt"),
+    [
+        ("login", AgentState.AVAILABLE, "feature_ok"),
+        ("logout", AgentState.LOGGED_OUT, "feature_ok"),
+        ("dance", AgentState.LOGGED_OUT, "feature_failed"),  # no such feature code
+    ],
+)
+async def test_an_agent_feature_code_from_the_seat(
+    ivr: IvrRegistry, feature: str, state_after: AgentState, prompt: str
+) -> None:
+    agent = AgentConfig(
+        name="Agent 1001", seat="seat-1001", skills={"general": 5}, languages=["zh"]
+    )
+    c = Centre(ivr, agents={"1001": agent})
+    c.acd.seat_registered("seat-1001", True)
+    if feature == "logout":
+        c.acd.request_state("1001", AgentState.AVAILABLE)
+    c.ari.arrive("seat-call", args=["feature", feature], name="PJSIP/seat-1001-0000002b")
+    await c.finished()
+    assert c.acd.agents["1001"].state is state_after
+    [played] = [str(r[3]) for r in c.ari.requests if r[0] == "play"]
+    assert prompt in played
+    assert closed_once(c) is D.COMPLETED
+
+
+async def test_asterisk_ending_the_channel_itself_is_lost_not_abandoned(
+    ivr: IvrRegistry,
+) -> None:
+    """A soft hangup request (an operator, Asterisk shutting down) is not the caller."""
+    c = Centre(ivr, presses=None)
+
+    def asterisk_ends_it(_n: int, r: tuple[object, ...]) -> None:
+        if r[0] == "play":
+            c.ari.emit("ChannelHangupRequest", "caller-1", soft=True)
+            c.ari.hang_up("caller-1", order=("StasisEnd", "ChannelDestroyed"))
+
+    c.ari.after_request(asterisk_ends_it)
+    await c.call()
+    assert closed_once(c) is D.LOST
+
+
+async def test_a_call_flooded_past_its_inbox_is_ended_as_lost(ivr: IvrRegistry) -> None:
+    """A call that fell 10+ events behind cannot trust what it knows: hung up, lost."""
+    c = Centre(ivr, config=CallsConfig(inbox_size=10), presses=None)
+    c.ari.after_request(
+        lambda n, r: c.ari.press("caller-1", "0" * 20) if r[0] == "answer" else None
+    )
+    await c.call()
+    assert closed_once(c) is D.LOST
+    assert kinds(c.ari.requests)[-1] == "hangup"
+
+
+async def test_a_bug_in_the_call_code_fails_the_call_and_hangs_up(
+    ivr: IvrRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = Centre(ivr)
+
+    def broken(_n: int, r: tuple[object, ...]) -> None:
+        if r[0] == "play":
+            raise RuntimeError("something in the call code broke")
+
+    c.ari.after_request(broken)
+    await c.call()
+    assert closed_once(c) is D.FAILED
+    assert "something in the call code broke" in caplog.text
+    assert kinds(c.ari.requests)[-1] == "hangup"
