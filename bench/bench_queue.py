@@ -385,6 +385,8 @@ async def run_system(system: str, opts: argparse.Namespace, url: str) -> SystemR
                     f"queue {system}: {rate}/s: {done.answered} answered of {done.calls}, "
                     f"{done.failed} failed, key→ring p99 {sb.fmt(done.key_to_ring_p99_ms, 0)} ms"
                 )
+                if done.answered < done.calls or (done.key_to_ring_p99_ms or 0) > 10_000:
+                    break  # the seats no longer keep up: higher rates only queue longer
         finally:
             await desk.stop()
             if service is not None:
