@@ -522,9 +522,15 @@ async def test_hold_and_a_supervisor(desk, db, database_url, caller_prefix, tmp_
     )
     call_id = await open_call_id(db, caller_prefix)
     await talking(desk.http, call_id)
-    for on in (True, False):
+
+    async def hold(on: bool) -> dict[str, bool]:
         async with desk.http.post(f"{HTTP}/api/v1/calls/{call_id}/hold", json={"on": on}) as r:
             assert r.status == 200, await r.text()
+            return await r.json()
+
+    # A double click: both answered, the call's own task holds the caller once.
+    assert await asyncio.gather(hold(True), hold(True)) == [{"on_hold": True}] * 2
+    assert await hold(False) == {"on_hold": False}
     supervise = f"{HTTP}/api/v1/calls/{call_id}/supervise"
     async with desk.http.post(supervise, json={"mode": mode}) as resp:  # an admin with no seat
         assert resp.status == 409 and "has no seat" in (await resp.json())["detail"]
@@ -540,6 +546,7 @@ async def test_hold_and_a_supervisor(desk, db, database_url, caller_prefix, tmp_
     events = await timeline(db, call["id"])
     kinds = [k for k, _ in events]
     assert kinds.index("hold") < kinds.index("unhold")
+    assert kinds.count("hold") == 1
     supervision = [e for k, e in events if k == "supervision"]
     assert supervision == [{"mode": mode, "seat": "seat-t2", "agent": "t1"}]
 
