@@ -42,6 +42,7 @@ class CallService:
         self.draining = False
         self._sessions: dict[str, CallSession] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._strays: set[asyncio.Task[None]] = set()  # late legs being hung up
         self._all_done = asyncio.Event()
         self._all_done.set()
         self._settled = False  # agents' calls checked once after the start
@@ -64,6 +65,12 @@ class CallService:
             if event.replace_channel is not None:
                 log.info("StasisStart replacing %s ignored", event.replace_channel.id)
                 return
+            if is_leg(event.channel.id):
+                # A leg or snoop Asterisk confirmed only after its call gave up on
+                # it: ours to end, never a new call.
+                log.warning("%s entered Stasis after its call gave up on it", event.channel.id)
+                self._hang_up_stray(event.channel.id)
+                return
             if self.draining or not self._refused(event.channel, event.timestamp):
                 self._start(event.channel, event.timestamp, args=event.args)
         elif isinstance(event, UnknownEvent) and event.type == "DeviceStateChanged":
@@ -74,6 +81,15 @@ class CallService:
                 self.deps.queues.acd.seat_registered(
                     name.removeprefix("PJSIP/"), state not in ("UNAVAILABLE", "INVALID")
                 )
+
+    def _hang_up_stray(self, channel_id: str) -> None:
+        async def hang_up() -> None:
+            with contextlib.suppress(AriError):
+                await self.deps.ari.hangup(channel_id)
+
+        task = asyncio.create_task(hang_up(), name=f"stray-{channel_id}")
+        self._strays.add(task)
+        task.add_done_callback(self._strays.discard)
 
     def _start(
         self,

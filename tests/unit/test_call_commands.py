@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from callcenter.web.problems import status_for
 from tests.unit.acd_support import Harness, config
 from tests.unit.ari_payloads import message
 from tests.unit.call_control_support import ControlAri, SnoopStart
+from tests.unit.call_harness import Centre, ivr_registry
 from tests.unit.test_call_transfers import Steps
 
 DIRECTORY = Directory([Entry("SWJ", "市水务局", "88001234", "88001299")])
@@ -328,3 +330,14 @@ def test_refusals_reach_http_as_busy_or_conflict():
     busy = CallBusy("the hold was not done: the call was busy for 10 s; try again")
     assert (status_for(busy), busy.retry_after) == (503, 2)  # nothing done: come back
     assert status_for(ConversationError("the hold was not done: the call ended")) == 409
+
+
+async def test_a_leg_in_stasis_after_its_call_gave_up_is_hung_up_not_served(tmp_path: Path):
+    centre = Centre(ivr_registry(tmp_path / "flows"))
+    centre.ari.arrive("snoop-late", args=("snoop",))  # its call stopped waiting for it
+    async with asyncio.timeout(5):
+        while ("hangup", "snoop-late") not in centre.ari.requests:
+            await centre.ari.asked()
+    assert centre.records.opened() == []  # no call record, no IVR for it
+    assert not any(r[0] in ("answer", "play") for r in centre.ari.requests)
+    assert centre.ours_left() == (set(), set())
