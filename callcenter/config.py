@@ -113,8 +113,9 @@ class CallsConfig(_Strict):
     max_calls: int = Field(2000, ge=1)
     busy_prompt: str = "overloaded"
     # Refused callers hearing busy_prompt at once; past it, or while the event
-    # loop runs more than overload_lag_seconds late (the service far behind),
-    # new calls are turned away unanswered at once (SIP 503, congestion).
+    # loop runs overload_lag_seconds late on average over the last seconds (the
+    # service far behind; one pause does not count), new calls are turned away
+    # unanswered at once (SIP 503, congestion).
     overload_prompt_slots: int = Field(200, ge=0)
     overload_lag_seconds: float = Field(1.0, gt=0)
     # Call records waiting out a database outage are kept here as well as in

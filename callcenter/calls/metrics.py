@@ -201,8 +201,11 @@ class LiveCollector(Collector):
 class LoopLag:
     """How late the event loop runs: a timer due every ``interval`` seconds,
     and how late it fired. Every call, HTTP request and database write shares
-    this loop, so lateness here is lateness everywhere; the overload guard
-    reads :meth:`now` to refuse new calls while the service is far behind."""
+    this loop, so lateness here is lateness everywhere. The overload guard
+    reads :meth:`smoothed` (a moving average: seconds of lateness, not one
+    collector pause) to refuse new calls while the service is far behind."""
+
+    SMOOTHING = 0.2  # weight of each new measurement (time constant ~5 intervals)
 
     def __init__(self, registry: CollectorRegistry, interval: float = 0.25) -> None:
         self.interval = interval
@@ -214,11 +217,17 @@ class LoopLag:
         )
         Gauge(
             "hotline_event_loop_lag_now_seconds",
-            "How late the event loop runs now (the overload guard's reading)",
+            "How late the event loop runs now",
             registry=registry,
         ).set_function(self.now)
+        Gauge(
+            "hotline_event_loop_lag_smoothed_seconds",
+            "How late the event loop ran of late, a moving average (the overload guard's reading)",
+            registry=registry,
+        ).set_function(self.smoothed)
         self._due: float | None = None
         self._last = 0.0
+        self._smoothed = 0.0
         self.measured = asyncio.Event()  # set at each measurement (for whoever waits on one)
 
     def now(self) -> float:
@@ -231,15 +240,24 @@ class LoopLag:
             return self._last
         return max(self._last, loop.time() - self._due)
 
+    def smoothed(self) -> float:
+        """Lateness averaged over the last few measurements."""
+        return self._smoothed
+
+    def note(self, late: float) -> None:
+        """One measurement (``run`` makes them; tests may too)."""
+        self._last = late
+        self._smoothed += self.SMOOTHING * (late - self._smoothed)
+        self.late.observe(late)
+        self.measured.set()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
                 self._due = loop.time() + self.interval
                 await asyncio.sleep(self.interval)
-                self._last = max(0.0, loop.time() - self._due)
-                self.late.observe(self._last)
-                self.measured.set()
+                self.note(max(0.0, loop.time() - self._due))
         finally:
             self._due = None
 

@@ -274,7 +274,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     lag = LoopLag(app[REGISTRY])
     overload = Overload(
-        app[ARI], router, app[RECORDER], settings.calls, deps.metrics, prompts, lag=lag.now
+        app[ARI], router, app[RECORDER], settings.calls, deps.metrics, prompts, lag=lag.smoothed
     )
     calls = CallService(
         deps, router, app=settings.ari.app, max_calls=settings.calls.max_calls, overload=overload

@@ -140,3 +140,15 @@ async def test_event_loop_lag_is_measured_when_the_loop_stalls(centre) -> None: 
     finally:
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)
+
+
+def test_the_overload_guard_reads_a_moving_average_one_pause_does_not_count() -> None:
+    lag = LoopLag(CollectorRegistry())
+    lag.note(1.6)  # one collector pause: the calls right after it are still served
+    assert lag.now() == 1.6 and lag.smoothed() < 0.5
+    for _ in range(10):  # seconds of lateness: the service is far behind
+        lag.note(1.5)
+    assert lag.smoothed() > 1.0
+    for _ in range(20):  # caught up
+        lag.note(0.0)
+    assert lag.smoothed() < 0.05
