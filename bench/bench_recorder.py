@@ -6,14 +6,16 @@ answered and closed, and leaves a queue stay row (19 operations). The
 baseline is the writer before issue 11, kept here: the same queue and batches,
 but each batch in a pooled transaction (a pre-ping on checkout, BEGIN, COMMIT)
 with one SQLAlchemy statement built per operation (consecutive events in one
-executemany). Two runs each:
+executemany). A calibration run without a database gives the bench's own cost
+(the feed, the queue), subtracted for the net. Two runs each:
 
 - burst: every call submitted at once; operations per second the writer keeps up with;
 - paced: calls arriving at a steady rate (the profile's 50 calls/s), each call's
-  operations spread over its life, so batches are as small as in service.
+  operations spread over a second of its life, so batches are as small as in service.
 
 For each it prints the Python CPU per call (this process: the writer, asyncpg,
-the event loop; PostgreSQL's own CPU is not in it) and the ratios. Usage:
+the event loop), PostgreSQL's CPU per call (its backends on this database, read
+from /proc: PostgreSQL must run on this machine) and the ratios. Usage:
 
     DATABASE_URL=postgresql+asyncpg://hotline:…@127.0.0.1:5432/hotline_recorder \\
         .venv/bin/python bench/bench_recorder.py [CALLS] [RATE] [SECONDS]
@@ -29,10 +31,12 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -51,6 +55,7 @@ from callcenter.db.engine import make_engine
 from callcenter.db.models import AgentStateLog, Call, CallEvent, Disposition, QueueCall
 
 PREFIX = "bench-"
+TICKS = os.sysconf("SC_CLK_TCK")
 EVENTS_PER_CALL = 15
 OPS_PER_CALL = EVENTS_PER_CALL + 4
 
@@ -201,29 +206,59 @@ class Timings:
         self.seconds.append(amount)
 
 
-async def _run(recorder: CallRecorder, feed: Callable[[], Awaitable[int]]) -> tuple[float, float]:
-    """Wall and process CPU seconds to feed the writer and see everything committed."""
+@dataclass
+class Run:
+    wall: float  # seconds
+    cpu: float  # this process's CPU seconds
+    pg_cpu: float  # the database's backends' CPU seconds
+
+
+async def _backend_cpu(engine: AsyncEngine) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend on this database (it runs
+    on this machine: /proc tells)."""
+    async with engine.connect() as conn:
+        pids = (
+            await conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ).scalars()
+        return {pid: _cpu_seconds(pid) for pid in pids}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU of process ``pid`` (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+async def _run(recorder: CallRecorder, feed: Callable[[], Awaitable[int]]) -> Run:
+    """Wall and CPU seconds to feed the writer and see everything committed."""
     writer = asyncio.create_task(recorder.run())
     recorder.submit(
         OpenCall(uuid.uuid4(), f"{PREFIX}warm-{uuid.uuid4()}", "", "", "", "", "", now())
     )
     await recorder.flush()  # connected (and the pool warm) before timing
+    pg = await _backend_cpu(recorder.engine)
     wall, cpu = time.perf_counter(), time.process_time()
     await feed()
     await recorder.wait_idle()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    pg_after = await _backend_cpu(recorder.engine)
     writer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await writer
     recorder.close()
-    return wall, cpu
+    return Run(wall, cpu, sum(t - pg.get(pid, 0.0) for pid, t in pg_after.items()))
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def burst(recorder: CallRecorder, calls: int) -> tuple[float, float]:
+async def burst(recorder: CallRecorder, calls: int) -> Run:
     ops = call_ops(calls)
 
     async def feed() -> int:
@@ -234,7 +269,7 @@ async def burst(recorder: CallRecorder, calls: int) -> tuple[float, float]:
     return await _run(recorder, feed)
 
 
-async def paced(recorder: CallRecorder, rate: float, seconds: float) -> tuple[float, float, int]:
+async def paced(recorder: CallRecorder, rate: float, seconds: float) -> tuple[Run, int]:
     """Calls arrive at ``rate`` a second; each call's operations are spread
     over a second of its life (a tick every 10 ms submits what is due)."""
     calls = int(rate * seconds)
@@ -256,8 +291,7 @@ async def paced(recorder: CallRecorder, rate: float, seconds: float) -> tuple[fl
             await asyncio.sleep(max(0.0, t0 + (n + 1) * tick - loop.time()))
         return calls
 
-    wall, cpu = await _run(recorder, feed)
-    return wall, cpu, calls
+    return await _run(recorder, feed), calls
 
 
 async def main(calls: int, rate: float, seconds: float) -> None:
@@ -276,29 +310,37 @@ async def main(calls: int, rate: float, seconds: float) -> None:
     burst_cpu: dict[str, float] = {}
     burst_rate: dict[str, float] = {}
     paced_cpu: dict[str, float] = {}
+    paced_pg: dict[str, float] = {}
     print(f"burst: {calls} calls x {OPS_PER_CALL} operations, submitted at once")
     for name, make in writers.items():
         timings = Timings()
-        wall, cpu = await burst(make(timings), calls)
-        burst_cpu[name] = cpu / calls
-        burst_rate[name] = calls * OPS_PER_CALL / wall
-        print(
-            f"  {name:26s} {calls * OPS_PER_CALL / wall:9,.0f} ops/s  "
-            f"{calls / wall:7,.0f} calls/s  Python CPU {cpu / calls * 1e3:.3f} ms/call"
-            + (f" (net {(cpu / calls - burst_cpu[base]) * 1e3:.3f})" if name != base else "")
-            + (f"  {len(timings.seconds)} batches" if name != base else "")
+        run = await burst(make(timings), calls)
+        burst_cpu[name] = run.cpu / calls
+        burst_rate[name] = calls * OPS_PER_CALL / run.wall
+        line = (
+            f"  {name:26s} {burst_rate[name]:9,.0f} ops/s  {calls / run.wall:7,.0f} calls/s  "
+            f"Python CPU {burst_cpu[name] * 1e3:.3f} ms/call"
         )
+        if name != base:
+            line += (
+                f" (net {(burst_cpu[name] - burst_cpu[base]) * 1e3:.3f})  "
+                f"PostgreSQL CPU {run.pg_cpu / calls * 1e3:.3f} ms/call  "
+                f"{len(timings.seconds)} batches"
+            )
+        print(line)
     print(f"paced: {rate:g} calls/s for {seconds:g} s, each call's operations over 1 s")
     for name, make in writers.items():
         timings = Timings()
-        wall, cpu, n = await paced(make(timings), rate, seconds)
-        paced_cpu[name] = cpu / n
-        line = f"  {name:26s} Python CPU {cpu / n * 1e3:.3f} ms/call"
+        run, n = await paced(make(timings), rate, seconds)
+        paced_cpu[name] = run.cpu / n
+        paced_pg[name] = run.pg_cpu / n
+        line = f"  {name:26s} Python CPU {paced_cpu[name] * 1e3:.3f} ms/call"
         if name != base:
             p50 = statistics.median(timings.seconds) * 1e3
             p99 = statistics.quantiles(timings.seconds, n=100)[98] * 1e3
             line += (
-                f" (net {(cpu / n - paced_cpu[base]) * 1e3:.3f})  {len(timings.seconds)} "
+                f" (net {(paced_cpu[name] - paced_cpu[base]) * 1e3:.3f})  "
+                f"PostgreSQL CPU {paced_pg[name] * 1e3:.3f} ms/call  {len(timings.seconds)} "
                 f"batches, write p50 {p50:.2f} ms p99 {p99:.2f} ms"
             )
         print(line)
@@ -313,7 +355,8 @@ async def main(calls: int, rate: float, seconds: float) -> None:
         f"ratio old/new: burst ops/s {burst_rate[new] / burst_rate[old]:.1f}x; "
         f"net Python CPU per call: burst {net(burst_cpu, old) / net(burst_cpu, new):.1f}x less, "
         f"paced {net(paced_cpu, old) / net(paced_cpu, new):.1f}x less "
-        f"(gross {paced_cpu[old] / paced_cpu[new]:.1f}x)"
+        f"(gross {paced_cpu[old] / paced_cpu[new]:.1f}x); "
+        f"paced PostgreSQL CPU per call {paced_pg[old] / paced_pg[new]:.1f}x less"
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -293,3 +293,61 @@ async def test_a_connection_the_server_closed_is_replaced_without_an_outage(db, 
         )
         assert found.scalar_one() == 2
     assert "database unavailable" not in caplog.text and not spool_path.exists()
+
+
+async def test_values_land_as_they_were_given(db):
+    """Times to the microsecond (in any zone), Chinese text, nested details,
+    lists, floats and enums read back equal."""
+    shanghai = timezone(timedelta(hours=8))
+    at = datetime(2026, 10, 1, 9, 30, 15, 123456, tzinfo=shanghai)
+    call_id = uuid.uuid4()
+    opened = open_call(call_id)
+    opened.caller_name, opened.started_at = "张三 \"王\" \\ 'x'", at
+    detail = {"digit": "1", "path": ["欢迎", "菜单"], "n": 3, "ok": True, "none": None}
+    recorder = CallRecorder(db)
+    async with running(recorder), asyncio.timeout(30):
+        for op in (
+            opened,
+            AddEvent(call_id, at, "menu_choice", detail),
+            InsertRow(
+                QueueRequest,
+                {
+                    "call_id": call_id,
+                    "queue": "general",
+                    "priority": 2,
+                    "skills": ["zh", "税务"],
+                    "flow": "12345",
+                    "node": "queue",
+                    "requested_at": at,
+                },
+            ),
+            CloseCall(call_id, at, Disposition.CALLBACK, None, None, "菜单"),
+        ):
+            recorder.submit(op)
+        await recorder.flush()
+    async with db.connect() as conn:
+        call = (
+            await conn.execute(
+                text(
+                    "SELECT caller_name, started_at, ended_at, disposition, hangup_cause, "
+                    "last_stage FROM calls WHERE id = :c"
+                ),
+                {"c": call_id},
+            )
+        ).one()
+        event = (
+            await conn.execute(
+                text("SELECT at, kind, detail FROM call_events WHERE call_id = :c"), {"c": call_id}
+            )
+        ).one()
+        request = (
+            await conn.execute(
+                text(
+                    "SELECT priority, skills, requested_at FROM queue_requests WHERE call_id = :c"
+                ),
+                {"c": call_id},
+            )
+        ).one()
+    assert tuple(call) == (opened.caller_name, at, at, "callback", None, "菜单")
+    assert tuple(event) == (at, "menu_choice", detail)
+    assert tuple(request) == (2, ["zh", "税务"], at)

@@ -47,11 +47,11 @@ def test_a_batch_is_one_statement_of_the_same_text_each_time():
 
 def test_an_answer_and_close_in_the_batch_of_their_open_ride_on_its_insert():
     [statement] = record_sql.statements(call())
-    calls_row = [column[0] for column in statement.args[: len(record_sql.CALL_COLUMNS)]]
+    [calls_row] = json.loads(statement.args[0])
     named = dict(zip((c for c, _ in record_sql.CALL_COLUMNS), calls_row, strict=True))
     assert (named["answered_at"], named["ended_at"], named["disposition"]) == (
-        AT,
-        AT,
+        AT.isoformat(),
+        AT.isoformat(),
         "completed",
     )
 
