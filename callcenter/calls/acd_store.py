@@ -35,7 +35,8 @@ class QueueStay:
 @dataclass
 class AcdStore:
     """Queue rows go through the call record writer: after the call's own row,
-    kept and retried while PostgreSQL is away."""
+    kept and retried while PostgreSQL is away. A stay's id is made here, when
+    it is submitted, and kept in the spool: written twice, it lands once."""
 
     recorder: CallRecorder
 

@@ -3,7 +3,8 @@
 Fetching through ARI (not the local disk) works whether Asterisk runs in our
 chroot or on another machine; the sha256 lets auditors prove a file unchanged.
 Rows go to a :class:`RowSink` (the call record writer), which writes them in
-order after the call's own row and keeps them while PostgreSQL is away.
+order after the call's own row and keeps them while PostgreSQL is away. Their
+ids are made here, when they are submitted: a row written twice lands once.
 """
 
 from __future__ import annotations
