@@ -55,7 +55,12 @@ def keeps(op: Op) -> bool:
     return type(op).__name__ in KEPT
 
 
+PLAIN = frozenset({str, int, float, bool, type(None)})  # written as they are
+
+
 def _encode_value(value: Any) -> Any:
+    if type(value) in PLAIN:  # most values: checked first (an outage spools every op)
+        return value
     if isinstance(value, Enum) and ENUMS.get(type(value).__name__) is type(value):
         return {"$enum": type(value).__name__, "v": value.value}
     if isinstance(value, datetime):
