@@ -133,6 +133,7 @@ class CallSession:
         self.released = False
         self.resume = resume
         self.waiting = waiting
+        self.ended_by_asterisk = False
         self.journal = CallJournal(deps.ari, channel.id, resume)
         inbox.observer = self._observe
 
@@ -150,6 +151,10 @@ class CallSession:
         elif isinstance(event, ChannelHangupRequest) and not event.soft:
             # The far end hung up; a plain BYE carries no cause: normal clearing.
             self.hangup_cause = event.cause or NORMAL_CLEARING
+        elif isinstance(event, ChannelHangupRequest) and self.state is not CallState.HANGING_UP:
+            # Not the caller and not us: Asterisk ended the channel (shutdown,
+            # restart, an operator). Whatever the flow made of it, a failure.
+            self.ended_by_asterisk = True
         elif isinstance(event, ChannelDestroyed):
             self.hangup_cause = event.cause
             self.hangup_cause_text = event.cause_txt or None
@@ -196,6 +201,8 @@ class CallSession:
             else:
                 outcome = await self._run_ivr(runtime, flow)
                 self.disposition = _DISPOSITIONS.get(outcome, Disposition.COMPLETED)
+                if self.ended_by_asterisk:  # e.g. a conversation cut by a restart
+                    self.disposition = Disposition.LOST
             await self._hangup()
         except ChannelGone as gone:
             if gone.event is None or (

@@ -38,6 +38,7 @@ from callcenter.calls.service import BRIDGE_PREFIX, CallService
 from callcenter.calls.session import CallDeps
 from callcenter.config import Settings
 from callcenter.db.engine import make_engine, make_sessionmaker
+from callcenter.errors import CallCenterError
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.registry import IvrRegistry, IvrRuntime
 from callcenter.memory import MemoryReturn
@@ -237,6 +238,23 @@ async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
     acd.close()
 
 
+async def resync_seats(app: web.Application) -> None:
+    """After every (re)connection: Asterisk may have restarted with other seats
+    (its start renders the roster file it knows); ours again, and pjsip reloaded."""
+    settings = app[SETTINGS]
+    path = settings.acd.seats_conf
+    if path is None or not path.parent.exists():
+        return
+    try:
+        roster = load_roster(settings.acd.roster)
+    except CallCenterError as exc:
+        log.error("seats not checked after reconnecting: %s", exc)
+        return
+    if write_seats_conf(roster, SeatSecrets(settings.acd.seat_secrets), path):
+        log.info("seats rendered again for Asterisk (%d agents)", len(roster.agents))
+        await reload_pjsip(app[ARI])
+
+
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     router = EventRouter()
@@ -288,7 +306,12 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     lag_watch = asyncio.create_task(lag.run(), name="loop-lag")
     # After a burst, the heap's free pages go back to the system (malloc_trim).
     memory = asyncio.create_task(MemoryReturn(calls.active).run(), name="memory-return")
-    stream = EventStream(app[ARI], router, on_connected=calls.reconcile)
+
+    async def connected() -> None:
+        await resync_seats(app)
+        await calls.reconcile()
+
+    stream = EventStream(app[ARI], router, on_connected=connected)
     app[CALLS] = calls
     app[EVENTS] = stream
     Gauge(

@@ -15,6 +15,7 @@ import pytest
 from callcenter.calls.journal import JOURNAL_VAR, Journal
 from tests.integration.stack import (
     ROOT,
+    asterisk,
     caller_scenario,
     closed_calls,
     open_call_id,
@@ -160,3 +161,27 @@ async def test_an_ivr_caller_resumes_after_the_welcome(hotline, db, ari, caller_
     media = [d["media"] for k, d in steps if k == "PlaybackStarted"]
     assert media and not any("welcome" in m for m in media), media
     assert any("main_menu" in m for m in media), media
+
+
+async def test_asterisk_restarting_mid_conversation_closes_the_call_and_frees_the_agent(
+    desk, db, caller_prefix
+):
+    await desk.phone("t1", "agent_answers.xml")
+    await desk.state("t1", "available")
+    before = await desk.service.wait_healthy()
+    caller = asyncio.create_task(
+        sipp("caller_until_bye.xml", caller_prefix, timeout_s=60)  # Asterisk's stop ends it
+    )
+    call_id = await open_call_id(db, caller_prefix)
+    await talking(desk.http, call_id)
+
+    await asyncio.to_thread(asterisk, "restart")
+    after = await desk.service.wait_healthy()
+    assert after["ari"]["connections"] > before["ari"]["connections"]
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert call["disposition"] == "lost"  # a failure, not a normal end
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call_id)
+    assert (stay["outcome"], stay["agent_id"]) == ("answered", "t1")
+    t1 = await desk.agent("t1")
+    assert t1["state"] in ("wrap_up", "available"), t1  # not stuck on a call that is gone
+    caller.cancel()
