@@ -74,7 +74,7 @@ class Dialling:
     acd: AcdService
     destinations: Destinations  # the directory and the seats: where calls may go
     # How long Asterisk may take to confirm what we created (a leg or snoop in Stasis).
-    confirm_seconds: float = legs.STASIS_WAIT_SECONDS
+    confirm_seconds: float | None = None  # None: legs.STASIS_WAIT_SECONDS, read when used
 
 
 @dataclass(eq=False)
@@ -102,6 +102,7 @@ class Conversation:
     start_within: float = COMMAND_START_SECONDS  # see ask()
     caller_gone: Event | None = None  # the caller's hang-up, once seen
     _side_bridges: list[str] = field(default_factory=list)
+    _departed: list[legs.Leg] = field(default_factory=list)  # left by themselves: inboxes open
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Agents whose part ended (for wrap-up), with the seconds they talked.
     finished_agents: list[str] = field(default_factory=list)
@@ -180,6 +181,7 @@ class Conversation:
             if task.exception() is not None:  # a broken leg is a gone leg
                 log.error("watching %s failed", party.leg.id, exc_info=task.exception())
                 self._drop(party)
+                self._departed.append(party.leg)
                 continue
             await self._on_party_event(party, task.result())
         if command is not None:
@@ -250,6 +252,7 @@ class Conversation:
                 await self._progress(party, "channel_unavailable")
             return
         self._drop(party)
+        self._departed.append(party.leg)  # hung up (if still there) and closed at the end
         self.trace.step("party_left", agent=party.agent_id, number=party.number)
 
     def _drop(self, party: Party) -> None:
@@ -320,7 +323,7 @@ class Conversation:
                 purpose=purpose,
                 originator=self.caller_channel,
                 timeout=d.ring_timeout,
-                stasis_wait=d.confirm_seconds,
+                stasis_wait=self._confirm_seconds(),
             )
         except AriError as exc:
             raise ConversationError(f"{target} could not be dialled: {exc}") from exc
@@ -426,6 +429,10 @@ class Conversation:
         self.trace.step("supervision", mode=mode, seat=seat, agent=agents[0].agent_id)
         return supervisor.id
 
+    def _confirm_seconds(self) -> float:
+        limit = self.dialling.confirm_seconds
+        return legs.STASIS_WAIT_SECONDS if limit is None else limit
+
     async def _snoop(self, agent: legs.Leg, *, whisper: bool, added: list[legs.Leg]) -> legs.Leg:
         """A snoop on the agent's channel, once it is in Stasis (before that,
         adding it to a bridge fails: "Channel not in Stasis application")."""
@@ -446,13 +453,13 @@ class Conversation:
             await legs.confirmed(
                 snoop.inbox,
                 lambda e: isinstance(e, StasisStart),
-                d.confirm_seconds,
+                self._confirm_seconds(),
                 caller=self.caller_inbox,
             )
         except TimeoutError:
             self.trace.step("snoop_not_confirmed", channel=snoop_id)
             raise ConversationError(
-                f"the listening channel did not enter Stasis within {d.confirm_seconds:g} s"
+                f"the listening channel did not enter Stasis within {self._confirm_seconds():g} s"
             ) from None
         except ChannelGone as gone:
             if isinstance(gone.event, ChannelEvent) and gone.event.channel.id == snoop_id:
@@ -477,7 +484,7 @@ class Conversation:
         for party in list(self.parties):
             self._drop(party)
             await legs.end(d.ari, party.leg, d.close_inbox)
-        for leg in self.supervisors:
+        for leg in [*self.supervisors, *self._departed]:
             await legs.end(d.ari, leg, d.close_inbox)
         for bridge in self._side_bridges:
             with contextlib.suppress(AriError):

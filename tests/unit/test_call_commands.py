@@ -341,3 +341,11 @@ async def test_a_leg_in_stasis_after_its_call_gave_up_is_hung_up_not_served(tmp_
     assert centre.records.opened() == []  # no call record, no IVR for it
     assert not any(r[0] in ("answer", "play") for r in centre.ari.requests)
     assert centre.ours_left() == (set(), set())
+
+
+async def test_an_agent_who_hangs_up_first_leaves_nothing_open():
+    call = Call()
+    call.ari.hang_up(AGENT_LEG)
+    assert await call.ends() is None  # nobody left to talk to
+    assert call.left_behind() == (set(), set())
+    assert call.router.keys() == [f"channel:{CALLER}"]  # the agent leg's inbox closed
