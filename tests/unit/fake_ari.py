@@ -106,6 +106,7 @@ class FakeAri:
         self.auto_finish = auto_finish  # playbacks end by themselves
         self.starts_playbacks = True  # False: accepted, but PlaybackStarted never comes
         self.legs_enter_stasis = True  # False: created channels never reach StasisStart
+        self.recording_seconds = 3  # how long a recording ended by a hangup/deletion ran
         self.channels: dict[str, str] = {}  # id → endpoint
         self.up: set[str] = set()  # channels answered
         self.bridges: dict[str, list[str]] = {}
@@ -223,6 +224,9 @@ class FakeAri:
         }
         for event_type in order:
             self.emit(event_type, channel_id, **fields[event_type])
+            if event_type == "ChannelHangupRequest":  # then its recordings end
+                self._finish_recordings_of(f"channel:{channel_id}")
+        self._finish_recordings_of(f"channel:{channel_id}")
 
     def press(self, channel_id: str, digits: str) -> None:
         for digit in digits:
@@ -234,7 +238,9 @@ class FakeAri:
             self._playback_event("PlaybackFinished", playback_id, channel_id, "done")
 
     def finish_recording(self, name: str, duration: int = 5) -> None:
-        target = self.recordings.pop(name)
+        target = self.recordings.pop(name, None)
+        if target is None:
+            return  # ended already
         self.stored[name] = b"RIFF" + b"\x00" * 40
         recording = {
             "name": name,
@@ -511,6 +517,13 @@ class FakeAri:
         with self._request("delete_bridge", bridge_id):
             self._bridge("DELETE", bridge_id)
             del self.bridges[bridge_id]
+            self._finish_recordings_of(f"bridge:{bridge_id}")
+
+    def _finish_recordings_of(self, target: str) -> None:
+        """A bridge deleted or a channel hung up ends its recordings, as in Asterisk."""
+        for name, recorded in list(self.recordings.items()):
+            if recorded == target:
+                self.finish_recording(name, self.recording_seconds)
 
     async def add_channel(self, bridge_id: str, channel_id: str) -> None:
         with self._request("add_channel", bridge_id, channel_id):

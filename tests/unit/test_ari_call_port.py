@@ -146,12 +146,8 @@ async def test_a_message_ended_by_the_key() -> None:
 async def test_a_message_ended_by_hanging_up_is_kept() -> None:
     line = Line()
 
-    def caller_leaves() -> None:
-        line.ari.hang_up(CALLER, order=("ChannelHangupRequest",))
-        line.ari.finish_recording(NAME, 9)
-        line.ari.emit("StasisEnd", CALLER)
-
-    line.on("record", caller_leaves)
+    line.ari.recording_seconds = 9
+    line.on("record", lambda: line.ari.hang_up(CALLER))
     message_ = await line.port.record(NAME, 60, True, "#")
     assert message_ == RecordedMessage(NAME, "wav", 9.0, caller_hung_up=True)
 
@@ -159,11 +155,8 @@ async def test_a_message_ended_by_hanging_up_is_kept() -> None:
 async def test_hanging_up_before_saying_anything_deletes_the_empty_file_and_ends_the_call() -> None:
     line = Line()
 
-    def caller_leaves() -> None:
-        line.ari.hang_up(CALLER, order=("ChannelHangupRequest",))
-        line.ari.finish_recording(NAME, 0)
-
-    line.on("record", caller_leaves)
+    line.ari.recording_seconds = 0
+    line.on("record", lambda: line.ari.hang_up(CALLER))
     with pytest.raises(ChannelGone):
         await line.port.record(NAME, 60, True, "#")
     assert "delete_stored_recording" in line.kinds() and NAME not in line.ari.stored
@@ -180,7 +173,8 @@ async def test_a_recording_whose_end_was_never_reported_is_kept_if_its_file_is_t
     line = Line()
 
     def caller_leaves() -> None:
-        line.ari.stored[NAME] = b"RIFF"  # written, but RecordingFinished got lost
+        line.ari.recordings.pop(NAME)  # written, but RecordingFinished got lost
+        line.ari.stored[NAME] = b"RIFF"
         line.ari.hang_up(CALLER)
 
     line.on("record", caller_leaves)
