@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -156,11 +155,12 @@ async def test_asterisk_refuses_any_request_on_the_way_to_the_agent(
     closed_once(c)
 
 
-async def test_no_leftovers_when_the_hold_music_bridge_cannot_be_made(
-    ivr: IvrRegistry, tmp_path: Path
-) -> None:
+async def test_a_holding_bridge_asterisk_refuses_ends_the_call_as_lost(ivr: IvrRegistry) -> None:
+    """Not the caller's doing (lost, not abandoned); hung up, the agent never rung."""
     c = centre(ivr)
     c.ari.fail("create_bridge", 500, nth=1)
     c.ari.arrive("caller-1")
     await settled(c)
-    assert closed_once(c) in (D.LOST, D.COMPLETED, D.ANSWERED)
+    assert closed_once(c) is D.LOST
+    assert "create_channel" not in kinds(c.ari.requests)
+    assert c.ari.requests[-1] == ("hangup", "caller-1")
