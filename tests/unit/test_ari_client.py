@@ -155,3 +155,22 @@ def test_a_dial_event_goes_to_the_dialled_channel():
     dial = {"type": "Dial", "application": "hotline", "dialstatus": "BUSY"}
     event = decode_event(json.dumps({**dial, "peer": channel_json("agent-1")}))
     assert event.route_keys() == ("channel:agent-1",)
+
+
+async def test_round_trips_land_in_the_latency_histogram(asterisk):
+    """hotline_ari_request_seconds, one series per method and path template."""
+    from prometheus_client import CollectorRegistry
+
+    from callcenter.web.ari_metrics import ari_latency
+
+    _, client, _ = asterisk
+    registry = CollectorRegistry()
+    client.observe = ari_latency(registry)
+    for channel_id in ("c-1", "c-2", "c-3"):
+        await client.answer(channel_id)
+    count = registry.get_sample_value(
+        "hotline_ari_request_seconds_count", {"method": "POST", "path": "/channels/{id}/answer"}
+    )
+    assert count == 3.0
+    series = {s.labels["path"] for m in registry.collect() for s in m.samples if "path" in s.labels}
+    assert series == {"/channels/{id}/answer"}  # no series per channel id
