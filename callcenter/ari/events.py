@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 Json = dict[str, Any]
+_EMPTY: Json = {}
 
 
 def parse_timestamp(value: str | None) -> datetime:
@@ -48,24 +49,25 @@ class Channel:
 
     @classmethod
     def from_json(cls, data: Json) -> Channel:
-        caller = data.get("caller") or {}
-        dialplan = data.get("dialplan") or {}
+        get = data.get
+        caller = get("caller") or _EMPTY
+        dialplan = get("dialplan") or _EMPTY
+        created = get("creationtime")
+        # Positional, in field order: two of these are built for most events.
         return cls(
-            id=data.get("id", ""),
-            name=data.get("name", ""),
-            state=data.get("state", ""),
-            caller_number=caller.get("number", ""),
-            caller_name=caller.get("name", ""),
-            exten=dialplan.get("exten", ""),
-            context=dialplan.get("context", ""),
+            get("id", ""),
+            get("name", ""),
+            get("state", ""),
+            caller.get("number", ""),
+            caller.get("name", ""),
+            dialplan.get("exten", ""),
+            dialplan.get("context", ""),
             # linkedid was added to the model in Asterisk 16; older ones lack it.
-            linkedid=data.get("linkedid") or data.get("id", ""),
-            language=data.get("language", ""),
-            creationtime=parse_timestamp(data["creationtime"])
-            if data.get("creationtime")
-            else None,
-            app_name=dialplan.get("app_name", ""),
-            app_data=dialplan.get("app_data", ""),
+            get("linkedid") or get("id", ""),
+            get("language", ""),
+            parse_timestamp(created) if created else None,
+            dialplan.get("app_name", ""),
+            dialplan.get("app_data", ""),
         )
 
 
