@@ -7,6 +7,7 @@ record opened is closed exactly once; nothing of ours is left in Asterisk."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -189,3 +190,60 @@ async def test_a_caller_left_in_stasis_who_hangs_up_while_we_look(
     for disposition in closed_once_each(c).values():
         assert disposition is D.ABANDONED
     assert c.ours_left() == (set(), set())
+
+
+def leftovers(c: Centre, call_id: uuid.UUID) -> None:
+    """What a killed service left in Asterisk: a caller in Stasis with our call id,
+    an agent leg of a call nobody follows, an empty bridge of ours."""
+    c.ari.channels["old-1"] = "PJSIP/citizen-trunk"
+    c.ari.up.add("old-1")
+    c.ari.variables[("old-1", CALL_ID_VAR)] = str(call_id)
+    c.ari.channels["agent-0f"] = "PJSIP/seat-1001"
+    c.ari.bridges["hotline-empty"] = []
+
+
+# list_channels, list_bridges, get_variable (call id), get_variable (journal),
+# hangup (the orphan leg), delete_bridge, list_endpoints
+RECONCILE_REQUESTS = 7
+
+
+@pytest.mark.parametrize("status", [404, 500, 0])
+@pytest.mark.parametrize("n", range(1, RECONCILE_REQUESTS + 1))
+async def test_a_reconcile_refused_at_any_request_is_made_good_by_the_next(
+    ivr: IvrRegistry, n: int, status: int
+) -> None:
+    """Whatever Asterisk refuses while the service looks, the next (re)connection's
+    reconcile finishes the job: the caller is taken over once, on its own record."""
+    c = Centre(ivr)
+    call_id = uuid.uuid4()
+    leftovers(c, call_id)
+    c.ari.fail(None, status, nth=n)
+    with contextlib.suppress(AriError):
+        await c.service.reconcile()
+    await c.finished()
+    c.ari.failures.clear()
+    await c.service.reconcile()  # the next connection
+    await c.finished()
+    dispositions = closed_once_each(c)
+    if "old-1" in dispositions:
+        assert dispositions["old-1"] in (D.COMPLETED, D.ABANDONED)
+    assert [close.call_id for close in c.records.closes].count(call_id) <= 1
+    assert c.ours_left() == (set(), set())
+
+
+async def test_the_reconcile_makes_these_requests(ivr: IvrRegistry) -> None:
+    c = Centre(ivr)
+    leftovers(c, uuid.uuid4())
+    await c.service.reconcile()
+    first = kinds(c.ari.requests)[:RECONCILE_REQUESTS]
+    assert sorted(first) == sorted(
+        [
+            "list_channels",
+            "list_bridges",
+            "get_variable",
+            "get_variable",
+            "hangup",
+            "delete_bridge",
+            "list_endpoints",
+        ]
+    )
