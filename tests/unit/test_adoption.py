@@ -63,7 +63,7 @@ def waiting(minutes: int, priority: int = 0, hold: str | None = None) -> Journal
     )
 
 
-def test_a_conversation_is_taken_over_with_its_bridge_leg_and_agent():
+def test_a_conversation_is_taken_over_with_its_bridge_leg_and_agent() -> None:
     call_id = uuid.uuid4()
     caller, leg = channel("c1"), channel("agent-1")
     decided = plan(
@@ -80,7 +80,7 @@ def test_a_conversation_is_taken_over_with_its_bridge_leg_and_agent():
     assert decided.on_call == {"t1": call_id}
 
 
-def test_a_conversation_whose_agent_left_meanwhile_ends_without_its_leg():
+def test_a_conversation_whose_agent_left_meanwhile_ends_without_its_leg() -> None:
     call_id = uuid.uuid4()
     caller = channel("c1")
     decided = plan(
@@ -96,7 +96,7 @@ def test_a_conversation_whose_agent_left_meanwhile_ends_without_its_leg():
     assert decided.delete == []  # the caller's task ends the conversation and deletes it
 
 
-def test_waiting_callers_keep_their_order_and_their_holding_bridge():
+def test_waiting_callers_keep_their_order_and_their_holding_bridge() -> None:
     first, second, urgent = (channel(f"c{i}") for i in (1, 2, 3))
     decided = plan(
         [
@@ -119,9 +119,12 @@ def test_waiting_callers_keep_their_order_and_their_holding_bridge():
     assert decided.delete == []
 
 
-def test_ivr_callers_legs_and_bridges_left_behind():
-    ivr, no_journal, orphan, ours = channel("c1"), channel("c2"), channel("agent-9"), channel(
-        "agent-5"
+def test_ivr_callers_legs_and_bridges_left_behind() -> None:
+    ivr, no_journal, orphan, ours = (
+        channel("c1"),
+        channel("c2"),
+        channel("agent-9"),
+        channel("agent-5"),
     )
     decided = plan(
         [Found(ivr, uuid.uuid4(), Journal()), Found(no_journal, None, None)],
@@ -140,7 +143,7 @@ def test_ivr_callers_legs_and_bridges_left_behind():
     assert sorted(decided.delete) == ["hotline-call-9", "hotline-hold-x"]
 
 
-def test_the_journal_reads_back_what_was_written_and_refuses_garbage():
+def test_the_journal_reads_back_what_was_written_and_refuses_garbage() -> None:
     call_id = uuid.uuid4()
     journal = talking(call_id)
     text = journal.encode()
@@ -151,7 +154,7 @@ def test_the_journal_reads_back_what_was_written_and_refuses_garbage():
         assert Journal.decode(bad) is None
 
 
-def test_an_ivr_caller_resumes_after_the_welcome():
+def test_an_ivr_caller_resumes_after_the_welcome() -> None:
     flows, errors = parse_flow_files(
         [ROOT / "ivr_flows" / "12345.yaml", ROOT / "ivr_flows" / "voicemail.yaml"],
         ROOT / "ivr_flows" / "prompts",
@@ -167,7 +170,7 @@ def test_an_ivr_caller_resumes_after_the_welcome():
     assert safe_node(simple, "simple") == "bye"
 
 
-async def test_agents_take_back_their_state_and_calls_that_did_not_survive_are_settled():
+async def test_agents_take_back_their_state_and_calls_that_did_not_survive_are_settled() -> None:
     desk = Harness({a: config(a) for a in ("t1", "t2", "t3", "t4", "t5", "t6")})
     call = str(uuid.uuid4())
     desk.acd.restore("t1", AgentState.PAUSED, "break", T0)

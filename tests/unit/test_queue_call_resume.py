@@ -186,7 +186,7 @@ def talk_journal(**changes: Any) -> Journal:
     return Journal(**values)
 
 
-async def test_a_taken_over_conversation_goes_on_and_ends_with_one_stay_and_recording():
+async def test_a_taken_over_conversation_goes_on_and_ends_with_one_stay_and_recording() -> None:
     stay = Stay(talk_journal())
     stay.ari.channels[LEG] = "PJSIP/seat-t1"
     stay.ari.bridges[BRIDGE] = ["caller-1", LEG]
@@ -219,7 +219,7 @@ async def test_a_taken_over_conversation_goes_on_and_ends_with_one_stay_and_reco
     assert "conversation_resumed" in stay.steps.kinds and "agent_answered" not in stay.steps.kinds
 
 
-async def test_a_conversation_whose_agent_left_meanwhile_still_writes_its_rows():
+async def test_a_conversation_whose_agent_left_meanwhile_still_writes_its_rows() -> None:
     stay = Stay(talk_journal(leg=None))
     stay.ari.bridges[BRIDGE] = ["caller-1"]
     async with asyncio.timeout(10):
@@ -228,7 +228,7 @@ async def test_a_conversation_whose_agent_left_meanwhile_still_writes_its_rows()
     assert BRIDGE not in stay.ari.bridges
 
 
-async def test_a_waiting_caller_keeps_its_place_and_its_holding_bridge():
+async def test_a_waiting_caller_keeps_its_place_and_its_holding_bridge() -> None:
     arrived = T0 - timedelta(minutes=3)
     resume = Journal(
         stage="queue",
