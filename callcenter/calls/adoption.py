@@ -159,9 +159,13 @@ def _queue_order(adoption: Adoption) -> tuple[int, datetime]:
 
 
 def safe_node(flows: FlowSet, flow: str) -> str:
-    """Where a caller taken over in the IVR resumes: the flow's first node after
-    its opening prompts (the welcome), so branches (business hours) still run
-    and the caller hears the menu, not the greeting, again."""
+    """Where a caller taken over in the IVR resumes: the flow's ``resume`` node
+    when it names one, else its first node after the opening prompts (the
+    welcome), so branches (business hours) still run and the caller hears the
+    menu, not the greeting, again."""
+    configured = flows.flows[flow].resume
+    if configured is not None and configured in flows.flows[flow].nodes:
+        return configured
     nodes = flows.flows[flow].nodes
     node_id = flows.flows[flow].start
     for _ in range(_MAX_WALK):

@@ -274,6 +274,9 @@ class Flow(_Model):
     # Every prompt must exist in each of these languages.
     languages: list[Annotated[str, Field(pattern=LANGUAGE)]] = Field(default_factory=lambda: ["zh"])
     start: NodeRef
+    # Where a caller taken over after a restart of the service resumes (see
+    # docs/restarts.md); unset: the first node after the opening prompts.
+    resume: NodeRef | None = None
     nodes: dict[Annotated[str, Field(pattern=NODE_ID)], Node] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -75,15 +75,16 @@ def check(
 
 def _references(flows: FlowSet, name: str, flow: Flow, queues: set[str]) -> list[FlowError]:
     errors = []
-    if flow.start not in flow.nodes:
-        errors.append(
-            flows.error(
-                name,
-                ("start",),
-                messages.text("unknown_node", target=flow.start),
-                _close(flow.start, flow.nodes),
+    for field, target in (("start", flow.start), ("resume", flow.resume)):
+        if target is not None and target not in flow.nodes:
+            errors.append(
+                flows.error(
+                    name,
+                    (field,),
+                    messages.text("unknown_node", target=target),
+                    _close(target, flow.nodes),
+                )
             )
-        )
     for node_id, node in flow.nodes.items():
         for field, target in edges(node):
             if target not in flow.nodes:

@@ -196,3 +196,23 @@ async def test_agents_take_back_their_state_and_calls_that_did_not_survive_are_s
         AgentState.AVAILABLE,
     ]
     assert ("t3", AgentState.ON_CALL, "resumed") not in desk.changes  # already on that call
+
+
+def test_a_flow_may_name_where_callers_resume(tmp_path: Path) -> None:
+    text = (ROOT / "tests" / "integration" / "flows" / "simple" / "simple.yaml").read_text()
+    resume = text.replace("start: welcome", "start: welcome\nresume: bye")
+    (tmp_path / "simple.yaml").write_text(resume)
+    flows, errors = parse_flow_files([tmp_path / "simple.yaml"], ROOT / "ivr_flows" / "prompts")
+    assert not errors and safe_node(flows, "simple") == "bye"
+
+
+def test_a_resume_node_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    from callcenter.ivr.validate import check
+
+    text = (ROOT / "tests" / "integration" / "flows" / "simple" / "simple.yaml").read_text()
+    resume = text.replace("start: welcome", "start: welcome\nresume: menu")
+    (tmp_path / "simple.yaml").write_text(resume)
+    flows, errors = parse_flow_files([tmp_path / "simple.yaml"], ROOT / "ivr_flows" / "prompts")
+    assert not errors
+    found = check(flows, queues=[])
+    assert any(e.field == "resume" and "menu" in str(e) for e in found), found
