@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # The state log may still have rows on their way (a spool replayed at start).
 FLUSH_SECONDS = 5.0
+READ_SECONDS = 5.0
 
 _LAST = text(
     "SELECT DISTINCT ON (agent_id) agent_id, state, reason, call_id, at"
@@ -66,8 +67,9 @@ async def restore_agent_states(
             async with asyncio.timeout(FLUSH_SECONDS):
                 await flush
     try:
-        states = await last_states(engine)
-    except (SQLAlchemyError, OSError) as exc:
+        async with asyncio.timeout(READ_SECONDS):  # a silent database must not hold up the start
+            states = await last_states(engine)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.error("agents' last states unreadable, all start logged out: %s", exc)
         return 0
     restored = 0
