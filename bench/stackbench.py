@@ -426,6 +426,21 @@ async def profile(pid: int, seconds: float, out: Path) -> None:
         stderr=asyncio.subprocess.DEVNULL,
     )
     await proc.wait()
+    # py-spy's output was seen empty right after it exited: wait for it to settle.
+    size = -1
+    for _ in range(25):
+        now = _size(out)
+        if now and now == size:
+            return
+        size = now
+        await asyncio.sleep(0.2)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def profile_top(path: Path, count: int = 15) -> list[tuple[float, float, str]]:
