@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
 
@@ -14,6 +17,7 @@ import pytest
 
 from callcenter.calls.journal import JOURNAL_VAR, Journal
 from tests.integration.stack import (
+    HTTP,
     ROOT,
     asterisk,
     caller_scenario,
@@ -185,3 +189,50 @@ async def test_asterisk_restarting_mid_conversation_closes_the_call_and_frees_th
     t1 = await desk.agent("t1")
     assert t1["state"] in ("wrap_up", "available"), t1  # not stuck on a call that is gone
     caller.cancel()
+
+
+async def test_make_up_starts_a_killed_service_again_and_make_down_stops_it(
+    service_process, asterisk_running, database_url, tmp_path
+):
+    """`make up`'s supervisor: kill -9 of the service and it is serving again
+    within seconds (a new process); `make down` stops it for good."""
+    await service_process.stop()  # the tests' own service holds the port meanwhile
+    env = {**os.environ, "DATABASE_URL": database_url}
+    stack = [str(ROOT / "scripts" / "stack.sh")]
+    pidfile = ROOT / "run" / "callcenter.pid"
+    out = tmp_path / "stack.log"  # a file, not a pipe: the daemons must not hold it open
+
+    def run(command: str) -> int:
+        with out.open("ab") as log:
+            return subprocess.run([*stack, command], env=env, stdout=log, stderr=log).returncode
+
+    up = await asyncio.to_thread(run, "up")
+    try:
+        assert up == 0, out.read_text()
+        first = int(pidfile.read_text())
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # a new process, and healthy
+            pid = pidfile.read_text().strip() if pidfile.exists() else ""
+            if pid and int(pid) != first and await healthy():
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the supervisor did not start the service again")
+        second = int(pidfile.read_text())
+    finally:
+        down = await asyncio.to_thread(run, "down")
+    assert down == 0, out.read_text()
+    assert not pidfile.exists() and not await healthy()
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)  # stopped, and not started again
+    asterisk("start")  # `down` stopped Asterisk too: back for the next tests
+
+
+async def healthy() -> bool:
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{HTTP}/healthz") as resp:
+                return resp.status == 200
+    except aiohttp.ClientError:
+        return False
