@@ -7,7 +7,7 @@ VENV ?= .venv
 help:
 	@echo "make run     set up what is missing and run the hotline in the foreground"
 	@echo "make up      the same in the background; make down stops it; make status"
-	@echo "make test    set up and run the whole test suite (unit + real Asterisk/SIPp/PostgreSQL)"
+	@echo "make test    set up, type-check (mypy) and run the whole test suite (unit + real Asterisk/SIPp/PostgreSQL)"
 	@echo "make stress  the integration suite 5 times in a row under stress-ng (RUNS=n)"
 	@echo "make lint    ruff and mypy (strict)"
 
