@@ -219,18 +219,7 @@ class _Refusal:
     async def run(self) -> None:
         logs.set_call(self.call_id, self.channel.id)
         ch, o = self.channel, self.o
-        o.recorder.submit(
-            OpenCall(
-                call_id=self.call_id,
-                channel_id=ch.id,
-                linkedid=ch.linkedid,
-                channel_name=ch.name,
-                caller_number=ch.caller_number,
-                caller_name=ch.caller_name,
-                dialled_number=ch.exten,
-                started_at=ch.creationtime or self.arrived_at,
-            )
-        )
+        o.recorder.submit(OpenCall.of_channel(self.call_id, ch, ch.creationtime or self.arrived_at))
         prompt = o.config.busy_prompt if self.verdict is Verdict.BUSY_PROMPT else None
         self._event("overload_refused", how=self.verdict.value, prompt=prompt)
         try:

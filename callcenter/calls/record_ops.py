@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from callcenter.ari.events import Channel
 from callcenter.db.models import Disposition
 
 # Operation ids: a random 128-bit base per process plus a counter. As unique
@@ -49,6 +50,29 @@ class OpenCall:
     flow: str | None = None
     flow_version: str | None = None
     op_id: uuid.UUID = field(default_factory=new_op_id)
+
+    @classmethod
+    def of_channel(
+        cls,
+        call_id: uuid.UUID,
+        channel: Channel,
+        started_at: datetime,
+        flow: str | None = None,
+        flow_version: str | None = None,
+    ) -> OpenCall:
+        """The record of a call on ``channel`` as Asterisk announced it."""
+        return cls(
+            call_id=call_id,
+            channel_id=channel.id,
+            linkedid=channel.linkedid,
+            channel_name=channel.name,
+            caller_number=channel.caller_number,
+            caller_name=channel.caller_name,
+            dialled_number=channel.exten,
+            started_at=started_at,
+            flow=flow,
+            flow_version=flow_version,
+        )
 
 
 @dataclass(slots=True)

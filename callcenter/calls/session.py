@@ -348,18 +348,7 @@ class CallSession:
     async def _open_record(self, flow: str | None, flow_version: str) -> None:
         ch = self.channel
         self.deps.recorder.submit(
-            OpenCall(
-                call_id=self.call_id,
-                channel_id=ch.id,
-                linkedid=ch.linkedid,
-                channel_name=ch.name,
-                caller_number=ch.caller_number,
-                caller_name=ch.caller_name,
-                dialled_number=ch.exten,
-                started_at=self.started_at,
-                flow=flow,
-                flow_version=flow_version,
-            )
+            OpenCall.of_channel(self.call_id, ch, self.started_at, flow, flow_version)
         )
         self._event(
             "adopted" if self.adopted else "StasisStart",
