@@ -32,7 +32,7 @@ import os
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -463,18 +463,7 @@ def parse() -> argparse.Namespace:
 
 
 async def main() -> None:
-    opts = parse()
-    if os.geteuid() != 0:
-        raise SystemExit("the bench starts Asterisk in its chroot: run it as root")
-    url = sb.database_url(opts.database_url)
-    systems = list(SYSTEMS) if opts.system == "all" else [opts.system]
-    if "service" in systems:
-        sb.prepare_database(url)
-    results = {} if opts.system == "all" else sb.load_results(opts.results)
-    for system in systems:
-        results[system] = asdict(await run_system(system, opts, url))
-        sb.save_results(opts.results, results)
-    report(results, set(systems))
+    await sb.compare(SYSTEMS, parse(), run_system, report)
 
 
 if __name__ == "__main__":

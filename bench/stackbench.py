@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -489,3 +489,24 @@ def _plain(value: object) -> object:
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+async def compare(
+    systems: tuple[str, ...],
+    opts: Any,
+    run_system: Callable[[str, Any, str], Awaitable[Any]],
+    report: Callable[[dict[str, Any], set[str]], None],
+) -> None:
+    """Run ``opts.system`` (or every system, in one run) and print the comparison;
+    a single system's results are merged with those kept in ``opts.results``."""
+    if os.geteuid() != 0:
+        raise SystemExit("the bench starts Asterisk in its chroot: run it as root")
+    url = database_url(opts.database_url)
+    chosen = list(systems) if opts.system == "all" else [opts.system]
+    if "service" in chosen:
+        prepare_database(url)
+    results = {} if opts.system == "all" else load_results(opts.results)
+    for system in chosen:
+        results[system] = asdict(await run_system(system, opts, url))
+        save_results(opts.results, results)
+    report(results, set(chosen))
