@@ -152,3 +152,11 @@ Op = (
     | InsertRow
     | Barrier
 )
+
+
+def describe(op: Op) -> str:
+    """An operation for a log line: what and which call, no personal data."""
+    if isinstance(op, InsertRow):
+        return f"InsertRow into {getattr(op.table, '__tablename__', op.table)} ({op.op_id})"
+    call = getattr(op, "call_id", None)
+    return f"{type(op).__name__} of call {call}" if call else type(op).__name__

@@ -88,7 +88,9 @@ AGENT_STATE_COLUMNS = (
 )
 CLOSE_LOST_SQL = (
     "UPDATE calls SET ended_at = $1, disposition = $2 "
-    "WHERE ended_at IS NULL AND NOT (channel_id = ANY($3::text[]))"
+    # Only calls begun before the restart: a batch written again (its COMMIT's
+    # answer lost) must not close calls opened after this operation.
+    "WHERE ended_at IS NULL AND started_at <= $1 AND NOT (channel_id = ANY($3::text[]))"
 )
 
 

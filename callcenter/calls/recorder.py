@@ -37,13 +37,24 @@ from callcenter.calls.record_ops import (
     CloseLost,
     InsertRow,
     Op,
+    describe,
 )
 
 log = logging.getLogger(__name__)
 
-# Too many connections; shut down by an admin or a crash; starting up or in recovery.
-OUTAGE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+# SQLSTATE classes that refuse the data itself (bad values, constraints, a
+# statement or schema the server rejects, cardinality, unsupported feature):
+# writing it again cannot help. Any other server error (read-only standby after
+# a failover, disk full, out of memory, deadlock, lock or statement timeout,
+# shutdown, too many connections) is the database's passing state: wait, retry.
+REFUSAL_CLASSES = frozenset({"21", "22", "23", "42", "0A"})
 SLOW_WRITE_SECONDS = 10.0
+# A statement that has not answered by then is given up and written again on a
+# new connection (it lands once): a server that vanished without a reset (power
+# lost) would otherwise hold the writer for good.
+STATEMENT_TIMEOUT_SECONDS = 60.0
+# How long a call's end waits for its record's close to commit (see close_call).
+CLOSE_WAIT_SECONDS = 5.0
 # How long the writer waits for more operations once one arrives. A round trip
 # costs the service more CPU (its socket write, the wake-up) than the rows in
 # it: at 50 calls/s (bench_recorder) the writer's CPU per call was 0.44 ms with
@@ -115,11 +126,13 @@ class CallRecorder:
         """Queue a row of ``table`` (see :class:`InsertRow`)."""
         self.submit(InsertRow(table, values))
 
-    async def close_call(self, op: CloseCall) -> None:
-        """Queue the close and wait until it is committed."""
+    async def close_call(self, op: CloseCall, wait: float = CLOSE_WAIT_SECONDS) -> None:
+        """Queue the close and wait until it is committed, or ``wait`` seconds:
+        it is queued (and spooled) either way, and a call that ended must not
+        hold its place under the call cap while PostgreSQL is away."""
         op.done = asyncio.get_running_loop().create_future()
         self.submit(op)
-        await op.done
+        await asyncio.wait({op.done}, timeout=wait)
 
     def close_lost(self, live_channels: set[str], ended_at: datetime) -> asyncio.Future[int]:
         """Queue closing every open record whose channel is not live; the future
@@ -192,7 +205,7 @@ class CallRecorder:
                         await self._write_retrying([op])
                     except Exception as exc:
                         log.error(
-                            "call record operation dropped: %s (%s)", _name(op), _describe(exc)
+                            "call record operation dropped: %s (%s)", describe(op), _describe(exc)
                         )
                         _resolve(op)
                     self._done([op])
@@ -261,13 +274,18 @@ class CallRecorder:
         started = time.perf_counter()
         try:
             for statement in statements:
-                status = await conn.execute(statement.sql, *statement.args)
+                status = await conn.execute(
+                    statement.sql, *statement.args, timeout=STATEMENT_TIMEOUT_SECONDS
+                )
                 lost = statement.lost
                 if lost is not None and lost.done is not None and not lost.done.done():
                     lost.done.set_result(int(status.rsplit(" ", 1)[-1]))
         except asyncio.CancelledError:
             self._drop_connection()  # cut mid-statement: not reusable
             raise
+        except TimeoutError as exc:
+            self._drop_connection()  # unanswered: its state is unknown
+            raise ConnectionLost(f"no answer within {STATEMENT_TIMEOUT_SECONDS:g} s") from exc
         except Exception as exc:
             if conn.is_closed():
                 self._conn = None
@@ -305,15 +323,19 @@ def _unreachable(exc: BaseException) -> bool:
     if isinstance(exc, OSError | ConnectionError | PoolTimeout | DisconnectionError):
         return True
     if isinstance(exc, asyncpg.PostgresError):
-        return exc.sqlstate.startswith("08") or exc.sqlstate in OUTAGE_SQLSTATES
+        return _passing(exc.sqlstate)
     if isinstance(exc, asyncpg.InterfaceError):
         return "connection is closed" in str(exc)
     if not isinstance(exc, DBAPIError):
-        return False
+        return False  # our own (a value record_sql cannot encode): a refusal
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         return True
-    state = getattr(exc.orig, "sqlstate", None) or ""
-    return state.startswith("08") or state in OUTAGE_SQLSTATES
+    return _passing(getattr(exc.orig, "sqlstate", None))
+
+
+def _passing(sqlstate: str | None) -> bool:
+    """A server error that a later attempt may not meet (see REFUSAL_CLASSES)."""
+    return not sqlstate or sqlstate[:2] not in REFUSAL_CLASSES
 
 
 def _describe(exc: BaseException) -> str:
@@ -325,14 +347,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValueError | TypeError):  # ours: names only
         return f"{type(exc).__name__}: {exc}"
     return type(exc).__name__
-
-
-def _name(op: Op) -> str:
-    """An operation for a log line: what and which call, no personal data."""
-    if isinstance(op, InsertRow):
-        return f"InsertRow into {getattr(op.table, '__tablename__', op.table)} ({op.op_id})"
-    call = getattr(op, "call_id", None)
-    return f"{type(op).__name__} of call {call}" if call else type(op).__name__
 
 
 def _resolve(op: Op) -> None:

@@ -32,6 +32,7 @@ from callcenter.calls.record_ops import (
     MarkAnswered,
     Op,
     OpenCall,
+    describe,
 )
 from callcenter.db.models import Base, Disposition
 
@@ -269,7 +270,7 @@ class Spool:
         try:
             self.file.append(encode(self._last_seq + 1, op))
         except TypeError:
-            log.exception("call record operation kept in memory only: %r", op)
+            log.exception("call record operation kept in memory only: %s", describe(op))
             return
         except OSError as exc:
             self._gap = True

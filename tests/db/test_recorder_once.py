@@ -14,6 +14,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
+from callcenter.calls import recorder as recorder_module
 from callcenter.calls import spool
 from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.metrics import watch_record_writer
@@ -21,6 +22,7 @@ from callcenter.calls.record_ops import (
     AddEvent,
     AgentStateLogged,
     CloseCall,
+    CloseLost,
     InsertRow,
     MarkAnswered,
     Op,
@@ -163,8 +165,8 @@ class AnswerLost:
         self._conn = conn
         self._lost = lost
 
-    async def execute(self, sql: str, *args: Any) -> str:
-        status = await self._conn.execute(sql, *args)  # committed (one statement: autocommit)
+    async def execute(self, sql: str, *args: Any, timeout: float | None = None) -> str:
+        status = await self._conn.execute(sql, *args, timeout=timeout)  # committed (autocommit)
         self._lost.append(status)
         self._conn.terminate()
         raise asyncpg.exceptions.ConnectionDoesNotExistError(
@@ -351,3 +353,71 @@ async def test_values_land_as_they_were_given(db):
     assert tuple(call) == (opened.caller_name, at, at, "callback", None, "菜单")
     assert tuple(event) == (at, "menu_choice", detail)
     assert tuple(request) == (2, ["zh", "税务"], at)
+
+
+class NeverAnswers:
+    """A connection to a server that vanished without a reset (power lost): its
+    statements are sent and never answered; asyncpg's timeout is all that ends them."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any, timeout: float | None = None) -> str:
+        assert timeout is not None, "a statement without a timeout would wait for good"
+        async with asyncio.timeout(timeout):  # as asyncpg applies it
+            await asyncio.Event().wait()  # the answer that never comes
+        raise AssertionError("unreachable")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def test_a_statement_never_answered_is_given_up_and_written_again(db, monkeypatch):
+    monkeypatch.setattr(recorder_module, "STATEMENT_TIMEOUT_SECONDS", 0.05)
+    recorder = CallRecorder(db)
+    made: list[str] = []
+
+    async def first_never_answers(url):
+        conn = await connect(url)
+        made.append("silent" if not made else "fresh")
+        return NeverAnswers(conn) if made == ["silent"] else conn
+
+    recorder.connect = first_never_answers
+    call_id = uuid.uuid4()
+    recorder.submit(open_call(call_id))
+    async with running(recorder), asyncio.timeout(30):
+        await recorder.flush()
+    assert made == ["silent", "fresh"]  # given up, then a new connection
+    async with db.connect() as conn:
+        assert (
+            await conn.scalar(text("SELECT count(*) FROM calls WHERE id = :c"), {"c": call_id}) == 1
+        )
+
+
+async def test_a_restart_close_written_again_leaves_calls_opened_after_it(db):
+    """[close what is not live, open a new call] written twice (the COMMIT's answer
+    lost): the second pass must not close the call that began after the restart."""
+    recorder = CallRecorder(db)
+    now = datetime.now(UTC)
+    stale, fresh = uuid.uuid4(), uuid.uuid4()
+    before = open_call(stale)
+    before.started_at = now - timedelta(minutes=5)
+    after = open_call(fresh)
+    after.started_at = now + timedelta(seconds=1)
+    recorder.submit(before)
+    ops = [CloseLost(frozenset(), now), after]
+    for _ in range(2):  # the batch as first written, then as written again
+        for op in ops:
+            recorder.submit(op)
+        async with running(recorder), asyncio.timeout(30):
+            await recorder.flush()
+    async with db.connect() as conn:
+        ended = dict(
+            (
+                await conn.execute(
+                    text("SELECT id, ended_at IS NOT NULL FROM calls WHERE id IN (:a, :b)"),
+                    {"a": stale, "b": fresh},
+                )
+            ).all()
+        )
+    assert ended == {stale: True, fresh: False}

@@ -140,7 +140,12 @@ class FakeOrig(Exception):
         (DBAPIError("SELECT 1", None, FakeOrig("08006")), True),  # connection failure
         (DBAPIError("INSERT", None, FakeOrig("x"), connection_invalidated=True), True),
         (DBAPIError("INSERT", None, FakeOrig("23503")), False),  # foreign key: the data
-        (DBAPIError("INSERT", None, FakeOrig("57014")), False),  # statement timeout
+        (DBAPIError("INSERT", None, FakeOrig("57014")), True),  # statement timeout
+        (DBAPIError("INSERT", None, FakeOrig("25006")), True),  # read-only: a failed-over standby
+        (DBAPIError("INSERT", None, FakeOrig("53100")), True),  # disk full
+        (DBAPIError("INSERT", None, FakeOrig("40P01")), True),  # deadlock
+        (DBAPIError("INSERT", None, FakeOrig("22P02")), False),  # a value it cannot take
+        (DBAPIError("INSERT", None, FakeOrig("42P01")), False),  # no such table: the schema
         (ValueError("bad value"), False),
     ],
 )
