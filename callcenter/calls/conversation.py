@@ -140,7 +140,8 @@ class Conversation:
                     "the call's timeline shows how it ended"
                 ) from None
         except asyncio.CancelledError:  # the sender went away
-            command.withdraw()
+            if not command.withdraw():  # taken already: nobody will read its outcome
+                command.result.add_done_callback(_retrieve)
             raise
 
     # The caller's task ---------------------------------------------------------------
@@ -274,12 +275,10 @@ class Conversation:
             self._still_on()
             await self.dialling.ari.add_channel(self.bridge_id, party.leg.id)
         except (AriError, ConversationError) as exc:  # the caller left meanwhile
-            await asyncio.shield(self._hang_up(party.leg))
-            self._release(party.agent_id, answered=False)
+            await asyncio.shield(self._never_joined(party))
             raise ConversationError(f"{target}: {ENDED} meanwhile") from exc
         except asyncio.CancelledError:
-            await asyncio.shield(self._hang_up(party.leg))
-            self._release(party.agent_id, answered=False)
+            await asyncio.shield(self._never_joined(party))
             raise
         leaving = [p for p in self.parties if p.agent_id] if blind else []
         if by is not None and blind and by not in leaving:
@@ -296,6 +295,13 @@ class Conversation:
             await self._hang_up(old.leg)
         self._changed.set()
         return TransferDone(target, self.agents)
+
+    async def _never_joined(self, party: Party) -> None:
+        """A party that answered but could not join: hang it up; an agent (on the
+        call since they answered) goes through wrap-up like any who talked."""
+        await self._hang_up(party.leg)
+        if party.agent_id:
+            self.finished_agents.append(party.agent_id)
 
     def _still_on(self) -> None:
         if self.closed or self.caller_gone is not None:

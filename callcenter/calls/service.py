@@ -147,13 +147,17 @@ class CallService:
             if channel_id not in live:
                 log.warning("call %s: channel vanished while disconnected", session.call_id)
                 session.inbox.mark_lost()
+        # Channels something of ours already follows: calls, their legs, and callers
+        # being refused (overload), which have an inbox but no call task.
+        owned = {key.removeprefix("channel:") for key in self.router.keys()}
         found = []
         for channel in channels:
-            if channel.id in self._tasks or not self._is_ours(channel) or is_leg(channel.id):
+            if channel.id in self._tasks or channel.id in owned:
+                continue
+            if not self._is_ours(channel) or is_leg(channel.id):
                 continue
             call_id, journal = await self._journal_of(channel.id)
             found.append(Found(channel, call_id, journal))
-        owned = {key.removeprefix("channel:") for key in self.router.keys()}
         decided = adoption.plan(
             found, channels, bridges, owned=owned | set(self._tasks), bridge_prefix=BRIDGE_PREFIX
         )

@@ -275,6 +275,9 @@ class CallSession:
         resume = self.resume
         if resume is not None and resume_at != (resume.flow, resume.node):
             resume = None  # resumed in the IVR: its queue node is gone (a reload)
+            if self.waiting is not None:  # so no agent is held for it meanwhile
+                self.deps.queues.acd.leave(self.waiting)
+                self.waiting = None
 
         async def queue(name: str, priority: int, skills: list[str], language: str) -> QueueResult:
             nonlocal resume

@@ -349,3 +349,15 @@ async def test_an_agent_who_hangs_up_first_leaves_nothing_open():
     assert await call.ends() is None  # nobody left to talk to
     assert call.left_behind() == (set(), set())
     assert call.router.keys() == [f"channel:{CALLER}"]  # the agent leg's inbox closed
+
+
+async def test_an_agent_who_answered_but_could_not_join_goes_to_wrap_up():
+    call = Call()
+    call.ari.fail("add_channel", 500)  # Asterisk refuses to bridge the answered seat
+    with pytest.raises(ConversationError):
+        await call.conversation.ask(Transfer(call.to("agent:t2"), blind=False))
+    assert call.desk["t2"].state is AgentState.ON_CALL  # answered: on the call until...
+    assert call.conversation.finished_agents == ["t2"]  # ...the queue call wraps them up
+    call.ari.hang_up(CALLER)
+    await call.ends()
+    assert call.left_behind() == (set(), set())

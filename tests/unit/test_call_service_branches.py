@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from callcenter.ari import AriError
+from callcenter.ari import AriError, Inbox
 from callcenter.calls import ari_port, session
 from callcenter.calls.session import CALL_ID_VAR
 from callcenter.db.models import Disposition
@@ -144,6 +144,21 @@ async def test_a_caller_left_in_stasis_is_taken_over_after_the_welcome(
     assert not any("welcome" in p for p in played)  # nothing replayed from the start
     assert "answer" not in kinds(c.ari.requests)
     assert c.ours_left() == (set(), set())
+
+
+async def test_a_channel_something_of_ours_follows_is_not_taken_over(ivr: IvrRegistry) -> None:
+    """A caller being refused (overload: an inbox, no call task) when the link
+    drops is left to its refusal, not served a second time by the reconcile."""
+    c = Centre(ivr)
+    c.ari.channels["refused-1"] = "PJSIP/citizen-trunk"
+    c.ari.up.add("refused-1")
+    c.ari.variables[("refused-1", CALL_ID_VAR)] = str(uuid.uuid4())
+    refusal = c.router.register(Inbox("channel:refused-1"))
+    await c.service.reconcile()
+    await c.finished()
+    assert c.records.opened() == []  # no second record, no IVR for it
+    assert not any(r[0] in ("play", "answer") for r in c.ari.requests)
+    c.router.unregister(refusal)
 
 
 async def test_orphan_legs_are_hung_up_and_our_empty_bridges_deleted(ivr: IvrRegistry) -> None:
