@@ -17,8 +17,15 @@ FAST_EXITS_MAX=5
 HTTP="http://127.0.0.1:${HOTLINE_HTTP_PORT:-8080}"
 export HOTLINE_CONFIG="${HOTLINE_CONFIG:-$PROJECT_ROOT/config/hotline.yaml}"
 
+# A pid file outlives its process (a reboot, a kill -9 of the supervisor) and the
+# number may since belong to another program: believe it only when the process
+# is still what we started.
+pid_is() { # pid_is PID WORD: PID runs a command line containing WORD
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null \
+        && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
+}
 service_pid() { cat "$PIDFILE" 2>/dev/null || true; }
-service_running() { local p; p=$(service_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+service_running() { pid_is "$(service_pid)" "callcenter serve"; }
 
 wait_healthy() {
     for _ in $(seq 1 150); do
@@ -30,7 +37,7 @@ wait_healthy() {
 }
 
 supervisor_pid() { cat "$SUPERVISOR_PIDFILE" 2>/dev/null || true; }
-supervisor_running() { local p; p=$(supervisor_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+supervisor_running() { pid_is "$(supervisor_pid)" "stack.sh supervise"; }
 
 say() { echo "$(date -u +%FT%TZ) supervisor: $*" >>"$LOGS/callcenter.log"; }
 

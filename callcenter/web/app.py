@@ -308,7 +308,10 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     memory = asyncio.create_task(MemoryReturn(calls.active).run(), name="memory-return")
 
     async def connected() -> None:
-        await resync_seats(app)
+        try:
+            await resync_seats(app)
+        except Exception:  # seats can wait for the next connection; the callers cannot
+            log.exception("cannot render the seats again after connecting to Asterisk")
         await calls.reconcile()
 
     stream = EventStream(app[ARI], router, on_connected=connected)
