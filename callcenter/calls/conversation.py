@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 from callcenter.acd.agents import AgentState
 from callcenter.acd.service import AcdService
 from callcenter.ari import AriError, AriNotFound, AriPort, AriUnavailable, ChannelGone, Inbox
-from callcenter.ari.events import ChannelEvent, ChannelTransfer, Event, StasisStart
+from callcenter.ari.events import (
+    ChannelEvent,
+    ChannelHangupRequest,
+    ChannelTransfer,
+    Event,
+    StasisStart,
+)
 from callcenter.calls import legs
 from callcenter.calls.commands import (
     CallBusy,
@@ -49,6 +55,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# The timeline step of a party that Asterisk (not a phone, not us) hung up: the
+# call then ends as lost, whatever else it reached.
+CUT_BY_ASTERISK = "cut_by_asterisk"
 
 T = TypeVar("T")
 
@@ -255,6 +265,10 @@ class Conversation:
         self._drop(party)
         self._departed.append(party.leg)  # hung up (if still there) and closed at the end
         self.trace.step("party_left", agent=party.agent_id, number=party.number)
+        if isinstance(event, ChannelHangupRequest) and event.soft:
+            # Not the party's phone and not us (we never hang up a party still in
+            # the call): Asterisk itself (shutdown, restart) or an operator.
+            self.trace.step(CUT_BY_ASTERISK, agent=party.agent_id, number=party.number)
 
     def _drop(self, party: Party) -> None:
         if party in self.parties:

@@ -34,6 +34,7 @@ from callcenter.ari.events import (
 )
 from callcenter.calls.adoption import safe_node
 from callcenter.calls.ari_port import AriCallPort, DialOut
+from callcenter.calls.conversation import CUT_BY_ASTERISK
 from callcenter.calls.journal import CallJournal, Journal
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.queue_call import QueueCall, QueueDeps
@@ -94,6 +95,8 @@ class _CallTrace:
         self.session._event("ivr_node", flow=flow, node=node, type=node_type)
 
     def step(self, kind: str, **detail: Any) -> None:
+        if kind == CUT_BY_ASTERISK:  # a party's leg ended by Asterisk, unannounced to us
+            self.session.ended_by_asterisk = True
         self.session._event(kind, **detail)
 
 

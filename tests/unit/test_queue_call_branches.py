@@ -164,3 +164,37 @@ async def test_a_holding_bridge_asterisk_refuses_ends_the_call_as_lost(ivr: IvrR
     assert closed_once(c) is D.LOST
     assert "create_channel" not in kinds(c.ari.requests)
     assert c.ari.requests[-1] == ("hangup", "caller-1")
+
+
+async def test_a_conversation_that_vanished_while_disconnected_is_lost_not_answered(
+    ivr: IvrRegistry,
+) -> None:
+    """Asterisk restarted and its events socket closed before it told us of the
+    hang-ups: the reconcile finds the caller gone. A failure, not a normal end."""
+    c = centre(ivr)
+    c.ari.arrive("caller-1")
+    await talking(c)
+    c.ari.channels.clear()  # everything went with Asterisk, unannounced
+    c.ari.bridges.clear()
+    await c.service.reconcile()
+    await settled(c)
+    assert closed_once(c) is D.LOST
+    [stay] = rows(c, QueueCall)
+    assert stay["agent_id"] == "1001"  # the conversation itself is kept
+
+
+async def test_a_conversation_asterisk_cut_at_the_agents_end_is_lost_not_answered(
+    ivr: IvrRegistry,
+) -> None:
+    """Asterisk shutting down hangs up the agent's leg (a soft hangup request, not
+    the phone's BYE) and its socket closes before the caller's own hang-up is told."""
+    c = centre(ivr)
+    c.ari.arrive("caller-1")
+    await talking(c)
+    [leg] = [ch for ch in c.ari.channels if ch.startswith("agent-")]
+    c.ari.emit("ChannelHangupRequest", leg, soft=True)
+    c.ari.hang_up(leg)
+    await settled(c)
+    assert closed_once(c) is D.LOST
+    [stay] = rows(c, QueueCall)
+    assert stay["agent_id"] == "1001"
