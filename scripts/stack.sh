@@ -10,10 +10,10 @@ LOGS="$RUN_DIR/logs"
 PIDFILE="$RUN_DIR/callcenter.pid"            # the service itself
 SUPERVISOR_PIDFILE="$RUN_DIR/callcenter-supervisor.pid"
 RESPAWN_DELAY=1
-# Like systemd's start limit: this many deaths, each within FAST_EXIT seconds of
-# its start, in a row, and the supervisor gives up (a bad config, the port taken).
-FAST_EXIT=5
-FAST_EXITS_MAX=5
+# Like systemd's start limit: this many deaths within START_LIMIT_SECONDS and the
+# supervisor gives up (a bad config, the port taken, a crash soon after start).
+START_LIMIT_SECONDS=60
+START_LIMIT_BURST=5
 HTTP="http://127.0.0.1:${HOTLINE_HTTP_PORT:-8080}"
 export HOTLINE_CONFIG="${HOTLINE_CONFIG:-$PROJECT_ROOT/config/hotline.yaml}"
 
@@ -44,11 +44,10 @@ say() { echo "$(date -u +%FT%TZ) supervisor: $*" >>"$LOGS/callcenter.log"; }
 supervise() {
     # Runs `callcenter serve`, and again RESPAWN_DELAY s after it dies; SIGTERM
     # (stack.sh down) is passed on and the service's drain awaited, then it ends.
-    local child="" stopping="" rc started fast=0
+    local child="" stopping="" rc now deaths=()
     trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
     cd "$PROJECT_ROOT"
     while [ -z "$stopping" ]; do
-        started=$(date +%s)
         "$VENV/bin/callcenter" serve >>"$LOGS/callcenter.log" 2>&1 </dev/null &
         child=$!
         echo "$child" >"$PIDFILE"
@@ -59,9 +58,12 @@ supervise() {
         done
         child=""
         [ -n "$stopping" ] && break
-        if [ $(( $(date +%s) - started )) -lt "$FAST_EXIT" ]; then fast=$((fast + 1)); else fast=0; fi
-        if [ "$fast" -ge "$FAST_EXITS_MAX" ]; then
-            say "callcenter died $fast times within ${FAST_EXIT}s of starting (last status $rc); giving up"
+        now=$(date +%s)
+        deaths=("${deaths[@]}" "$now")
+        [ "${#deaths[@]}" -gt "$START_LIMIT_BURST" ] && deaths=("${deaths[@]:1}")
+        if [ "${#deaths[@]}" -ge "$START_LIMIT_BURST" ] \
+            && [ $(( now - deaths[0] )) -lt "$START_LIMIT_SECONDS" ]; then
+            say "callcenter died ${#deaths[@]} times within ${START_LIMIT_SECONDS}s (last status $rc); giving up"
             break
         fi
         say "callcenter exited with status $rc; starting it again in ${RESPAWN_DELAY}s"

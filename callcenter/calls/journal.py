@@ -55,10 +55,15 @@ class Journal:
     answered_at: datetime | None = None
     bridge: str | None = None  # the recorded mixing bridge
     recording: str | None = None
+    # Not written: read off Asterisk at a take-over (the caller out of its talk
+    # bridge), so a hold survives even one the journal never heard of.
+    on_hold: bool = False
 
     def encode(self) -> str:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(self):
+            if f.name == "on_hold":
+                continue
             value = getattr(self, f.name)
             if value is None or value == () or (f.name in ("priority", "attempts") and not value):
                 continue
@@ -86,6 +91,7 @@ class Journal:
                 data["skills"] = tuple(str(s) for s in data["skills"])
             for name in ("priority", "attempts"):
                 data[name] = int(data.get(name, 0))
+            data.pop("on_hold", None)  # read off Asterisk, never off the variable
             return cls(**data)
         except (TypeError, ValueError) as exc:
             log.warning("unreadable call journal %r: %s", text[:200], exc)

@@ -294,6 +294,7 @@ class QueueCall:
             self.trace.step("callback_declined", digit=key)
             return False
         self.trace.step("callback_requested", queue=self.entry.queue)
+        await self._out_of_the_queue()
         await self._record_stay("callback")
         await self.deps.store.callback(
             self.call.call_id,
@@ -306,8 +307,15 @@ class QueueCall:
         return True
 
     async def _overflowed(self) -> QueueResult:
+        await self._out_of_the_queue()
         await self._record_stay("overflow")
         return QueueResult.OVERFLOW
+
+    async def _out_of_the_queue(self) -> None:
+        """The journal leaves the queue before the stay's row is written: a kill in
+        between must not put the caller back in the queue (and write a second stay)."""
+        if self.journal is not None and self.journal.current.stage != "ivr":
+            await self.journal.note(stage="ivr")
 
     async def _abandoned(self) -> None:
         await self._record_stay("abandoned")
@@ -404,6 +412,7 @@ class QueueCall:
             self._dialling(),
             self.trace,
             parties=[Party(leg, agent_id=agent_id)] if leg is not None else [],
+            on_hold=resumed is not None and resumed.on_hold,  # as the killed process left it
         )
         try:
             if resumed is None:

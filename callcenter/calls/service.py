@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -179,7 +180,7 @@ class CallService:
                 item.channel,
                 datetime.now(UTC),
                 call_id=item.call_id,
-                resume=item.journal,
+                resume=dataclasses.replace(item.journal, on_hold=item.on_hold),
                 waiting=self._back_in_queue(item),
             )
         closed = self.deps.recorder.close_lost(live, datetime.now(UTC))

@@ -300,10 +300,7 @@ class CallSession:
                 entry=self.waiting if resume is not None else None,
             )
             resume, self.waiting = None, None  # the queue call owns the caller's place now
-            result = await queue_call.run()
-            if result is QueueResult.OVERFLOW:  # back in the IVR (voicemail, a message)
-                await self.journal.note(stage="ivr")
-            return result
+            return await queue_call.run()  # an overflow has put the journal back in the IVR
 
         port.queue_handler = queue
         if resume is None and self.resume is not None and self.resume.stage == "talk":

@@ -14,6 +14,7 @@ import pytest
 from callcenter.acd.agents import AgentState
 from callcenter.acd.roster import AgentConfig
 from callcenter.calls import ari_port, legs, queue_call, session
+from callcenter.calls.commands import Hold
 from callcenter.calls.journal import JOURNAL_VAR, Journal, row_id
 from callcenter.calls.session import CALL_ID_VAR
 from callcenter.db.models import Disposition, QueueCall, QueueRequest, Recording
@@ -189,4 +190,45 @@ async def test_a_journal_naming_a_node_the_flow_lost_still_does_no_harm(
     if stage == "talk":
         assert plays == []
         assert len([v for t, v in centre.records.rows if t is QueueCall]) == 1
+    assert centre.ours_left() == (set(), set())
+
+
+async def test_a_caller_on_hold_at_the_kill_is_still_on_hold_and_can_be_taken_off(
+    ivr: IvrRegistry,
+) -> None:
+    """On hold, the caller is out of the talk bridge (hearing music): the new
+    process sees it there, and the agent's 'unhold' brings the caller back."""
+    centre = Centre(ivr, agents={"1001": AGENT}, presses=None)
+    ari = centre.ari
+    talking = left_behind(
+        centre,
+        "talker",
+        Journal(
+            stage="talk",
+            flow="12345",
+            node="wait",
+            queue="general",
+            enqueued_at=T0,
+            agent="1001",
+            leg="agent-1",
+            answered_at=T0,
+            bridge="hotline-call-1",
+            recording=RECORDING,
+            attempts=1,
+        ),
+    )
+    ari.channels["agent-1"] = "PJSIP/seat-1001"
+    ari.up.add("agent-1")
+    ari.bridges["hotline-call-1"] = ["agent-1"]  # the caller is on hold, out of it
+    ari.recordings[RECORDING] = "bridge:hotline-call-1"
+    centre.acd.restore("1001", AgentState.ON_CALL, None, T0, str(talking))
+    await centre.service.reconcile()
+    conversations = centre.deps.queues.conversations
+    await until(lambda: talking in conversations)
+    conversation = conversations[talking]
+    assert conversation.on_hold
+    assert await conversation.ask(Hold(False)) is False
+    assert ("add_channel", "hotline-call-1", "talker") in [r[:3] for r in ari.requests]
+    ari.hang_up("talker")
+    await centre.finished()
     assert centre.ours_left() == (set(), set())
