@@ -330,15 +330,7 @@ def report(results: dict[str, Any], fresh: set[str]) -> None:
 
 
 def parse() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--system", choices=[*SYSTEMS, "all"], default="all")
-    ap.add_argument(
-        "--rates",
-        type=lambda v: [int(r) for r in v.split(",")],
-        default=RATES,
-        help="calls per second, rising (default %(default)s)",
-    )
-    ap.add_argument("--duration", type=int, default=20, help="seconds per rate (default 20)")
+    ap = sb.ladder_parser(__doc__, SYSTEMS, RATES, "calls per second, rising", "calls.json")
     ap.add_argument("--hold", type=int, default=3000, help="ms from answer to hang-up")
     ap.add_argument(
         "--max-failed",
@@ -351,8 +343,6 @@ def parse() -> argparse.Namespace:
         type=int,
         help="sample the Python process with py-spy during this rate's step",
     )
-    ap.add_argument("--results", type=Path, default=sb.WORK / "calls.json")
-    ap.add_argument("--database-url", help="default: BENCH_DATABASE_URL or …/hotline_bench")
     return ap.parse_args()
 
 

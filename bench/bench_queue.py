@@ -442,20 +442,10 @@ def report(results: dict[str, Any], fresh: set[str]) -> None:
 
 
 def parse() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--system", choices=[*SYSTEMS, "all"], default="all")
-    ap.add_argument(
-        "--rates",
-        type=lambda v: [int(r) for r in v.split(",")],
-        default=RATES,
-        help="citizens' calls per second (default %(default)s)",
-    )
-    ap.add_argument("--duration", type=int, default=20, help="seconds per rate (default 20)")
+    ap = sb.ladder_parser(__doc__, SYSTEMS, RATES, "citizens' calls per second", "queue.json")
     ap.add_argument("--seats", type=int, default=asteriskconf.BENCH_SEATS, help="agents (≤ 20)")
     ap.add_argument("--talk", type=int, default=1000, help="ms an agent talks (default 1000)")
     ap.add_argument("--key-at", type=int, default=1000, help="ms after answer the caller presses 1")
-    ap.add_argument("--results", type=Path, default=sb.WORK / "queue.json")
-    ap.add_argument("--database-url", help="default: BENCH_DATABASE_URL or …/hotline_bench")
     opts = ap.parse_args()
     if not 1 <= opts.seats <= asteriskconf.BENCH_SEATS:
         ap.error(f"--seats: 1 to {asteriskconf.BENCH_SEATS} (bench/asterisk/queues.conf)")

@@ -10,6 +10,7 @@ for its own processes.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -43,6 +44,9 @@ SIPP_DIR = ROOT / "tests" / "sipp"
 PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 ARI = "http://127.0.0.1:8088"
 HZ = os.sysconf("SC_CLK_TCK")
+# Results, traces and the configuration copies under run/bench are root's alone
+# (the SIPp peers the benches start inherit it).
+os.umask(0o077)
 
 
 def say(text: str) -> None:
@@ -510,3 +514,22 @@ async def compare(
         results[system] = asdict(await run_system(system, opts, url))
         save_results(opts.results, results)
     report(results, set(chosen))
+
+
+def ladder_parser(
+    doc: str | None, systems: tuple[str, ...], rates: list[int], rates_help: str, results: str
+) -> argparse.ArgumentParser:
+    """The options every ladder bench has: which system, the rates, how long
+    each, where results are merged, the bench's database."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--system", choices=[*systems, "all"], default="all")
+    ap.add_argument(
+        "--rates",
+        type=lambda v: [int(r) for r in v.split(",")],
+        default=rates,
+        help=f"{rates_help} (default %(default)s)",
+    )
+    ap.add_argument("--duration", type=int, default=20, help="seconds per rate (default 20)")
+    ap.add_argument("--results", type=Path, default=WORK / results)
+    ap.add_argument("--database-url", help="default: BENCH_DATABASE_URL or …/hotline_bench")
+    return ap

@@ -14,6 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """What the tests and the SIPp peers they start write under run/ (message
+    traces with callers' numbers, service logs, copied configuration) is for
+    root alone, like everything else the project keeps there."""
+    os.umask(0o077)
+
+
 def default_test_db() -> str:
     """What scripts/test.sh uses: the service's database URL (with the password
     set-up generated) for the database named ``<db>_test``."""

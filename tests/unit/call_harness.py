@@ -6,7 +6,7 @@ Asterisk are fakes; flows are real YAML, checked by the real validator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,3 +193,12 @@ class Centre:
 
 def kinds(requests: Iterable[Request]) -> list[str]:
     return [r[0] for r in requests]
+
+
+async def until(condition: Callable[[], bool], turns: int = 10_000) -> None:
+    """Let the calls' tasks run (loop turns, no clock) until ``condition`` holds."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the calls never got there")

@@ -18,7 +18,7 @@ from callcenter.calls import ari_port, session
 from callcenter.calls.session import CALL_ID_VAR
 from callcenter.db.models import Disposition
 from callcenter.ivr.registry import IvrRegistry
-from tests.unit.call_harness import Centre, ivr_registry, kinds
+from tests.unit.call_harness import Centre, ivr_registry, kinds, until
 
 D = Disposition
 
@@ -101,7 +101,7 @@ async def test_while_draining_calls_finish_and_new_ones_are_handed_back(
     c = Centre(ivr)
     await in_welcome(c, "caller-1")
     draining = asyncio.create_task(c.service.drain(grace=5))
-    await asyncio.sleep(0)
+    await until(lambda: c.service.draining)
     c.ari.arrive("caller-2")  # during the drain
     async with asyncio.timeout(5):
         while "caller-2" in c.ari.channels:

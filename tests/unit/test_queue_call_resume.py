@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from callcenter.directory import Directory
 from callcenter.ivr.port import CallInfo, QueueResult
 from tests.unit.acd_support import T0, Harness, config, settle
 from tests.unit.ari_payloads import message
+from tests.unit.call_harness import until
 from tests.unit.fake_ari import FakeAri
 
 BRIDGE = "hotline-call-old"
@@ -157,15 +157,6 @@ class Stay:
             journal=self.journal,
             resume=resume,
         )
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the stay's task run until ``condition`` holds (no clock involved)."""
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the stay never got there")
 
 
 def talk_journal(**changes: Any) -> Journal:

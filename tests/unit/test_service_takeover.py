@@ -4,9 +4,7 @@ each caller's journal from its channel."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +17,7 @@ from callcenter.calls.journal import JOURNAL_VAR, Journal, row_id
 from callcenter.calls.session import CALL_ID_VAR
 from callcenter.db.models import Disposition, QueueCall, QueueRequest, Recording
 from callcenter.ivr.registry import IvrRegistry
-from tests.unit.call_harness import IVR_FLOW, Centre, ivr_registry
+from tests.unit.call_harness import IVR_FLOW, Centre, ivr_registry, until
 
 AGENT = AgentConfig(name="Agent 1001", seat="seat-1001", skills={"general": 5}, languages=["zh"])
 QUEUE_FLOW = IVR_FLOW.replace('choices: {"1": goodbye,', 'choices: {"1": wait,').replace(
@@ -54,18 +52,25 @@ def left_behind(centre: Centre, channel_id: str, journal: Journal | None) -> uui
     return call_id
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the calls' tasks run until ``condition`` holds (no clock involved)."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the calls never got there")
-
-
 def journalled(centre: Centre, channel_id: str) -> bool:
     """The restarted service wrote the caller's journal again (waiting anew)."""
     return ("set_variable", channel_id, JOURNAL_VAR) in centre.ari.requests
+
+
+# A caller talking to agent 1001 (leg agent-1) in recorded bridge hotline-call-1.
+TALKING = Journal(
+    stage="talk",
+    flow="12345",
+    node="wait",
+    queue="general",
+    enqueued_at=T0,
+    agent="1001",
+    leg="agent-1",
+    answered_at=T0,
+    bridge="hotline-call-1",
+    recording=RECORDING,
+    attempts=1,
+)
 
 
 def waiting(minutes: int, hold: str) -> Journal:
@@ -85,19 +90,7 @@ async def test_after_a_kill_every_caller_is_taken_over_at_its_stage(ivr: IvrRegi
     talking = left_behind(
         centre,
         "talker",
-        Journal(
-            stage="talk",
-            flow="12345",
-            node="wait",
-            queue="general",
-            enqueued_at=T0,
-            agent="1001",
-            leg="agent-1",
-            answered_at=T0,
-            bridge="hotline-call-1",
-            recording=RECORDING,
-            attempts=1,
-        ),
+        TALKING,
     )
     ari.channels["agent-1"] = "PJSIP/seat-1001"
     ari.up.add("agent-1")
@@ -203,19 +196,7 @@ async def test_a_caller_on_hold_at_the_kill_is_still_on_hold_and_can_be_taken_of
     talking = left_behind(
         centre,
         "talker",
-        Journal(
-            stage="talk",
-            flow="12345",
-            node="wait",
-            queue="general",
-            enqueued_at=T0,
-            agent="1001",
-            leg="agent-1",
-            answered_at=T0,
-            bridge="hotline-call-1",
-            recording=RECORDING,
-            attempts=1,
-        ),
+        TALKING,
     )
     ari.channels["agent-1"] = "PJSIP/seat-1001"
     ari.up.add("agent-1")
