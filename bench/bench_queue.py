@@ -7,7 +7,9 @@ all on one SIPp UAS) ring for 0.3 s, answer, talk TALK ms and hang up.
   service  `callcenter serve`, the real 12345 flows, queue `general` served by
            the bench agents (longest idle, wrap-up 1 s)
   native   the bench trunk's `queue` extension: Background(welcome, main menu),
-           1 → Queue(bench-general) over the same seats (leastrecent, wrap-up 1 s)
+           1 → Queue(bench-general) over the same seats (leastrecent, wrap-up 1 s),
+           recording each conversation from the answer (MixMonitor, WAV) as the
+           service does
 
 Per system and rate: answered calls, answered calls/s (answers ÷ the span
 from the first to the last seat ringing), p50/p99 from the caller's key to
