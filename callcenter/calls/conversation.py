@@ -294,6 +294,8 @@ class Conversation:
         except asyncio.CancelledError:
             await asyncio.shield(self._never_joined(party))
             raise
+        if blind and self.on_hold:  # nobody would be left to take the caller off hold
+            await self._off_hold_for(party, target)
         leaving = [p for p in self.parties if p.agent_id] if blind else []
         if by is not None and blind and by not in leaving:
             leaving.append(by)
@@ -309,6 +311,26 @@ class Conversation:
             await self._hang_up(old.leg)
         self._changed.set()
         return TransferDone(target, self.agents)
+
+    async def _off_hold_for(self, party: Party, target: str) -> None:
+        """A blind transfer of a caller on hold: the caller joins the new party in
+        the bridge, or the transfer is refused (the new party hung up, the caller
+        still on hold with the agent), never left on music with nobody to come back."""
+        try:
+            await self.hold(False)
+        except (AriError, ConversationError) as exc:
+            await asyncio.shield(self._never_joined(party))
+            if isinstance(exc, AriNotFound | ChannelGone) or self.caller_gone is not None:
+                raise ConversationError(f"{target}: {ENDED} meanwhile") from exc
+            with contextlib.suppress(AriError):  # music again if it was stopped
+                await self.dialling.ari.start_moh(self.caller_channel)
+            raise ConversationError(
+                f"{target}: the caller could not be taken off hold ({exc}); "
+                "the caller is still on hold"
+            ) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self._never_joined(party))
+            raise
 
     async def _never_joined(self, party: Party) -> None:
         """A party that answered but could not join: hang it up; an agent (on the
