@@ -114,6 +114,7 @@ class QueueCall:
             if resume.hold_bridge:  # the caller is still in it, with its music
                 self.hold_bridge, self.hold_bridge_asked = resume.hold_bridge, True
         self.talk_bridge: str | None = None
+        self.ending = False  # see end_resumed_talk()
 
     @property
     def config(self) -> QueueConfig:
@@ -175,6 +176,16 @@ class QueueCall:
             acd.enqueue(self.entry)
         await self._journal_waiting()
         return await self._wait()
+
+    async def end_resumed_talk(self) -> None:
+        """A talk taken over whose caller's task failed before it re-owned it (the
+        caller hung up during the take-over's first request, Asterisk refused it,
+        a shutdown): end it now as a conversation ends (legs hung up, bridge
+        deleted, stay and recording written once, the agents through wrap-up)
+        rather than leave it all to the next reconcile."""
+        assert self.resume is not None and self.resume.stage == "talk"
+        self.ending = True
+        await self.run()
 
     async def _journal_waiting(self) -> None:
         if self.journal is not None:
@@ -415,6 +426,9 @@ class QueueCall:
             on_hold=resumed is not None and resumed.on_hold,  # as the killed process left it
         )
         try:
+            if self.ending:  # nobody talks any more: only what the end of a talk does
+                self.trace.step("conversation_not_resumed", agent=agent_id, bridge=self.talk_bridge)
+                return QueueResult.ANSWERED
             if resumed is None:
                 assert leg is not None
                 await ari.create_bridge(self.talk_bridge, "mixing")

@@ -138,6 +138,7 @@ class CallSession:
         self.waiting = waiting
         self.ended_by_asterisk = False
         self.journal = CallJournal(deps.ari, channel.id, resume)
+        self.resume_owned = False  # a queue call took over the stay ``resume`` left
         inbox.observer = self._observe
 
     # Timeline -------------------------------------------------------------------
@@ -182,6 +183,7 @@ class CallSession:
         finally:
             if self.waiting is not None:  # taken over but never got back to its queue
                 self.deps.queues.acd.leave(self.waiting)
+            await asyncio.shield(self._end_untaken_talk())
             await asyncio.shield(self._close_record())
             self.deps.metrics.calls_active.dec()
 
@@ -300,6 +302,7 @@ class CallSession:
                 entry=self.waiting if resume is not None else None,
             )
             resume, self.waiting = None, None  # the queue call owns the caller's place now
+            self.resume_owned = True
             return await queue_call.run()  # an overflow has put the journal back in the IVR
 
         port.queue_handler = queue
@@ -316,6 +319,36 @@ class CallSession:
             runtime.flows, flow, port, services, call, trace, resume_at=resume_at
         )
         return await interpreter.run()
+
+    async def _end_untaken_talk(self) -> None:
+        """A conversation taken over whose task ended before a queue call re-owned
+        it (the caller hung up during the take-over's first request): its legs,
+        bridge, stay, recording and agents are ended now, not at the next reconcile."""
+        resume = self.resume
+        if resume is None or resume.stage != "talk" or self.resume_owned:
+            return
+        self.resume_owned = True
+        if self.stage == "start" and resume.flow and resume.node:
+            self.stage = f"{resume.flow}/{resume.node}"
+        if self.disposition is Disposition.ABANDONED:  # hung up after talking to an agent
+            self.disposition = Disposition.ANSWERED
+        call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
+        queue_call = QueueCall(
+            self._port(),
+            self.deps.queues,
+            call,
+            _CallTrace(self),
+            resume.queue or "",
+            resume.priority,
+            list(resume.skills),
+            resume.language or "zh",
+            journal=self.journal,
+            resume=resume,
+        )
+        try:
+            await queue_call.end_resumed_talk()
+        except Exception:
+            log.exception("call %s: ending the conversation taken over failed", self.call_id)
 
     def resume_stage(self) -> str | None:
         return self.resume.stage if self.resume is not None else None
