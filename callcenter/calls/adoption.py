@@ -7,8 +7,11 @@ so the decision per caller is plain data, made here without any I/O:
 
 - talking to an agent (the journal names the talk bridge): the conversation
   goes on untouched. The caller's new task rebuilds it around the same bridge,
-  leg and recording, so hang-up, transfer and hold still work and the end
-  writes the queue stay and the recording once;
+  parties (the agent who answered, or whoever a transfer or a three-way call
+  brought in) and recording, so hang-up, transfer and hold still work and the
+  end writes the queue stay and the recording once;
+- connected to a department by the IVR (a transfer node): the caller stays
+  with the department, in the same bridge, until either hangs up;
 - waiting in a queue: back in the queue with the same priority and time of
   arrival (so the same place), still in the holding bridge with its music;
 - anywhere in the IVR: back at the flow's first node after its opening
@@ -50,7 +53,9 @@ class Adoption:
 
     channel: Channel
     call_id: uuid.UUID | None
-    journal: Journal  # stage talk | queue | ivr, checked against what Asterisk has
+    # Stage talk | transfer | queue | ivr, checked against what Asterisk has: for a
+    # talk or a transfer, ``parties`` names the legs still in the bridge.
+    journal: Journal
     on_hold: bool = False  # talking, but the caller was on hold (out of the bridge)
 
     @property
@@ -60,7 +65,8 @@ class Adoption:
 
 @dataclass
 class Plan:
-    adopt: list[Adoption] = field(default_factory=list)  # talks, then waiting (in order), IVR
+    # Talks and IVR transfers, then waiting (in order), then the IVR.
+    adopt: list[Adoption] = field(default_factory=list)
     hang_up: list[str] = field(default_factory=list)  # legs nobody takes over
     delete: list[str] = field(default_factory=list)  # our bridges left with nobody
     on_call: dict[str, uuid.UUID | None] = field(default_factory=dict)  # agent → call
@@ -110,26 +116,31 @@ def plan(
     ivr: list[Adoption] = []
     for f in found:
         journal = f.journal or Journal()
-        if journal.stage == "talk" and journal.bridge in by_id:
+        if journal.stage in ("talk", "transfer") and journal.bridge in by_id:
             bridge = by_id[journal.bridge]
-            leg = journal.leg if journal.leg in live and journal.leg in bridge.channels else None
+            # Every party still in the bridge: the agent who answered, or whoever
+            # a transfer or a three-way call brought in (a department, an agent).
+            parties = tuple(
+                p for p in journal.talkers() if p.leg in live and p.leg in bridge.channels
+            )
+            leg = journal.leg if any(p.leg == journal.leg for p in parties) else None
             talks.append(
                 Adoption(
                     f.channel,
                     f.call_id,
-                    replace(journal, leg=leg),
-                    on_hold=f.channel.id not in bridge.channels,
+                    replace(journal, leg=leg, parties=parties),
+                    on_hold=journal.stage == "talk" and f.channel.id not in bridge.channels,
                 )
             )
             kept_bridges.add(bridge.id)
-            if leg is not None:
-                kept_legs.add(leg)
-                if journal.agent:
-                    result.on_call[journal.agent] = f.call_id
-        elif journal.stage == "talk":
+            for party in parties:
+                kept_legs.add(party.leg)
+                if party.agent:
+                    result.on_call[party.agent] = f.call_id
+        elif journal.stage in ("talk", "transfer"):
             # The bridge is gone (Asterisk deleted it?): nobody to talk to. The
             # conversation ends at once, which still writes its stay and recording.
-            talks.append(Adoption(f.channel, f.call_id, replace(journal, leg=None)))
+            talks.append(Adoption(f.channel, f.call_id, replace(journal, leg=None, parties=())))
         elif journal.stage == "queue" and journal.queue and journal.enqueued_at:
             hold = journal.hold_bridge
             if hold in by_id and f.channel.id in by_id[hold].channels:

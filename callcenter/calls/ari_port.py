@@ -28,6 +28,7 @@ from callcenter.ari.events import (
 )
 from callcenter.calls import legs
 from callcenter.calls.destinations import Destinations
+from callcenter.calls.journal import CallJournal, Journal, PartyNote
 from callcenter.directory import DestinationRefused
 from callcenter.ivr.port import QueueResult, RecordedMessage, TransferResult
 
@@ -79,6 +80,10 @@ class AriCallPort:
         self.keys: deque[str] = deque()
         # Set by the call session: runs a QueueCall (callcenter.calls.queue_call).
         self.queue_handler: QueueHandler | None = None
+        # Set by the call session: where a connected IVR transfer is noted for a
+        # restart, and the flow/node the call is at.
+        self.journal: CallJournal | None = None
+        self.stage: Callable[[], str] = lambda: ""
         self.gone: Event | None = None
 
     async def _next(self, inbox: Inbox | None = None, timeout: float | None = None) -> Event:
@@ -276,6 +281,7 @@ class AriCallPort:
                 await self.ari.stop_moh(self.channel_id)
             await self.ari.add_channel(bridge_id, self.channel_id)
             await self.ari.add_channel(bridge_id, leg.id)
+            await self._journal_connected(bridge_id, leg, number)
             self.gone = await legs.until_either_leaves(self.inbox, leg)
             return TransferResult.CONNECTED
         except ChannelGone as gone:
@@ -287,8 +293,48 @@ class AriCallPort:
         finally:
             await asyncio.shield(self._end_transfer(bridge_id, leg))
 
+    async def _journal_connected(self, bridge_id: str, leg: legs.Leg, number: str) -> None:
+        """Note the caller is with the department: a restarted service keeps them
+        together instead of hanging the department up and replaying the menu."""
+        if self.journal is not None:
+            flow, _, node = self.stage().partition("/")
+            await self.journal.note(
+                stage="transfer",
+                flow=flow or None,
+                node=node or None,
+                bridge=bridge_id,
+                parties=(PartyNote(leg.id, number=number),),
+                transferred_to=number,
+            )
+
+    async def resume_transfer(self, journal: Journal) -> TransferResult:
+        """Take over a caller a previous process's transfer node had connected
+        to a department: the same bridge and leg, until either leaves, then the
+        transfer ends as one never interrupted does (the department's leg hung
+        up, the bridge deleted). Nobody left to talk to: it ends at once."""
+        self._check_gone()
+        bridge_id = journal.bridge or ""
+        leg: legs.Leg | None = None
+        try:
+            department = journal.talkers()[:1]
+            if department and bridge_id:
+                leg_id = department[0].leg
+                leg = legs.Leg(leg_id, self.open_inbox(f"channel:{leg_id}"), created=True)
+                for source in (f"bridge:{bridge_id}", f"channel:{leg_id}"):
+                    with contextlib.suppress(AriError):  # normally kept across a reconnection
+                        await self.ari.subscribe(source)
+                try:  # it may have hung up before its inbox was open: no event would tell
+                    await self.ari.get_channel(leg_id)
+                except AriNotFound:
+                    return TransferResult.CONNECTED
+                self.gone = await legs.until_either_leaves(self.inbox, leg)
+            return TransferResult.CONNECTED
+        finally:
+            await asyncio.shield(self._end_transfer(bridge_id, leg))
+
     async def _end_transfer(self, bridge_id: str, leg: legs.Leg | None) -> None:
         if leg is not None:
             await legs.end(self.ari, leg, self.close_inbox)
-        with contextlib.suppress(AriError):
-            await self.ari.delete_bridge(bridge_id)
+        if bridge_id:
+            with contextlib.suppress(AriError):
+                await self.ari.delete_bridge(bridge_id)

@@ -42,6 +42,7 @@ from callcenter.calls.commands import (
     TransferDone,
 )
 from callcenter.calls.destinations import Destinations
+from callcenter.calls.journal import CallJournal, Journal, PartyNote
 from callcenter.directory import Destination, DestinationRefused
 from callcenter.ivr.port import Trace
 
@@ -93,6 +94,18 @@ class Party:
     agent_id: str | None = None  # None: a department number
     number: str | None = None
 
+    def note(self) -> PartyNote:
+        return PartyNote(self.leg.id, self.agent_id, self.number)
+
+
+def resumed_parties(journal: Journal, open_inbox: Callable[[str], Inbox]) -> list[Party]:
+    """The parties a previous process left in the bridge (see adoption.plan),
+    with their inboxes open again: this process owns their legs from now on."""
+    return [
+        Party(legs.Leg(p.leg, open_inbox(f"channel:{p.leg}"), created=True), p.agent, p.number)
+        for p in journal.talkers()
+    ]
+
 
 @dataclass(eq=False)
 class Conversation:
@@ -111,6 +124,8 @@ class Conversation:
     commands: CommandInbox = field(default_factory=CommandInbox)
     start_within: float = COMMAND_START_SECONDS  # see ask()
     caller_gone: Event | None = None  # the caller's hang-up, once seen
+    # Where who is in the bridge is noted for a restart (on the caller's channel).
+    journal: CallJournal | None = None
     _side_bridges: list[str] = field(default_factory=list)
     _departed: list[legs.Leg] = field(default_factory=list)  # left by themselves: inboxes open
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -270,6 +285,20 @@ class Conversation:
             # the call): Asterisk itself (shutdown, restart) or an operator.
             self.trace.step(CUT_BY_ASTERISK, agent=party.agent_id, number=party.number)
 
+    async def check_parties(self) -> None:
+        """After a take-over: a party whose leg ended before this process opened
+        its inbox (between the reconcile's listing and now) told nobody; it has left."""
+        for party in list(self.parties):
+            try:
+                await self.dialling.ari.get_channel(party.leg.id)
+            except AriNotFound:
+                self._drop(party)
+                party.leg.created = False  # nothing left to hang up
+                self._departed.append(party.leg)
+                self.trace.step("party_left", agent=party.agent_id, number=party.number)
+            except AriError:  # Asterisk busy or away: its events will tell
+                pass
+
     def _drop(self, party: Party) -> None:
         if party in self.parties:
             self.parties.remove(party)
@@ -304,6 +333,9 @@ class Conversation:
         self.trace.step(
             "transferred" if blind else "conference_added", to=target, destination=destination.key
         )
+        if self.journal is not None:  # before the leaving are hung up: a kill keeps the new
+            staying = [p.note() for p in self.parties if p not in leaving]
+            await self.journal.note(parties=tuple(staying), transferred_to=target)
         if by is not None:  # tell the transferring phone before it is hung up
             await self._progress(by, "channel_answered")
         for old in leaving:

@@ -5,8 +5,10 @@ channel carries, in one variable, where the call was (IVR, waiting in a
 queue, talking to an agent) and what a restarted service needs to take it
 over without a cut: the queue, priority and time of arrival (the caller's
 place), the agent, the leg, the talk bridge, the recording's name and when
-the agent answered. It is written when the call moves (one round trip per
-move, not per event) and read once by :mod:`callcenter.calls.adoption`.
+the agent answered, and who is in the talk bridge after a transfer or a
+three-way call; or the department an IVR transfer node connected the caller
+to. It is written when the call moves (one round trip per move, not per
+event) and read once by :mod:`callcenter.calls.adoption`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ JOURNAL_VAR = "HOTLINE_JOURNAL"
 # Ids of a conversation's rows, derived from its recording's name (unique per
 # call and attempt): both processes of a restart name them alike.
 _ROWS = uuid.UUID("5b0c6f7e-2f4a-4d8e-9c61-12345aa2b001")
-STAGES = ("ivr", "queue", "talk")
+# transfer: an IVR transfer node connected the caller to a department.
+STAGES = ("ivr", "queue", "talk", "transfer")
 _TIMES = ("enqueued_at", "answered_at")
 
 
@@ -37,10 +40,30 @@ class VariableSetter(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class PartyNote:
+    """One party in the caller's bridge: its leg, and the agent or number it is."""
+
+    leg: str
+    agent: str | None = None
+    number: str | None = None
+
+    def encode(self) -> dict[str, str]:
+        pairs = (("leg", self.leg), ("agent", self.agent), ("number", self.number))
+        return {k: v for k, v in pairs if v}
+
+    @classmethod
+    def decode(cls, data: Any) -> PartyNote:
+        if not isinstance(data, dict) or not isinstance(data.get("leg"), str):
+            raise ValueError(f"not a party: {data!r}")
+        agent, number = data.get("agent"), data.get("number")
+        return cls(data["leg"], str(agent) if agent else None, str(number) if number else None)
+
+
+@dataclass(frozen=True, slots=True)
 class Journal:
     """The call's stage and the facts a restart needs for it."""
 
-    stage: str = "ivr"  # ivr | queue | talk
+    stage: str = "ivr"  # ivr | queue | talk | transfer
     flow: str | None = None  # the flow and node that queued the caller
     node: str | None = None
     queue: str | None = None
@@ -51,10 +74,15 @@ class Journal:
     hold_bridge: str | None = None
     attempts: int = 0
     agent: str | None = None
-    leg: str | None = None  # the agent's channel
+    leg: str | None = None  # the answering agent's channel
     answered_at: datetime | None = None
-    bridge: str | None = None  # the recorded mixing bridge
+    bridge: str | None = None  # the recorded mixing bridge (an IVR transfer's bridge)
     recording: str | None = None
+    # Who is in the bridge besides the caller once a transfer or a three-way call
+    # moved it (or an IVR transfer connected a department); None: only the agent
+    # who answered (``leg``), as journals before transfers were journalled say.
+    parties: tuple[PartyNote, ...] | None = None
+    transferred_to: str | None = None  # the stay's last transfer (number or agent:ID)
     # Not written: read off Asterisk at a take-over (the caller out of its talk
     # bridge), so a hold survives even one the journal never heard of.
     on_hold: bool = False
@@ -65,6 +93,9 @@ class Journal:
             if f.name == "on_hold":
                 continue
             value = getattr(self, f.name)
+            if f.name == "parties" and value is not None:
+                values["parties"] = [p.encode() for p in value]  # () too: nobody is left
+                continue
             if value is None or value == () or (f.name in ("priority", "attempts") and not value):
                 continue
             if isinstance(value, datetime):
@@ -89,13 +120,23 @@ class Journal:
                     data[name] = datetime.fromisoformat(data[name])
             if "skills" in data:
                 data["skills"] = tuple(str(s) for s in data["skills"])
+            if data.get("parties") is not None:
+                data["parties"] = tuple(PartyNote.decode(p) for p in data["parties"])
             for name in ("priority", "attempts"):
                 data[name] = int(data.get(name, 0))
             data.pop("on_hold", None)  # read off Asterisk, never off the variable
             return cls(**data)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             log.warning("unreadable call journal %r: %s", text[:200], exc)
             return None
+
+    def talkers(self) -> tuple[PartyNote, ...]:
+        """Who was in the caller's bridge: the journalled parties, else (a
+        journal no transfer moved, or one an older version wrote) the agent
+        who answered, on ``leg``."""
+        if self.parties is not None:
+            return self.parties
+        return (PartyNote(self.leg, self.agent),) if self.leg else ()
 
 
 def row_id(kind: str, recording: str) -> uuid.UUID:

@@ -34,7 +34,7 @@ from callcenter.ari.events import (
 from callcenter.calls import legs
 from callcenter.calls.acd_store import AcdStore, QueueStay
 from callcenter.calls.ari_port import AriCallPort
-from callcenter.calls.conversation import Conversation, Dialling, Party
+from callcenter.calls.conversation import Conversation, Dialling, Party, resumed_parties
 from callcenter.calls.destinations import Destinations
 from callcenter.calls.journal import CallJournal, Journal, row_id
 from callcenter.ivr.port import CallInfo, QueueResult, Trace
@@ -161,11 +161,8 @@ class QueueCall:
         assert resume is not None
         if resume.stage == "talk":
             agent = acd.agents.get(resume.agent or "")
-            leg = None
-            if resume.leg:
-                leg = legs.Leg(resume.leg, self.port.open_inbox(f"channel:{resume.leg}"), True)
             self.trace.step("conversation_resumed", agent=resume.agent, bridge=resume.bridge)
-            return await self._talk(agent, leg, resumed=resume)
+            return await self._talk(agent, None, resumed=resume)  # its parties: the journal's
         self.trace.step("queue_resumed", queue=self.entry.queue, waited=self._waited())
         if not self.hold_bridge_asked:  # its holding bridge is gone: a new one
             self.hold_bridge_asked = True
@@ -414,6 +411,10 @@ class QueueCall:
         )
         self.stay.row_id = row_id("stay", name)  # the same row after a restart
         caller_left = None
+        if resumed is not None:  # whoever the killed process left in the bridge
+            parties = resumed_parties(resumed, self.port.open_inbox)
+        else:
+            parties = [Party(leg, agent_id=agent_id)] if leg is not None else []
         conversation = Conversation(
             self.call.call_id,
             self.port.channel_id,
@@ -422,8 +423,10 @@ class QueueCall:
             self.entry.queue,
             self._dialling(),
             self.trace,
-            parties=[Party(leg, agent_id=agent_id)] if leg is not None else [],
+            parties=parties,
+            transferred_to=resumed.transferred_to if resumed is not None else None,
             on_hold=resumed is not None and resumed.on_hold,  # as the killed process left it
+            journal=self.journal,  # transfers and three-way calls note who is in the bridge
         )
         try:
             if self.ending:  # nobody talks any more: only what the end of a talk does
@@ -439,7 +442,8 @@ class QueueCall:
                 await ari.record_bridge(self.talk_bridge, name)
                 await self._journal_talk(agent_id, leg.id, answered_at, name)
             else:
-                await self._follow(leg)
+                await self._follow(conversation.parties)
+                await conversation.check_parties()  # one may have left before we listened
             self.deps.conversations[self.call.call_id] = conversation  # commands wait in it
             if resumed is None:  # a taken-over recording started long ago
                 await self._recording_started(bridge_inbox, name, conversation)
@@ -507,10 +511,10 @@ class QueueCall:
                 hold_bridge=None,
             )
 
-    async def _follow(self, leg: legs.Leg | None) -> None:
-        """Make sure the events of a taken-over bridge and leg reach us (Asterisk
+    async def _follow(self, parties: list[Party]) -> None:
+        """Make sure the events of a taken-over bridge and legs reach us (Asterisk
         normally keeps the application's subscriptions across a reconnection)."""
-        sources = [f"bridge:{self.talk_bridge}"] + ([f"channel:{leg.id}"] if leg else [])
+        sources = [f"bridge:{self.talk_bridge}"] + [f"channel:{p.leg.id}" for p in parties]
         for source in sources:
             with contextlib.suppress(AriError):
                 await self.port.ari.subscribe(source)

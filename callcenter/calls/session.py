@@ -275,6 +275,15 @@ class CallSession:
         )
         call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
         trace = _CallTrace(self)
+        port.journal, port.stage = self.journal, lambda: self.stage  # an IVR transfer notes it
+        if self.resume is not None and self.resume.stage == "transfer":
+            # A transfer node had connected the caller to a department: they go on
+            # talking; the call ends as that transfer would have.
+            if self.resume.flow and self.resume.node:
+                self.stage = f"{self.resume.flow}/{self.resume.node}"
+            self._event("resumed", stage="transfer", to=self.resume.transferred_to)
+            await port.resume_transfer(self.resume)
+            return Outcome.TRANSFERRED
 
         resume_at = self._resume_at(runtime, flow)
         resume = self.resume
