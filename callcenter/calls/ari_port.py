@@ -332,6 +332,16 @@ class AriCallPort:
         finally:
             await asyncio.shield(self._end_transfer(bridge_id, leg))
 
+    async def drop_transfer(self, journal: Journal) -> None:
+        """A taken-over IVR transfer whose caller is gone before it was resumed:
+        the department's leg hung up, the bridge deleted."""
+        department = journal.talkers()[:1]
+        leg = None
+        if department:
+            leg_id = department[0].leg
+            leg = legs.Leg(leg_id, self.open_inbox(f"channel:{leg_id}"), created=True)
+        await self._end_transfer(journal.bridge or "", leg)
+
     async def _end_transfer(self, bridge_id: str, leg: legs.Leg | None) -> None:
         if leg is not None:
             await legs.end(self.ari, leg, self.close_inbox)

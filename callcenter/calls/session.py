@@ -184,6 +184,7 @@ class CallSession:
             if self.waiting is not None:  # taken over but never got back to its queue
                 self.deps.queues.acd.leave(self.waiting)
             await asyncio.shield(self._end_untaken_talk())
+            await asyncio.shield(self._end_untaken_transfer())
             await asyncio.shield(self._close_record())
             self.deps.metrics.calls_active.dec()
 
@@ -282,6 +283,7 @@ class CallSession:
             if self.resume.flow and self.resume.node:
                 self.stage = f"{self.resume.flow}/{self.resume.node}"
             self._event("resumed", stage="transfer", to=self.resume.transferred_to)
+            self.resume_owned = True
             await port.resume_transfer(self.resume)
             return Outcome.TRANSFERRED
 
@@ -328,6 +330,20 @@ class CallSession:
             runtime.flows, flow, port, services, call, trace, resume_at=resume_at
         )
         return await interpreter.run()
+
+    async def _end_untaken_transfer(self) -> None:
+        """An IVR transfer taken over whose task ended before it re-owned it (the
+        caller hung up during the take-over's first request): the department's
+        leg is hung up and the bridge deleted now, not at the next reconcile."""
+        resume = self.resume
+        if resume is None or resume.stage != "transfer" or self.resume_owned:
+            return
+        self.resume_owned = True
+        if self.stage == "start" and resume.flow and resume.node:
+            self.stage = f"{resume.flow}/{resume.node}"
+        if self.disposition is Disposition.ABANDONED:  # hung up while with the department
+            self.disposition = Disposition.TRANSFERRED
+        await self._port().drop_transfer(resume)
 
     async def _end_untaken_talk(self) -> None:
         """A conversation taken over whose task ended before a queue call re-owned

@@ -116,6 +116,7 @@ class Restart:
         self.old = centre(ivr, presses)
         self.old.acd.request_state("1001", AgentState.AVAILABLE)
         self.new: Centre | None = None
+        self.new_centre: Centre | None = None  # the process started after the kill, if set up
         self.rows_before: list[tuple[Any, dict[str, Any]]] = []
 
     async def talking(self) -> Conversation:
@@ -131,7 +132,7 @@ class Restart:
 
     async def kill(self) -> Centre:
         """kill -9: Asterisk keeps everything; a new process reconciles."""
-        old, new = self.old, centre(self.ivr, None)
+        old, new = self.old, self.new_centre or centre(self.ivr, None)
         new.ari.channels = dict(old.ari.channels)
         new.ari.up = set(old.ari.up)
         new.ari.bridges = {b: list(members) for b, members in old.ari.bridges.items()}
@@ -479,4 +480,30 @@ async def test_a_department_gone_before_the_ivr_take_over_listened_ends_the_call
     await finished(new)
     assert hung_up(new, CALLER)
     assert new.records.dispositions() == [Disposition.TRANSFERRED]
+    assert new.ours_left() == (set(), set())
+
+
+@pytest.mark.parametrize(
+    ("status", "disposition"),
+    [(404, Disposition.TRANSFERRED), (500, Disposition.LOST)],
+    ids=["caller-hung-up", "asterisk-refused"],
+)
+async def test_an_ivr_transfer_whose_take_over_fails_at_once_frees_the_department(
+    ivr: IvrRegistry, status: int, disposition: Disposition
+) -> None:
+    """The take-over's first request fails: the department is not left on an
+    open line until some later reconcile."""
+    r = Restart(ivr, "2")
+    r.old.ari.arrive(CALLER)
+    await until(lambda: '"stage":"transfer"' in r.old.ari.variables.get((CALLER, JOURNAL_VAR), ""))
+    [department] = legs_dialled(r.old, "transfer-")
+    [bridge] = [b for b, m in r.old.ari.bridges.items() if department in m]
+    new = centre(ivr, None)
+    new.ari.fail("set_variable", status, nth=1)
+    r.new_centre = new
+    await r.kill()
+    await finished(new)
+    assert hung_up(new, department) and ("delete_bridge", bridge) in new.ari.requests
+    [close] = new.records.closes
+    assert (close.disposition, close.last_stage) == (disposition, "12345/dept")
     assert new.ours_left() == (set(), set())
