@@ -509,6 +509,8 @@ class QueueCall:
                 recording=name,
                 attempts=self.stay.attempts,
                 hold_bridge=None,
+                parties=None,  # the agent who answered alone (a new talk: no earlier transfer)
+                transferred_to=None,
             )
 
     async def _follow(self, parties: list[Party]) -> None:

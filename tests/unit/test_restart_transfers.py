@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -507,3 +508,38 @@ async def test_an_ivr_transfer_whose_take_over_fails_at_once_frees_the_departmen
     [close] = new.records.closes
     assert (close.disposition, close.last_stage) == (disposition, "12345/dept")
     assert new.ours_left() == (set(), set())
+
+
+async def test_a_second_talk_of_the_same_call_journals_its_own_agent_not_the_first_talks_parties(
+    tmp_path: Path,
+) -> None:
+    """After a transferred conversation the flow queues the caller again: the new
+    talk's journal names its agent's leg, not the department of the first."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    again = FLOW.replace("    queue: general\n", "    queue: general\n    after_call: menu\n")
+    (flows / "12345.yaml").write_text(again, encoding="utf-8")
+    registry = IvrRegistry(
+        IvrPaths(
+            flows_dir=flows,
+            prompts_dir=PROMPTS,
+            calendar=ROOT / "config" / "calendar.yaml",
+            queues=ROOT / "config" / "queues.yaml",
+            lookup_fixture=ROOT / "config" / "lookup_fixture.yaml",
+            directory=ROOT / "config" / "directory.yaml",
+        )
+    )
+    r = Restart(registry, "1")
+    conversation = await r.talking()
+    await conversation.ask(Transfer(r.to("dept:SWJ"), blind=True))
+    [department] = legs_dialled(r.old, "transfer-")
+    r.old.ari.hang_up(department)  # back to the menu, 1 again: agent 1001 answers again
+    await until(lambda: len(legs_dialled(r.old, "agent-")) == 2 and len(r.old.ari.recordings) == 1)
+    await until(lambda: '"stage":"talk"' in r.old.ari.variables[(CALLER, JOURNAL_VAR)])
+    second = legs_dialled(r.old, "agent-")[1]
+    await until(lambda: f'"leg":"{second}"' in r.old.ari.variables[(CALLER, JOURNAL_VAR)])
+    journal = Journal.decode(r.old.ari.variables[(CALLER, JOURNAL_VAR)])
+    assert journal is not None
+    assert journal.parties is None and journal.transferred_to is None
+    assert journal.talkers() == (PartyNote(second, "1001"),)
+    await r.old.service.drain(0)
