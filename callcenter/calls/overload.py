@@ -15,6 +15,14 @@ plus prompt slots; see :func:`callcenter.asteriskconf.max_files`). When the
 service is down or its ``Stasis()`` fails, the dialplan's own apology
 (``STASISSTATUS=FAILED``) still answers; a draining service hands calls back
 to it as before.
+
+A caller hearing the busy prompt carries its record's id on its channel
+(``HOTLINE_REFUSED``, set before the record is opened: one request, on this
+path only). If the service dies meanwhile, the next process finds it there
+and finishes the refusal (hang-up, the same record closed once as overflow)
+instead of serving it under a second record past the cap. A call refused
+unanswered has no such mark: its record is opened only once the hang-up was
+asked, so a kill before that leaves no record but the next process's own.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ LOG_EVERY_SECONDS = 1.0
 # Cause 34 (no circuit available): Asterisk answers the INVITE with 503.
 CONGESTION = "congestion"
 STAGE = "overload"
+# On a channel hearing the busy prompt: the id of its record (see the module's doc).
+REFUSED_VAR = "HOTLINE_REFUSED"
 
 
 class Verdict(enum.Enum):
@@ -72,6 +82,8 @@ class _Ari(Protocol):
     async def answer(self, channel_id: str) -> None: ...
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None: ...
 
     async def play(
         self, channel_id: str, playback_id: str, media: str | list[str], lang: str | None = None
@@ -135,12 +147,24 @@ class Overload:
         self.metrics.calls_started.inc()
         self.metrics.overload_refused.labels(verdict.value).inc()
         self._count(verdict, serving)
+        self._refuse(channel, arrived_at, verdict, None)
+        return True
+
+    def take_over(self, channel: Channel, call_id: uuid.UUID) -> None:
+        """A caller a killed process was refusing (the mark on its channel): hung
+        up here and its record (``call_id``) closed once, never served past the cap
+        under a second record. Counted already by the process that refused it."""
+        if channel.id not in self._refusing:
+            self._refuse(channel, datetime.now(UTC), Verdict.BUSY_PROMPT, call_id)
+
+    def _refuse(
+        self, channel: Channel, arrived_at: datetime, verdict: Verdict, taken: uuid.UUID | None
+    ) -> None:
         inbox = self.router.register(Inbox(f"channel:{channel.id}", self.config.inbox_size))
-        refusal = _Refusal(self, channel, inbox, arrived_at, verdict)
+        refusal = _Refusal(self, channel, inbox, arrived_at, verdict, taken)
         task = asyncio.create_task(refusal.run(), name=f"refuse-{channel.id}")
         self._refusing[channel.id] = task
         task.add_done_callback(lambda t: self._finished(channel.id, inbox, t))
-        return True
 
     def _finished(self, channel_id: str, inbox: Inbox, task: asyncio.Task[None]) -> None:
         self.router.unregister(inbox)
@@ -201,13 +225,17 @@ class _Refusal:
         inbox: Inbox,
         arrived_at: datetime,
         verdict: Verdict,
+        taken: uuid.UUID | None = None,
     ) -> None:
+        """``taken``: the record of a refusal a killed process began (see take_over)."""
         self.o = overload
         self.channel = channel
         self.inbox = inbox
         self.arrived_at = arrived_at
         self.verdict = verdict
-        self.call_id = uuid.uuid4()
+        self.taken_over = taken is not None
+        self.call_id = taken or uuid.uuid4()
+        self.opened = False
         self.cause: int | None = None
         self.cause_text: str | None = None
         self.ended_at: datetime | None = None
@@ -219,21 +247,37 @@ class _Refusal:
     async def run(self) -> None:
         logs.set_call(self.call_id, self.channel.id)
         ch, o = self.channel, self.o
-        o.recorder.submit(OpenCall.of_channel(self.call_id, ch, ch.creationtime or self.arrived_at))
         prompt = o.config.busy_prompt if self.verdict is Verdict.BUSY_PROMPT else None
-        self._event("overload_refused", how=self.verdict.value, prompt=prompt)
         try:
             try:
-                if prompt is not None:
+                if self.taken_over:  # its prompt was cut by the kill: only the hang-up is left
+                    self._open("overload_taken_over")  # again: its first may never have landed
+                elif prompt is not None:
+                    with contextlib.suppress(AriError):  # gone: the prompt's answer says so
+                        await o.ari.set_variable(ch.id, REFUSED_VAR, str(self.call_id))
+                    self._open("overload_refused", how=self.verdict.value, prompt=prompt)
                     await self._busy_prompt(prompt)
                 if not self._ended():
-                    await o.ari.hangup(ch.id, reason="normal" if prompt else CONGESTION)
+                    await o.ari.hangup(ch.id, reason="normal" if self.opened else CONGESTION)
             except AriError as exc:  # the caller left first (404), or Asterisk is busy
                 log.debug("refused call %s: %s", ch.id, exc)  # never a line per call
+            if not self.opened:  # refused unanswered: recorded once the hang-up was asked
+                self._open("overload_refused", how=self.verdict.value, prompt=None)
             with contextlib.suppress(AriError):
                 await self._until_end(END_WAIT_SECONDS)
         finally:
+            if not self.opened:  # cut short by a shutdown: still its record
+                self._open("overload_refused", how=self.verdict.value, prompt=prompt)
             await asyncio.shield(self._close())
+
+    def _open(self, kind: str, **detail: object) -> None:
+        """The call's record (``ON CONFLICT DO NOTHING``: opened twice, it is one)."""
+        ch = self.channel
+        self.o.recorder.submit(
+            OpenCall.of_channel(self.call_id, ch, ch.creationtime or self.arrived_at)
+        )
+        self.opened = True
+        self._event(kind, **detail)
 
     async def _busy_prompt(self, prompt: str) -> None:
         o, channel_id = self.o, self.channel.id

@@ -16,7 +16,7 @@ from callcenter.ari.events import Channel, Event, StasisStart, UnknownEvent
 from callcenter.calls import adoption
 from callcenter.calls.adoption import Found, as_bridge, as_channel, is_leg
 from callcenter.calls.journal import JOURNAL_VAR, Journal
-from callcenter.calls.overload import Overload
+from callcenter.calls.overload import REFUSED_VAR, Overload
 from callcenter.calls.session import CALL_ID_VAR, CallDeps, CallSession
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,12 @@ class CallService:
             if not self._is_ours(channel) or is_leg(channel.id):
                 continue
             call_id, journal = await self._journal_of(channel.id)
+            if call_id is None:  # not served yet, or being refused when the last process died
+                refused = await self._refused_call(channel.id)
+                if refused is not None and self.overload is not None:
+                    self.overload.take_over(channel, refused)  # hung up, its record closed
+                    continue
+                call_id = refused  # nobody refuses here: served, on that record
             found.append(Found(channel, call_id, journal))
         decided = adoption.plan(
             found, channels, bridges, owned=owned | set(self._tasks), bridge_prefix=BRIDGE_PREFIX
@@ -257,6 +263,15 @@ class CallService:
         except AriError:
             return call_id, None
         return call_id, Journal.decode(journal)
+
+    async def _refused_call(self, channel_id: str) -> uuid.UUID | None:
+        """The record of a refusal (busy prompt) a previous process left on the
+        channel: asked only of channels without a call id, never per call."""
+        try:
+            value = await self.deps.ari.get_variable(channel_id, REFUSED_VAR)
+            return uuid.UUID(value) if value else None
+        except (AriError, ValueError):
+            return None
 
     # Shutdown ------------------------------------------------------------------
     async def drain(self, grace: float) -> None:
