@@ -102,6 +102,52 @@ async def test_a_conversation_goes_on_through_a_kill_and_is_recorded_once(
     # (no_leaks: no bridge and no leg left in Asterisk)
 
 
+async def test_a_blind_transferred_conversation_goes_on_through_a_kill(
+    department, desk, db, ari, caller_prefix, tmp_path
+):
+    """The caller talks with the department t1 transferred them to; a kill -9
+    cuts neither, and the end writes the stay (t1, the department) once."""
+    await desk.phone("t1", "agent_answers.xml")  # talks until hung up
+    await desk.state("t1", "available")
+    scenario = caller_scenario(tmp_path, [("talk", 25000)], hang_up=True)
+    caller = asyncio.create_task(sipp(str(scenario), caller_prefix, timeout_s=90))
+    call_id = await open_call_id(db, caller_prefix)
+    await talking(desk.http, call_id)
+    async with desk.http.post(
+        f"{HTTP}/api/v1/calls/{call_id}/transfer", json={"to": "88001234", "mode": "blind"}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    before = await until_stage(db, ari, call_id, "talk")
+    assert before.parties is not None and [p.number for p in before.parties] == ["88001234"]
+    [leg] = [p.leg for p in before.parties]
+    assert leg.startswith("transfer-")
+
+    desk.service.kill()  # no chance to clean up
+    await desk.service.start()
+    assert leg in {c.id for c in await ari.list_channels()}  # not hung up as an orphan
+
+    result = await caller
+    assert result.returncode == 0, result.output  # never cut: the caller hung up itself
+    assert await asyncio.wait_for(department.wait(), 30) == 0  # then our BYE reached it
+    [call] = await closed_calls(db, caller_prefix, 1)
+    assert call["disposition"] == "answered"
+    [stay] = await rows(db, "SELECT * FROM queue_calls WHERE call_id = :c", c=call["id"])
+    assert (stay["outcome"], stay["agent_id"], stay["transferred_to"]) == (
+        "answered",
+        "t1",
+        "88001234",
+    )
+    assert stay["answered_at"] == before.answered_at
+    assert stay["talk_seconds"] > 15  # the whole conversation, across the restart
+    [recording] = await rows(db, "SELECT * FROM recordings WHERE call_id = :c", c=call["id"])
+    assert recording["id"] == stay["recording_id"] and recording["name"] == before.recording
+    taken_over = after_adoption(await timeline(db, call["id"]))
+    assert "conversation_resumed" in [k for k, _ in taken_over]
+    assert [k for k, _ in taken_over if k.startswith("Playback")] == []  # nothing played
+    assert (await desk.agent("t1"))["state"] in ("wrap_up", "available")
+    # (no_leaks: no bridge and no leg left in Asterisk)
+
+
 async def test_waiting_callers_keep_their_order_through_a_kill(desk, db, ari, caller_prefix):
     await desk.phone("t1", "agent_answers_hangs_up.xml", talk_ms=1000)
     await desk.state("t1", "paused", "training")  # staffed, nobody free: both wait
