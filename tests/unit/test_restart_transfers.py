@@ -543,3 +543,22 @@ async def test_a_second_talk_of_the_same_call_journals_its_own_agent_not_the_fir
     assert journal.parties is None and journal.transferred_to is None
     assert journal.talkers() == (PartyNote(second, "1001"),)
     await r.old.service.drain(0)
+
+
+async def test_a_transferred_talk_whose_take_over_fails_at_once_frees_the_department(
+    ivr: IvrRegistry,
+) -> None:
+    """The caller hangs up during the take-over's first request: the department's
+    leg (not only the agent who answered) is hung up, the rows written once."""
+    r = Restart(ivr, "1")
+    conversation = await r.talking()
+    await conversation.ask(Transfer(r.to("dept:SWJ"), blind=True))
+    [department] = legs_dialled(r.old, "transfer-")
+    r.new_centre = new = centre(ivr, None)
+    new.ari.fail("set_variable", 404, nth=1)
+    await r.kill()
+    await finished(new)
+    assert hung_up(new, department)
+    assert new.records.dispositions() == [Disposition.ANSWERED]
+    one_answered_stay(r, "88001234")
+    assert new.ours_left() == (set(), set())
