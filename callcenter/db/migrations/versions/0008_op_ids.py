@@ -2,6 +2,13 @@
 (unique), so a batch written again after a lost COMMIT answer, or a spool
 replayed after a crash, lands once
 
+The unique indexes are built CONCURRENTLY (outside a transaction): a plain
+CREATE INDEX would hold writes to call_events, a big table the service
+writes to all the time, for as long as the build takes. Every step may run
+again: a run interrupted midway (killed, a lock timeout, a failed build)
+leaves its columns and possibly an INVALID index behind, and the next run
+drops that index and builds it anew.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01
@@ -9,7 +16,6 @@ Create Date: 2026-12-01
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "0008"
 down_revision = "0007"
@@ -22,14 +28,51 @@ depends_on = None
 TABLES = ("call_events", "agent_state_log", "surveys", "queue_requests", "callback_tasks")
 
 
+def _index(table: str) -> str:
+    return f"uq_{table}_op_id"
+
+
+def _has_column(table: str) -> bool:
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = :t AND column_name = 'op_id'"
+        ),
+        {"t": table},
+    )
+    return found.first() is not None
+
+
+def _invalid_index(name: str) -> bool:
+    """An index of this name left INVALID by an interrupted concurrent build."""
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = :n AND n.nspname = current_schema() AND NOT i.indisvalid"
+        ),
+        {"n": name},
+    )
+    return found.first() is not None
+
+
 def upgrade() -> None:
-    for table in TABLES:
-        # Nullable: rows written before, and by other writers, have none.
-        op.add_column(table, sa.Column("op_id", postgresql.UUID(as_uuid=True), nullable=True))
-        op.create_index(f"uq_{table}_op_id", table, ["op_id"], unique=True)
+    offline = op.get_context().as_sql
+    with op.get_context().autocommit_block():  # each statement commits on its own
+        for table in TABLES:
+            # Nullable, no default: only the catalogue changes (no rewrite, a moment's
+            # lock). Asked only when missing, so a run again takes no lock for it.
+            if offline or not _has_column(table):
+                op.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS op_id uuid")
+        for table in TABLES:
+            name = _index(table)
+            if not offline and _invalid_index(name):
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} (op_id)")
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        op.drop_index(f"uq_{table}_op_id", table_name=table)
-        op.drop_column(table, "op_id")
+    with op.get_context().autocommit_block():
+        for table in TABLES:
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_index(table)}")
+            op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS op_id")
