@@ -407,21 +407,28 @@ class CallSession:
         self.disposition = Disposition.COMPLETED
 
     async def _open_record(self, flow: str | None, flow_version: str) -> None:
+        """The call's id goes on its channel before its record is opened: a kill
+        in between leaves either a marked channel, served by the next process on
+        that same record (opened again, idempotently), or no record at all; never
+        a record on an unmarked channel, which the next process's own record of
+        it would collide with (one channel, one row) and leave open."""
         ch = self.channel
-        self.deps.recorder.submit(
-            OpenCall.of_channel(self.call_id, ch, self.started_at, flow, flow_version)
-        )
-        self._event(
-            "adopted" if self.adopted else "StasisStart",
-            self.arrived_at,
-            channel=ch.name,
-            caller=ch.caller_number,
-            exten=ch.exten,
-            state=ch.state,
-        )
-        if self.state is CallState.ANSWERED:
-            self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
-        await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
+        try:
+            await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
+        finally:  # refused too (the caller hung up first): the call still has its record
+            self.deps.recorder.submit(
+                OpenCall.of_channel(self.call_id, ch, self.started_at, flow, flow_version)
+            )
+            self._event(
+                "adopted" if self.adopted else "StasisStart",
+                self.arrived_at,
+                channel=ch.name,
+                caller=ch.caller_number,
+                exten=ch.exten,
+                state=ch.state,
+            )
+            if self.state is CallState.ANSWERED:
+                self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
 
     async def _answer(self) -> None:
         if self.state is CallState.NEW:
