@@ -258,7 +258,7 @@ class _Refusal:
                     self._open("overload_refused", how=self.verdict.value, prompt=prompt)
                     await self._busy_prompt(prompt)
                 if not self._ended():
-                    await o.ari.hangup(ch.id, reason="normal" if self.opened else CONGESTION)
+                    await o.ari.hangup(ch.id, reason="normal" if prompt else CONGESTION)
             except AriError as exc:  # the caller left first (404), or Asterisk is busy
                 log.debug("refused call %s: %s", ch.id, exc)  # never a line per call
             if not self.opened:  # refused unanswered: recorded once the hang-up was asked
