@@ -30,8 +30,19 @@ ast_daemon() { # ast_daemon MAXFILES
 }
 
 mount_bind() { # mount_bind HOST_DIR DIR_IN_ROOT
-    local target="$ASTERISK_ROOT$2"
-    mkdir -p "$target"
+    local target="$ASTERISK_ROOT$2" dir="$ASTERISK_ROOT" part
+    # The folders down to the mount point are root's and searchable by
+    # Asterisk's user whatever umask we run under (the tests run under 077: a
+    # 0700 /hotline kept Asterisk from reading its own configuration). Stop at
+    # a mount point: its mode is the bind-mounted folder's own.
+    local IFS=/
+    for part in ${2#/}; do
+        dir="$dir/$part"
+        mountpoint -q "$dir" && break
+        [ -d "$dir" ] && [ ! -L "$dir" ] || mkdir "$dir" || die "cannot create $dir"
+        chmod 0755 "$dir"
+    done
+    unset IFS
     mountpoint -q "$target" || mount --bind "$1" "$target" || die "cannot bind-mount $1 into the root"
 }
 
@@ -99,6 +110,7 @@ running() { local p; p=$(pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 start() {
     [ -f "$ASTERISK_ROOT/.hotline-ready" ] || die "no Asterisk root at $ASTERISK_ROOT (run make setup)"
     if running; then skip "Asterisk running (pid $(pid))"; return 0; fi
+    kill_strays
     mounts_down
     adopt_asterisk_ids
     render
@@ -112,18 +124,43 @@ start() {
     # be waiting at its name).
     ast_daemon "$maxfiles" >>"$LOGS/asterisk-console.log" 2>&1 \
         || die "Asterisk failed to start; see $LOGS/asterisk/messages.log and $LOGS/asterisk-console.log"
-    for _ in $(seq 1 100); do
-        if ast -rx "core waitfullybooted" >/dev/null 2>&1; then
-            # ARI answers once res_ari is loaded; wait for HTTP too.
-            for _ in $(seq 1 50); do
-                curl -s -o /dev/null "http://127.0.0.1:8088/ari/asterisk/info" && return 0
-                sleep 0.1
-            done
+    # A deadline, not a count of tries: on a loaded machine (the stress run,
+    # a busy CI host) loading the modules alone can take well over 10 s.
+    local deadline=$((SECONDS + ${ASTERISK_BOOT_TIMEOUT:-120}))
+    until ast -rx "core waitfullybooted" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            stop  # never leave a half-booted Asterisk for the next start to find
+            die "Asterisk did not finish booting within ${ASTERISK_BOOT_TIMEOUT:-120} s; see $LOGS/asterisk/messages.log"
+        fi
+        sleep 0.1
+    done
+    # ARI answers once res_ari is loaded; wait for HTTP too.
+    until curl -s -o /dev/null "http://127.0.0.1:8088/ari/asterisk/info"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            stop
             die "Asterisk is up but ARI does not answer on 127.0.0.1:8088"
         fi
         sleep 0.1
     done
-    die "Asterisk did not finish booting; see $LOGS/asterisk/messages.log"
+}
+
+strays() {
+    # Asterisk processes chrooted into our root that wrote no pid file of ours
+    # (one that could not read its configuration runs on built-in defaults).
+    local p
+    for p in $(pgrep -x asterisk || true); do
+        [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$(realpath "$ASTERISK_ROOT")" ] && echo "$p"
+    done
+    return 0
+}
+
+kill_strays() {
+    local stray
+    for stray in $(strays); do
+        step "stopping a stray Asterisk in the root (pid $stray)"
+        kill -9 "$stray" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$stray" 2>/dev/null || break; sleep 0.1; done
+    done
 }
 
 stop() {
@@ -134,6 +171,7 @@ stop() {
         for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$p" 2>/dev/null && { kill -9 "$p" 2>/dev/null || true; }
     fi
+    kill_strays
     mounts_down
 }
 
