@@ -6,10 +6,13 @@ instead of all of it waiting for the next reconcile."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from callcenter.acd.agents import AgentState
 from callcenter.calls.journal import row_id
+from callcenter.calls.session import CALL_ID_VAR
 from callcenter.db.models import Disposition, QueueCall, Recording
 from callcenter.ivr.registry import IvrRegistry
 from tests.unit.call_harness import Centre, ivr_registry, until
@@ -77,3 +80,35 @@ async def test_a_takeover_failing_before_it_owns_the_talk_ends_it_at_once(
     await centre.service.reconcile()
     await centre.finished()
     assert len(centre.records.rows) == rows and len(centre.records.closes) == 1
+
+
+async def test_a_shutdown_during_the_takeovers_first_request_ends_the_talk_too(
+    ivr: IvrRegistry,
+) -> None:
+    centre = Centre(ivr, agents={"1001": AGENT}, presses=None)
+    ari = centre.ari
+    talking = left_behind(centre, "talker", TALKING)
+    ari.channels["agent-1"] = "PJSIP/seat-1001"
+    ari.bridges["hotline-call-1"] = ["talker", "agent-1"]
+    ari.recordings[RECORDING] = "bridge:hotline-call-1"
+    centre.acd.restore("1001", AgentState.ON_CALL, None, T0, str(talking))
+    asked, never = asyncio.Event(), asyncio.Event()
+    answer = ari.set_variable
+
+    async def unanswered(channel_id: str, name: str, value: str) -> None:
+        if name == CALL_ID_VAR:  # the take-over's first request: Asterisk never answers
+            asked.set()
+            await never.wait()
+        await answer(channel_id, name, value)
+
+    ari.set_variable = unanswered  # type: ignore[method-assign]
+    await centre.service.reconcile()
+    async with asyncio.timeout(5):
+        await asked.wait()
+    await centre.service.drain(0)  # SIGTERM, no grace left: the task is cancelled there
+
+    assert centre.ours_left() == (set(), set())  # the caller hung up by the shutdown
+    [closed] = centre.records.closes
+    assert (closed.call_id, closed.disposition) == (talking, Disposition.SHUTDOWN)
+    assert len([v for t, v in centre.records.rows if t is QueueCall]) == 1
+    await until(lambda: centre.acd.agents["1001"].state is AgentState.AVAILABLE)
