@@ -7,7 +7,11 @@ source "$(dirname "$0")/lib.sh"
 RUNS="${1:-5}"; shift || true
 apt_install stress-ng
 mkdir -p "$RUN_DIR/logs"
-stress-ng --cpu "$(nproc)" --timeout 0 --quiet &
+# In a session of its own, like any other program loading the machine: with
+# the kernel's autogroup scheduling, a hog started in the tests' own session
+# shares that session's slice with pytest, SIPp and the service and starves
+# them (SIPp's INVITEs time out) while Asterisk, in its own session, idles.
+setsid stress-ng --cpu "$(nproc)" --timeout 0 --quiet &
 load=$!
 trap 'kill "$load" 2>/dev/null || true; wait "$load" 2>/dev/null || true' EXIT
 for run in $(seq 1 "$RUNS"); do
