@@ -327,6 +327,8 @@ class AriCallPort:
                     await self.ari.get_channel(leg_id)
                 except AriNotFound:
                     return TransferResult.CONNECTED
+                except AriError:  # Asterisk busy: its events will tell, never cut the talk
+                    pass
                 self.gone = await legs.until_either_leaves(self.inbox, leg)
             return TransferResult.CONNECTED
         finally:

@@ -562,3 +562,27 @@ async def test_a_transferred_talk_whose_take_over_fails_at_once_frees_the_depart
     assert new.records.dispositions() == [Disposition.ANSWERED]
     one_answered_stay(r, "88001234")
     assert new.ours_left() == (set(), set())
+
+
+async def test_an_ivr_transfer_taken_over_survives_asterisk_refusing_the_department_check(
+    ivr: IvrRegistry,
+) -> None:
+    """A busy Asterisk refusing the take-over's look at the department's leg
+    (500) does not cut the caller from the department: its events will tell."""
+    r = Restart(ivr, "2")
+    r.old.ari.arrive(CALLER)
+    await until(lambda: '"stage":"transfer"' in r.old.ari.variables.get((CALLER, JOURNAL_VAR), ""))
+    [department] = legs_dialled(r.old, "transfer-")
+    new = centre(ivr, None)
+    new.ari.fail("get_channel", 500)
+    r.new_centre = new
+    await r.kill()
+    await until(lambda: ("get_channel", department) in new.ari.requests)
+    await until(lambda: ("subscribe", f"channel:{department}") in new.ari.requests)
+    assert not hung_up(new, department) and new.service.active() == 1
+    new.ari.hang_up(CALLER)
+    await finished(new)
+    assert hung_up(new, department)
+    [close] = new.records.closes
+    assert (close.disposition, close.last_stage) == (Disposition.TRANSFERRED, "12345/dept")
+    assert new.ours_left() == (set(), set())
