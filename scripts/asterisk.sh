@@ -96,12 +96,19 @@ render() {
         || die "rendering the agents' seats failed (agents/roster.yaml)"
 }
 
+in_root() { # in_root PID: is that process chrooted into our root (never "" = "")
+    local root there
+    root=$(realpath "$ASTERISK_ROOT" 2>/dev/null) || return 1
+    there=$(readlink "/proc/$1/root" 2>/dev/null) || return 1
+    [ -n "$root" ] && [ "$there" = "$root" ]
+}
+
 pid() {
     # The pid file is Asterisk's to write: believe it only for an asterisk
     # process chrooted into our root, so nobody steers root's kill elsewhere.
     local p; p=$(cat "$STATE/run/asterisk.pid" 2>/dev/null || true)
     [[ "$p" =~ ^[0-9]+$ ]] || return 0
-    [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$(realpath "$ASTERISK_ROOT")" ] || return 0
+    in_root "$p" || return 0
     [ "$(cat "/proc/$p/comm" 2>/dev/null)" = asterisk ] && echo "$p"
     return 0
 }
@@ -127,7 +134,9 @@ start() {
     # A deadline, not a count of tries: on a loaded machine (the stress run,
     # a busy CI host) loading the modules alone can take well over 10 s.
     local deadline=$((SECONDS + ${ASTERISK_BOOT_TIMEOUT:-120}))
-    until ast -rx "core waitfullybooted" >/dev/null 2>&1; do
+    # One try may block until the boot ends: bounded, so the deadline holds.
+    until timeout 10 chroot "$ASTERISK_ROOT" /usr/sbin/asterisk -C "$CONF" \
+        -rx "core waitfullybooted" >/dev/null 2>&1; do
         if [ "$SECONDS" -ge "$deadline" ]; then
             stop  # never leave a half-booted Asterisk for the next start to find
             die "Asterisk did not finish booting within ${ASTERISK_BOOT_TIMEOUT:-120} s; see $LOGS/asterisk/messages.log"
@@ -149,7 +158,7 @@ strays() {
     # (one that could not read its configuration runs on built-in defaults).
     local p
     for p in $(pgrep -x asterisk || true); do
-        [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$(realpath "$ASTERISK_ROOT")" ] && echo "$p"
+        in_root "$p" && echo "$p"
     done
     return 0
 }

@@ -409,9 +409,10 @@ class CallSession:
     async def _open_record(self, flow: str | None, flow_version: str) -> None:
         """The call's id goes on its channel before its record is opened: a kill
         in between leaves either a marked channel, served by the next process on
-        that same record (opened again, idempotently), or no record at all; never
-        a record on an unmarked channel, which the next process's own record of
-        it would collide with (one channel, one row) and leave open."""
+        that same record (opened again, idempotently), or no record at all. A
+        refused mark still opens the record (the call happened): a 404 means the
+        caller is gone, anything else ends the call here, so no later process
+        serves that unmarked channel under a second record."""
         ch = self.channel
         try:
             await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
