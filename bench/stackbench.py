@@ -19,7 +19,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from callcenter import asteriskconf  # noqa: E402
+from tests.integration.stack import free_udp_port  # noqa: E402,F401 (SIPp's own ports)
 
 LOCK = Path("/tmp/hotline-stack.lock")
 LOGS = ROOT / "run" / "logs"
@@ -238,13 +238,6 @@ def expand(probe: Probe) -> Probe:
 
 
 # -- SIPp ---------------------------------------------------------------------------
-
-
-def free_udp_port(address: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((address, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -8,6 +8,7 @@ Asterisk holds no channel or bridge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import text
 
-from callcenter.ari import AriClient, AriSettings
+from callcenter.ari import AriClient, AriError, AriSettings
 from callcenter.ari.events import Bridge, Channel
 from tests.integration.stack import ROOT, Service, asterisk, start_department
 
@@ -84,6 +85,13 @@ async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
         if not channels and not bridges:
             return
         await asyncio.sleep(0.2)
+    # Cleared before failing, so the next test starts clean and is not blamed.
+    for channel in channels:
+        with contextlib.suppress(AriError):
+            await ari.hangup(channel.id)
+    for bridge in bridges:
+        with contextlib.suppress(AriError):
+            await ari.delete_bridge(bridge.id)
     pytest.fail(
         f"leaked in Asterisk: channels {[c.name for c in channels]}, "
         f"bridges {[b.id for b in bridges]}"

@@ -4,6 +4,7 @@ service as a subprocess, SIPp callers, and the test database."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import signal
@@ -66,10 +67,33 @@ async def until_udp_bound(port: int, process: asyncio.subprocess.Process) -> Non
         await asyncio.sleep(0.02)
 
 
-def free_udp_port() -> int:
+# SIPp's own UDP ports: above Asterisk's RTP range (config/asterisk.yaml: 10000-20000)
+# and below the kernel's ephemeral ports (32768+), handed out in turn. A port the
+# kernel chose for bind(0) and we let go could be chosen again before SIPp binds
+# it, and SIPp binds the media port + 2 too (video), which that choice never
+# checked: SIPp then exits at once, its call never placed (a CI failure).
+SIPP_PORTS = range(21000, 32000, 4)
+_sipp_ports = itertools.cycle(SIPP_PORTS)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("0.0.0.0", port))  # taken on any address: not ours to use
+        except OSError:
+            return False
+    return True
+
+
+def free_udp_port() -> int:
+    """A UDP port for SIPp (``-p`` or ``-mp``) free now with the three after it
+    (a media port's RTCP and video), from SIPp's own range, not handed out again
+    until the range comes round."""
+    for _ in SIPP_PORTS:
+        base = next(_sipp_ports)
+        if all(_bindable(base + i) for i in range(4)):
+            return base
+    raise RuntimeError(f"no four free UDP ports in a row in {SIPP_PORTS}")
 
 
 @dataclass
@@ -361,8 +385,9 @@ async def token(http: aiohttp.ClientSession, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
-async def open_call_id(db, prefix: str) -> str:
-    """The id of the test's call in progress, once its row is written."""
+async def open_call_id(db, prefix: str, caller: asyncio.Task[SippResult]) -> str:
+    """The id of the test's call in progress, once its row is written; fails at
+    once, with SIPp's own words, when the ``caller`` placing it has exited."""
     from sqlalchemy import text
 
     for _ in range(100):
@@ -373,6 +398,11 @@ async def open_call_id(db, prefix: str) -> str:
             )
         if found is not None:
             return str(found)
+        if caller.done():
+            result = caller.result()
+            raise AssertionError(
+                f"the call never started: SIPp exited {result.returncode}\n{result.output}"
+            )
         await asyncio.sleep(0.1)
     raise AssertionError("the call never started")
 

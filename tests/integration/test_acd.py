@@ -201,7 +201,7 @@ async def test_the_call_centre_routes_know_who_is_asking(
                 caller_prefix,
             )
         )
-        call_id = await open_call_id(db, caller_prefix)
+        call_id = await open_call_id(db, caller_prefix, caller)
         hold = f"{HTTP}/api/v1/calls/{call_id}/hold"
         theirs = await token(anonymous, other)
         await talking(anonymous, call_id, mine)  # I may hold my own call
@@ -386,7 +386,7 @@ async def test_transfer_to_a_department(department, desk, db, caller_prefix, tmp
             caller_prefix,
         )
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
     async with desk.http.post(
         f"{HTTP}/api/v1/calls/{call_id}/transfer", json={"to": "88001234", "mode": mode}
@@ -520,7 +520,7 @@ async def test_hold_and_a_supervisor(desk, db, database_url, caller_prefix, tmp_
             caller_prefix,
         )
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
 
     async def hold(on: bool) -> dict[str, bool]:
@@ -595,7 +595,7 @@ async def test_an_agent_transfers_the_caller_to_another_agent(desk, db, caller_p
             caller_prefix,
         )
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
     await desk.state("t2", "available")  # only now, so the queue gave the call to t1
     async with desk.http.post(

@@ -70,7 +70,7 @@ async def test_a_conversation_goes_on_through_a_kill_and_is_recorded_once(
     scenario = caller_scenario(tmp_path, [("talk", 20000)], hang_up=True)
     # The caller hangs up by itself 20 s after the answer.
     caller = asyncio.create_task(sipp(str(scenario), caller_prefix, timeout_s=90))
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
     before = await until_stage(db, ari, call_id, "talk")
     assert before.agent == "t1" and before.recording
@@ -111,7 +111,7 @@ async def test_a_blind_transferred_conversation_goes_on_through_a_kill(
     await desk.state("t1", "available")
     scenario = caller_scenario(tmp_path, [("talk", 25000)], hang_up=True)
     caller = asyncio.create_task(sipp(str(scenario), caller_prefix, timeout_s=90))
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
     async with desk.http.post(
         f"{HTTP}/api/v1/calls/{call_id}/transfer", json={"to": "88001234", "mode": "blind"}
@@ -152,10 +152,10 @@ async def test_waiting_callers_keep_their_order_through_a_kill(desk, db, ari, ca
     await desk.phone("t1", "agent_answers_hangs_up.xml", talk_ms=1000)
     await desk.state("t1", "paused", "training")  # staffed, nobody free: both wait
     first = asyncio.create_task(sipp("caller_until_bye.xml", caller_prefix + "1", timeout_s=90))
-    first_id = await open_call_id(db, caller_prefix + "1")
+    first_id = await open_call_id(db, caller_prefix + "1", first)
     before_first = await until_stage(db, ari, first_id, "queue")
     second = asyncio.create_task(sipp("caller_until_bye.xml", caller_prefix + "2", timeout_s=90))
-    second_id = await open_call_id(db, caller_prefix + "2")
+    second_id = await open_call_id(db, caller_prefix + "2", second)
     await until_stage(db, ari, second_id, "queue")
 
     desk.service.kill()
@@ -194,7 +194,7 @@ async def test_an_ivr_caller_resumes_after_the_welcome(hotline, db, ari, caller_
     caller = asyncio.create_task(
         sipp("caller_hangs_up.xml", caller_prefix, hangup_after_ms=15000, timeout_s=60)
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     for _ in range(100):  # the welcome is playing
         if "PlaybackStarted" in [k for k, _ in await timeline(db, call_id)]:
             break
@@ -222,7 +222,7 @@ async def test_asterisk_restarting_mid_conversation_closes_the_call_and_frees_th
     caller = asyncio.create_task(
         sipp("caller_until_bye.xml", caller_prefix, timeout_s=60)  # Asterisk's stop ends it
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
 
     await asyncio.to_thread(asterisk, "restart")

@@ -138,7 +138,7 @@ async def test_a_ticket_taken_while_the_citizen_is_on_the_line_is_linked_to_the_
     http, h, _ = people
     scenario = caller_scenario(tmp_path, [("pause", 9000)], hang_up=True)
     caller = asyncio.create_task(sipp(scenario, caller_prefix, timeout_s=60))
-    call_id = uuid.UUID(await open_call_id(db, caller_prefix))  # written as the call starts
+    call_id = uuid.UUID(await open_call_id(db, caller_prefix, caller))  # written as the call starts
     body = {
         "nature": "help",
         "subject": "独居老人求助",

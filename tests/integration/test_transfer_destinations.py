@@ -48,7 +48,7 @@ async def test_a_transfer_outside_the_directory_is_refused_and_the_agent_keeps_t
             caller_prefix,
         )
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
     for mode in ("blind", "conference"):
         async with desk.http.post(
@@ -85,7 +85,7 @@ async def test_a_transfer_to_a_directory_department_reaches_it(
             caller_prefix,
         )
     )
-    call_id = await open_call_id(db, caller_prefix)
+    call_id = await open_call_id(db, caller_prefix, caller)
     await talking(desk.http, call_id)
     async with desk.http.post(
         f"{HTTP}/api/v1/calls/{call_id}/transfer", json={"to": "dept:SWJ", "mode": "blind"}
