@@ -312,10 +312,10 @@ class AriCallPort:
         to a department: the same bridge and leg, until either leaves, then the
         transfer ends as one never interrupted does (the department's leg hung
         up, the bridge deleted). Nobody left to talk to: it ends at once."""
-        self._check_gone()
         bridge_id = journal.bridge or ""
         leg: legs.Leg | None = None
         try:
+            self._check_gone()  # the caller gone already: the department's line ends too
             department = journal.talkers()[:1]
             if department and bridge_id:
                 leg_id = department[0].leg

@@ -30,6 +30,10 @@ JOURNAL_VAR = "HOTLINE_JOURNAL"
 # Ids of a conversation's rows, derived from its recording's name (unique per
 # call and attempt): both processes of a restart name them alike.
 _ROWS = uuid.UUID("5b0c6f7e-2f4a-4d8e-9c61-12345aa2b001")
+# Ids of calls, derived from the caller's channel id, which Asterisk makes
+# unique (its system name, its start time and a counter): both processes of a
+# restart name the call alike with no request to write the id on the channel.
+_CALLS = uuid.UUID("5b0c6f7e-2f4a-4d8e-9c61-12345aa2b002")
 # transfer: an IVR transfer node connected the caller to a department.
 STAGES = ("ivr", "queue", "talk", "transfer")
 _TIMES = ("enqueued_at", "answered_at")
@@ -144,6 +148,11 @@ def row_id(kind: str, recording: str) -> uuid.UUID:
     process that began the conversation and in one that took it over, so the
     row is written once (``ON CONFLICT DO NOTHING`` on the id)."""
     return uuid.uuid5(_ROWS, f"{kind}:{recording}")
+
+
+def call_id_of(channel_id: str) -> uuid.UUID:
+    """The id of the call whose caller is on ``channel_id`` (its record's id)."""
+    return uuid.uuid5(_CALLS, channel_id)
 
 
 class CallJournal:

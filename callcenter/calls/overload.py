@@ -46,6 +46,7 @@ from callcenter.ari.events import (
     PlaybackFinished,
     StasisEnd,
 )
+from callcenter.calls.journal import call_id_of
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.record_ops import AddEvent, CloseCall, MarkAnswered, OpenCall
 from callcenter.calls.recorder import CallRecorder
@@ -234,7 +235,7 @@ class _Refusal:
         self.arrived_at = arrived_at
         self.verdict = verdict
         self.taken_over = taken is not None
-        self.call_id = taken or uuid.uuid4()
+        self.call_id = taken or call_id_of(channel.id)
         self.opened = False
         self.cause: int | None = None
         self.cause_text: str | None = None

@@ -15,14 +15,16 @@ from callcenter.ari import AriError, EventRouter, Inbox
 from callcenter.ari.events import Channel, Event, StasisStart, UnknownEvent
 from callcenter.calls import adoption
 from callcenter.calls.adoption import Found, as_bridge, as_channel, is_leg
-from callcenter.calls.journal import JOURNAL_VAR, Journal
+from callcenter.calls.journal import JOURNAL_VAR, Journal, call_id_of
 from callcenter.calls.overload import REFUSED_VAR, Overload
-from callcenter.calls.session import CALL_ID_VAR, CallDeps, CallSession
+from callcenter.calls.session import CallDeps, CallSession
 
 log = logging.getLogger(__name__)
 
 # Bridges the service creates carry this prefix, so leftovers can be found.
 BRIDGE_PREFIX = "hotline-"
+# Where versions before call ids were derived from channels wrote a call's id.
+LEGACY_CALL_ID_VAR = "HOTLINE_CALL_ID"
 
 
 class CallService:
@@ -158,12 +160,12 @@ class CallService:
             if not self._is_ours(channel) or is_leg(channel.id):
                 continue
             call_id, journal = await self._journal_of(channel.id)
-            if call_id is None:  # not served yet, or being refused when the last process died
+            if journal is None:  # in the IVR, not served yet, or being refused
                 refused = await self._refused_call(channel.id)
                 if refused is not None and self.overload is not None:
                     self.overload.take_over(channel, refused)  # hung up, its record closed
                     continue
-                call_id = refused  # nobody refuses here: served, on that record
+                call_id = refused or call_id  # nobody refuses here: served, on that record
             found.append(Found(channel, call_id, journal))
         decided = adoption.plan(
             found, channels, bridges, owned=owned | set(self._tasks), bridge_prefix=BRIDGE_PREFIX
@@ -249,19 +251,19 @@ class CallService:
     def _is_ours(self, channel: Channel) -> bool:
         return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app
 
-    async def _journal_of(self, channel_id: str) -> tuple[uuid.UUID | None, Journal | None]:
-        """The call id and journal a previous process left on the channel."""
+    async def _journal_of(self, channel_id: str) -> tuple[uuid.UUID, Journal | None]:
+        """The call's id and the journal a previous process left on the channel.
+        The id is the channel's own (:func:`call_id_of`), unless a version that
+        wrote it on the channel served the call: then that one, so an upgrade
+        with callers on the line opens no second record."""
+        call_id = call_id_of(channel_id)
         try:
-            value = await self.deps.ari.get_variable(channel_id, CALL_ID_VAR)
-            call_id = uuid.UUID(value) if value else None
-        except (AriError, ValueError):
-            return None, None
-        if call_id is None:
-            return None, None
-        try:
+            marked = await self.deps.ari.get_variable(channel_id, LEGACY_CALL_ID_VAR)
             journal = await self.deps.ari.get_variable(channel_id, JOURNAL_VAR)
         except AriError:
             return call_id, None
+        with contextlib.suppress(ValueError):
+            call_id = uuid.UUID(marked) if marked else call_id
         return call_id, Journal.decode(journal)
 
     async def _refused_call(self, channel_id: str) -> uuid.UUID | None:

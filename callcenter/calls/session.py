@@ -35,7 +35,7 @@ from callcenter.ari.events import (
 from callcenter.calls.adoption import safe_node
 from callcenter.calls.ari_port import AriCallPort, DialOut
 from callcenter.calls.conversation import CUT_BY_ASTERISK
-from callcenter.calls.journal import CallJournal, Journal
+from callcenter.calls.journal import CallJournal, Journal, call_id_of
 from callcenter.calls.metrics import CallMetrics
 from callcenter.calls.queue_call import QueueCall, QueueDeps
 from callcenter.calls.record_ops import AddEvent, CloseCall, MarkAnswered, OpenCall
@@ -57,9 +57,6 @@ _DISPOSITIONS = {
     Outcome.ANSWERED: Disposition.ANSWERED,
     Outcome.CALLBACK: Disposition.CALLBACK,
 }
-
-# Channel variables that let a restarted service recognise the call.
-CALL_ID_VAR = "HOTLINE_CALL_ID"
 
 # How long to wait for the channel to leave Stasis once we hung up or handed it back.
 END_WAIT_SECONDS = 5.0
@@ -114,13 +111,15 @@ class CallSession:
         resume: Journal | None = None,
         waiting: Waiting | None = None,
     ) -> None:
-        """``resume``: a call a previous process left (see :mod:`adoption`), taken
-        over at its stage; ``waiting``: its place, already back in the ACD."""
+        """``call_id``: the record to serve it on when not its channel's own (a
+        refusal's, or one an older version marked); ``resume``: a call a previous
+        process left (see :mod:`adoption`), taken over at its stage; ``waiting``:
+        its place, already back in the ACD."""
         self.deps = deps
         self.channel = channel
         self.inbox = inbox
-        self.call_id = call_id or uuid.uuid4()
-        self.adopted = call_id is not None
+        self.call_id = call_id or call_id_of(channel.id)
+        self.adopted = resume is not None
         self.started_at = channel.creationtime or arrived_at
         self.arrived_at = arrived_at
         self.overflow = overflow  # hand the call back to the dialplan instead of serving it
@@ -195,7 +194,9 @@ class CallSession:
         if self.feature is not None:
             flow = "feature"
         try:
-            await self._open_record(flow, runtime.version)
+            self._open_record(flow, runtime.version)
+            if self.resume is not None:
+                await self._still_there()
             if self.overflow or flow is None:
                 if flow is None:
                     self._event("no_flow", exten=self.channel.exten)
@@ -406,30 +407,31 @@ class CallSession:
         await self._port().play([self.deps.prompts.media(prompt, "zh")], "zh", interruptible=False)
         self.disposition = Disposition.COMPLETED
 
-    async def _open_record(self, flow: str | None, flow_version: str) -> None:
-        """The call's id goes on its channel before its record is opened: a kill
-        in between leaves either a marked channel, served by the next process on
-        that same record (opened again, idempotently), or no record at all. A
-        refused mark still opens the record (the call happened): a 404 means the
-        caller is gone, anything else ends the call here, so no later process
-        serves that unmarked channel under a second record."""
+    def _open_record(self, flow: str | None, flow_version: str) -> None:
+        """The call's record, under the id its channel gives it: a kill at any
+        moment leaves the next process opening the same record again (``ON
+        CONFLICT DO NOTHING``), never a second one."""
         ch = self.channel
-        try:
-            await self.deps.ari.set_variable(ch.id, CALL_ID_VAR, str(self.call_id))
-        finally:  # refused too (the caller hung up first): the call still has its record
-            self.deps.recorder.submit(
-                OpenCall.of_channel(self.call_id, ch, self.started_at, flow, flow_version)
-            )
-            self._event(
-                "adopted" if self.adopted else "StasisStart",
-                self.arrived_at,
-                channel=ch.name,
-                caller=ch.caller_number,
-                exten=ch.exten,
-                state=ch.state,
-            )
-            if self.state is CallState.ANSWERED:
-                self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
+        self.deps.recorder.submit(
+            OpenCall.of_channel(self.call_id, ch, self.started_at, flow, flow_version)
+        )
+        self._event(
+            "adopted" if self.adopted else "StasisStart",
+            self.arrived_at,
+            channel=ch.name,
+            caller=ch.caller_number,
+            exten=ch.exten,
+            state=ch.state,
+        )
+        if self.state is CallState.ANSWERED:
+            self.deps.recorder.submit(MarkAnswered(self.call_id, self.started_at))
+
+    async def _still_there(self) -> None:
+        """A caller taken over may have hung up between the reconcile's listing and
+        the opening of this call's inbox, and no event would tell: asked once
+        (AriNotFound: the call ends as the caller's doing). A new call needs no
+        such question: its inbox opens as its StasisStart is read."""
+        await self.deps.ari.get_channel(self.channel.id)
 
     async def _answer(self) -> None:
         if self.state is CallState.NEW:

@@ -15,7 +15,8 @@ import pytest
 
 from callcenter.ari import AriError, Inbox
 from callcenter.calls import ari_port, session
-from callcenter.calls.session import CALL_ID_VAR
+from callcenter.calls.journal import call_id_of
+from callcenter.calls.service import LEGACY_CALL_ID_VAR
 from callcenter.db.models import Disposition
 from callcenter.ivr.registry import IvrRegistry
 from tests.unit.call_harness import Centre, ivr_registry, kinds, until
@@ -132,10 +133,9 @@ async def test_a_caller_left_in_stasis_is_taken_over_after_the_welcome(
     ivr: IvrRegistry,
 ) -> None:
     c = Centre(ivr)
-    call_id = uuid.uuid4()
+    call_id = call_id_of("old-1")
     c.ari.channels["old-1"] = "PJSIP/citizen-trunk"
     c.ari.up.add("old-1")
-    c.ari.variables[("old-1", CALL_ID_VAR)] = str(call_id)
     await c.service.reconcile()
     await c.finished()
     assert closed_once_each(c) == {"old-1": D.COMPLETED}
@@ -152,7 +152,6 @@ async def test_a_channel_something_of_ours_follows_is_not_taken_over(ivr: IvrReg
     c = Centre(ivr)
     c.ari.channels["refused-1"] = "PJSIP/citizen-trunk"
     c.ari.up.add("refused-1")
-    c.ari.variables[("refused-1", CALL_ID_VAR)] = str(uuid.uuid4())
     refusal = c.router.register(Inbox("channel:refused-1"))
     await c.service.reconcile()
     await c.finished()
@@ -196,7 +195,6 @@ async def test_a_caller_left_in_stasis_who_hangs_up_while_we_look(
     c = Centre(ivr)
     c.ari.channels["old-1"] = "PJSIP/citizen-trunk"
     c.ari.up.add("old-1")
-    c.ari.variables[("old-1", CALL_ID_VAR)] = str(uuid.uuid4())
     c.ari.after_request(
         lambda n, r: c.ari.hang_up("old-1") if r[0] == after and "old-1" in c.ari.channels else None
     )
@@ -208,18 +206,20 @@ async def test_a_caller_left_in_stasis_who_hangs_up_while_we_look(
 
 
 def leftovers(c: Centre, call_id: uuid.UUID) -> None:
-    """What a killed service left in Asterisk: a caller in Stasis with our call id,
-    an agent leg of a call nobody follows, an empty bridge of ours."""
+    """What a killed service left in Asterisk: a caller in Stasis, served on
+    ``call_id`` (an older version's mark), an agent leg of a call nobody follows,
+    an empty bridge of ours."""
     c.ari.channels["old-1"] = "PJSIP/citizen-trunk"
     c.ari.up.add("old-1")
-    c.ari.variables[("old-1", CALL_ID_VAR)] = str(call_id)
+    c.ari.variables[("old-1", LEGACY_CALL_ID_VAR)] = str(call_id)
     c.ari.channels["agent-0f"] = "PJSIP/seat-1001"
     c.ari.bridges["hotline-empty"] = []
 
 
-# list_channels, list_bridges, get_variable (call id), get_variable (journal),
-# hangup (the orphan leg), delete_bridge, list_endpoints
-RECONCILE_REQUESTS = 7
+# list_channels, list_bridges, get_variable (an older version's call id),
+# get_variable (journal), get_variable (refused: no journal), hangup (the orphan
+# leg), delete_bridge, list_endpoints
+RECONCILE_REQUESTS = 8
 
 
 @pytest.mark.parametrize("status", [404, 500, 0])
@@ -255,6 +255,7 @@ async def test_the_reconcile_makes_these_requests(ivr: IvrRegistry) -> None:
         [
             "list_channels",
             "list_bridges",
+            "get_variable",
             "get_variable",
             "get_variable",
             "hangup",

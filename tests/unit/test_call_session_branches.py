@@ -24,7 +24,7 @@ from tests.unit.fake_ari import HANGUP_ORDER
 
 # What a plain call asks of Asterisk: mark the channel, answer, welcome, the menu
 # (stopped by the caller's key), goodbye, hang up.
-PLAIN_CALL = ["set_variable", "answer", "play", "play", "stop_playback", "play", "hangup"]
+PLAIN_CALL = ["answer", "play", "play", "stop_playback", "play", "hangup"]
 STEPS = range(len(PLAIN_CALL) + 1)  # 0: the caller hangs up before the first request
 D = Disposition
 
@@ -126,7 +126,7 @@ async def test_hangup_events_in_any_order_end_the_call_once(
     )
     await c.call()
     assert closed_once(c) is D.ABANDONED
-    assert kinds(c.ari.requests) == ["set_variable", "answer", "play"]
+    assert kinds(c.ari.requests) == ["answer", "play"]
 
 
 async def test_a_playback_finished_before_its_start_still_moves_the_call_on(
@@ -183,7 +183,7 @@ async def test_a_number_without_a_flow_goes_back_to_the_dialplan_unanswered(
         "caller-1", dialplan={"exten": "99999", "app_name": "Stasis", "app_data": "hotline"}
     )
     await c.finished()
-    assert kinds(c.ari.requests) == ["set_variable", "continue_in_dialplan"]
+    assert kinds(c.ari.requests) == ["continue_in_dialplan"]
     assert closed_once(c) is D.OVERFLOW
 
 

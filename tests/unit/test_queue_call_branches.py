@@ -25,7 +25,6 @@ QUEUE_FLOW = IVR_FLOW.replace('choices: {"1": goodbye,', 'choices: {"1": queue,'
 )
 # From the caller's key to talking with the agent (then the caller hangs up).
 TO_THE_AGENT = [
-    "set_variable",
     "answer",
     "play",
     "play",

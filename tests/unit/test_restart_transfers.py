@@ -25,7 +25,7 @@ from callcenter.calls.adoption import Found, plan
 from callcenter.calls.commands import Transfer, TransferDone
 from callcenter.calls.conversation import Conversation
 from callcenter.calls.journal import JOURNAL_VAR, Journal, PartyNote, row_id
-from callcenter.calls.session import CALL_ID_VAR
+from callcenter.calls.service import LEGACY_CALL_ID_VAR
 from callcenter.db.models import Disposition, QueueCall, Recording
 from callcenter.directory import Directory, Entry
 from callcenter.ivr.registry import IvrPaths, IvrRegistry
@@ -389,7 +389,7 @@ async def test_a_conversation_journalled_by_the_previous_version_is_taken_over(
     call_id = uuid.uuid4()
     c.ari.channels.update({CALLER: "PJSIP/citizen-trunk", "agent-1": "PJSIP/seat-1001"})
     c.ari.up.update({CALLER, "agent-1"})
-    c.ari.variables[(CALLER, CALL_ID_VAR)] = str(call_id)
+    c.ari.variables[(CALLER, LEGACY_CALL_ID_VAR)] = str(call_id)  # its id, then
     c.ari.variables[(CALLER, JOURNAL_VAR)] = OLD_JOURNAL
     c.ari.bridges["hotline-call-1"] = [CALLER, "agent-1"]
     c.ari.recordings["calls/2026/12/01/old-1"] = "bridge:hotline-call-1"
@@ -500,7 +500,7 @@ async def test_an_ivr_transfer_whose_take_over_fails_at_once_frees_the_departmen
     [department] = legs_dialled(r.old, "transfer-")
     [bridge] = [b for b, m in r.old.ari.bridges.items() if department in m]
     new = centre(ivr, None)
-    new.ari.fail("set_variable", status, nth=1)
+    new.ari.fail("get_channel", status, nth=1)  # is the caller still there?
     r.new_centre = new
     await r.kill()
     await finished(new)
@@ -555,7 +555,7 @@ async def test_a_transferred_talk_whose_take_over_fails_at_once_frees_the_depart
     await conversation.ask(Transfer(r.to("dept:SWJ"), blind=True))
     [department] = legs_dialled(r.old, "transfer-")
     r.new_centre = new = centre(ivr, None)
-    new.ari.fail("set_variable", 404, nth=1)
+    new.ari.fail("get_channel", 404, nth=1)  # is the caller still there?
     await r.kill()
     await finished(new)
     assert hung_up(new, department)
@@ -574,7 +574,7 @@ async def test_an_ivr_transfer_taken_over_survives_asterisk_refusing_the_departm
     await until(lambda: '"stage":"transfer"' in r.old.ari.variables.get((CALLER, JOURNAL_VAR), ""))
     [department] = legs_dialled(r.old, "transfer-")
     new = centre(ivr, None)
-    new.ari.fail("get_channel", 500)
+    new.ari.fail("get_channel", 500, nth=2)  # the first: is the caller still there?
     r.new_centre = new
     await r.kill()
     await until(lambda: ("get_channel", department) in new.ari.requests)

@@ -13,8 +13,7 @@ from callcenter.acd.agents import AgentState
 from callcenter.acd.roster import AgentConfig
 from callcenter.calls import ari_port, legs, queue_call, session
 from callcenter.calls.commands import Hold
-from callcenter.calls.journal import JOURNAL_VAR, Journal, row_id
-from callcenter.calls.session import CALL_ID_VAR
+from callcenter.calls.journal import JOURNAL_VAR, Journal, call_id_of, row_id
 from callcenter.db.models import Disposition, QueueCall, QueueRequest, Recording
 from callcenter.ivr.registry import IvrRegistry
 from tests.unit.call_harness import IVR_FLOW, Centre, ivr_registry, until
@@ -42,11 +41,10 @@ def short_timers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def left_behind(centre: Centre, channel_id: str, journal: Journal | None) -> uuid.UUID:
     """A caller's channel as a killed process left it: in Stasis, answered, its
-    call id and journal on it."""
-    call_id = uuid.uuid4()
+    journal on it; the call's id is the channel's."""
+    call_id = call_id_of(channel_id)
     centre.ari.channels[channel_id] = "PJSIP/citizen-trunk"
     centre.ari.up.add(channel_id)
-    centre.ari.variables[(channel_id, CALL_ID_VAR)] = str(call_id)
     if journal is not None:
         centre.ari.variables[(channel_id, JOURNAL_VAR)] = journal.encode()
     return call_id

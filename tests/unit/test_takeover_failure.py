@@ -11,8 +11,8 @@ import asyncio
 import pytest
 
 from callcenter.acd.agents import AgentState
+from callcenter.ari.events import Channel
 from callcenter.calls.journal import row_id
-from callcenter.calls.session import CALL_ID_VAR
 from callcenter.db.models import Disposition, QueueCall, Recording
 from callcenter.ivr.registry import IvrRegistry
 from tests.unit.call_harness import Centre, ivr_registry, until
@@ -48,9 +48,9 @@ async def test_a_takeover_failing_before_it_owns_the_talk_ends_it_at_once(
     ari.bridges["hotline-call-1"] = ["talker", "agent-1"]
     ari.recordings[RECORDING] = "bridge:hotline-call-1"
     centre.acd.restore("1001", AgentState.ON_CALL, None, T0, str(talking))
-    # The take-over's first request (its call id on the channel): 404, the caller
+    # The take-over's first request (is the caller still there?): 404, the caller
     # hung up just before (the fake hangs the channel up first), or a refusal.
-    ari.fail("set_variable", status, nth=1)
+    ari.fail("get_channel", status, nth=1)
 
     await centre.service.reconcile()
     await centre.finished()
@@ -93,15 +93,15 @@ async def test_a_shutdown_during_the_takeovers_first_request_ends_the_talk_too(
     ari.recordings[RECORDING] = "bridge:hotline-call-1"
     centre.acd.restore("1001", AgentState.ON_CALL, None, T0, str(talking))
     asked, never = asyncio.Event(), asyncio.Event()
-    answer = ari.set_variable
+    answer = ari.get_channel
 
-    async def unanswered(channel_id: str, name: str, value: str) -> None:
-        if name == CALL_ID_VAR:  # the take-over's first request: Asterisk never answers
+    async def unanswered(channel_id: str) -> Channel:
+        if channel_id == "talker":  # the take-over's first request: Asterisk never answers
             asked.set()
             await never.wait()
-        await answer(channel_id, name, value)
+        return await answer(channel_id)
 
-    ari.set_variable = unanswered  # type: ignore[method-assign]
+    ari.get_channel = unanswered  # type: ignore[method-assign]
     await centre.service.reconcile()
     async with asyncio.timeout(5):
         await asked.wait()
