@@ -313,13 +313,11 @@ class AriCallPort:
         transfer ends as one never interrupted does (the department's leg hung
         up, the bridge deleted). Nobody left to talk to: it ends at once."""
         bridge_id = journal.bridge or ""
-        leg: legs.Leg | None = None
+        leg = self._department_leg(journal) if bridge_id else None
         try:
             self._check_gone()  # the caller gone already: the department's line ends too
-            department = journal.talkers()[:1]
-            if department and bridge_id:
-                leg_id = department[0].leg
-                leg = legs.Leg(leg_id, self.open_inbox(f"channel:{leg_id}"), created=True)
+            if leg is not None:
+                leg_id = leg.id
                 for source in (f"bridge:{bridge_id}", f"channel:{leg_id}"):
                     with contextlib.suppress(AriError):  # normally kept across a reconnection
                         await self.ari.subscribe(source)
@@ -337,12 +335,15 @@ class AriCallPort:
     async def drop_transfer(self, journal: Journal) -> None:
         """A taken-over IVR transfer whose caller is gone before it was resumed:
         the department's leg hung up, the bridge deleted."""
+        await self._end_transfer(journal.bridge or "", self._department_leg(journal))
+
+    def _department_leg(self, journal: Journal) -> legs.Leg | None:
+        """The leg of the department a journalled IVR transfer connected, followed."""
         department = journal.talkers()[:1]
-        leg = None
-        if department:
-            leg_id = department[0].leg
-            leg = legs.Leg(leg_id, self.open_inbox(f"channel:{leg_id}"), created=True)
-        await self._end_transfer(journal.bridge or "", leg)
+        if not department:
+            return None
+        leg_id = department[0].leg
+        return legs.Leg(leg_id, self.open_inbox(f"channel:{leg_id}"), created=True)
 
     async def _end_transfer(self, bridge_id: str, leg: legs.Leg | None) -> None:
         if leg is not None:

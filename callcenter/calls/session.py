@@ -300,19 +300,8 @@ class CallSession:
             nonlocal resume
             flow_name, _, node = self.stage.partition("/")
             self.journal.mark(flow=flow_name, node=node)
-            queue_call = QueueCall(
-                port,
-                deps.queues,
-                call,
-                trace,
-                name,
-                priority,
-                skills,
-                language,
-                journal=self.journal,
-                resume=resume,
-                entry=self.waiting if resume is not None else None,
-            )
+            entry = self.waiting if resume is not None else None
+            queue_call = self._queue_call(port, name, priority, skills, language, resume, entry)
             resume, self.waiting = None, None  # the queue call owns the caller's place now
             self.resume_owned = True
             return await queue_call.run()  # an overflow has put the journal back in the IVR
@@ -358,23 +347,45 @@ class CallSession:
             self.stage = f"{resume.flow}/{resume.node}"
         if self.disposition is Disposition.ABANDONED:  # hung up after talking to an agent
             self.disposition = Disposition.ANSWERED
-        call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
-        queue_call = QueueCall(
+        queue_call = self._queue_call(
             self._port(),
-            self.deps.queues,
-            call,
-            _CallTrace(self),
             resume.queue or "",
             resume.priority,
             list(resume.skills),
             resume.language or "zh",
-            journal=self.journal,
-            resume=resume,
+            resume,
         )
         try:
             await queue_call.end_resumed_talk()
         except Exception:
             log.exception("call %s: ending the conversation taken over failed", self.call_id)
+
+    def _queue_call(
+        self,
+        port: AriCallPort,
+        name: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        resume: Journal | None,
+        entry: Waiting | None = None,
+    ) -> QueueCall:
+        """The caller in queue ``name``; ``resume``: the stay a killed process left
+        (``entry``: its place, already back in the ACD)."""
+        call = CallInfo(self.call_id, self.channel.caller_number, self.channel.exten)
+        return QueueCall(
+            port,
+            self.deps.queues,
+            call,
+            _CallTrace(self),
+            name,
+            priority,
+            skills,
+            language,
+            journal=self.journal,
+            resume=resume,
+            entry=entry,
+        )
 
     def resume_stage(self) -> str | None:
         return self.resume.stage if self.resume is not None else None

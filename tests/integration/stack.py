@@ -4,6 +4,7 @@ service as a subprocess, SIPp callers, and the test database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -13,7 +14,7 @@ import struct
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -383,6 +384,36 @@ async def token(http: aiohttp.ClientSession, name: str) -> dict[str, str]:
     ) as resp:
         assert resp.status == 200, await resp.text()
         return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+class CappedService(Service):
+    """The tests' service serving at most ``max_calls`` calls at once."""
+
+    def __init__(self, database_url: str, config_dir: Path, max_calls: int) -> None:
+        super().__init__(database_url, config_dir)
+        self.max_calls = max_calls
+
+    def write_config(self, grace: float) -> Path:
+        path = super().write_config(grace)
+        config = yaml.safe_load(path.read_text())
+        config["calls"]["max_calls"] = self.max_calls
+        path.write_text(yaml.safe_dump(config, allow_unicode=True))
+        return path
+
+
+@contextlib.asynccontextmanager
+async def capped_service(
+    running: Service, database_url: str, config_dir: Path, max_calls: int
+) -> AsyncIterator[CappedService]:
+    """A capped service in place of ``running`` (one service per machine, on
+    port 8080): the next test that needs ``running`` starts it again."""
+    await running.stop()
+    service = CappedService(database_url, config_dir, max_calls)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
 
 
 async def open_call_id(db, prefix: str, caller: asyncio.Task[SippResult]) -> str:

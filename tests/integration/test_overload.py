@@ -14,33 +14,29 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 
 from callcenter import asteriskconf
 from callcenter.config import load_settings
-from tests.integration.stack import HTTP, LOGS, ROOT, Service, closed_calls, sipp, timeline
-
-
-class CappedService(Service):
-    """The tests' service with calls.max_calls = 2."""
-
-    def write_config(self, grace: float) -> Path:
-        path = super().write_config(grace)
-        config = yaml.safe_load(path.read_text())
-        config["calls"]["max_calls"] = 2
-        path.write_text(yaml.safe_dump(config, allow_unicode=True))
-        return path
+from tests.integration.stack import (
+    HTTP,
+    LOGS,
+    ROOT,
+    CappedService,
+    Service,
+    capped_service,
+    closed_calls,
+    sipp,
+    timeline,
+)
 
 
 @pytest.fixture
 async def capped(
     service_process: Service, database_url: str, tmp_path: Path
 ) -> AsyncIterator[CappedService]:
-    await service_process.stop()  # one service per machine (port 8080): the next test restarts it
-    service = CappedService(database_url, tmp_path)
-    await service.start()
-    yield service
-    await service.stop()
+    """The tests' service with calls.max_calls = 2."""
+    async with capped_service(service_process, database_url, tmp_path, 2) as service:
+        yield service
 
 
 async def gauge(series: str) -> float:

@@ -10,32 +10,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import text
 
-from tests.integration.stack import Service, closed_calls, sipp, timeline
-
-
-class OneCallService(Service):
-    """The tests' service with calls.max_calls = 1."""
-
-    def write_config(self, grace: float) -> Path:
-        path = super().write_config(grace)
-        config = yaml.safe_load(path.read_text())
-        config["calls"]["max_calls"] = 1
-        path.write_text(yaml.safe_dump(config, allow_unicode=True))
-        return path
+from tests.integration.stack import (
+    CappedService,
+    Service,
+    capped_service,
+    closed_calls,
+    sipp,
+    timeline,
+)
 
 
 @pytest.fixture
 async def capped(
     service_process: Service, database_url: str, tmp_path: Path
-) -> AsyncIterator[OneCallService]:
-    await service_process.stop()  # one service per machine (port 8080): the next test restarts it
-    service = OneCallService(database_url, tmp_path)
-    await service.start()
-    yield service
-    await service.stop()
+) -> AsyncIterator[CappedService]:
+    """The tests' service with calls.max_calls = 1."""
+    async with capped_service(service_process, database_url, tmp_path, 1) as service:
+        yield service
 
 
 async def refused_call(db, caller_prefix: str, timeout: float = 20.0) -> str:
@@ -57,7 +50,7 @@ async def refused_call(db, caller_prefix: str, timeout: float = 20.0) -> str:
 
 
 async def test_a_caller_hearing_the_busy_prompt_at_a_kill_is_hung_up_on_its_one_record(
-    capped: OneCallService, db, caller_prefix: str
+    capped: CappedService, db, caller_prefix: str
 ) -> None:
     # Two callers: the first is served (the welcome, 7 s), the second is refused.
     callers = asyncio.create_task(sipp("caller_until_bye.xml", caller_prefix, calls=2, rate=50))
