@@ -4,7 +4,6 @@ service as a subprocess, SIPp callers, and the test database."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 import yaml
 
 from callcenter.calendar import WEEKDAYS
@@ -401,19 +401,22 @@ class CappedService(Service):
         return path
 
 
-@contextlib.asynccontextmanager
-async def capped_service(
-    running: Service, database_url: str, config_dir: Path, max_calls: int
-) -> AsyncIterator[CappedService]:
-    """A capped service in place of ``running`` (one service per machine, on
-    port 8080): the next test that needs ``running`` starts it again."""
-    await running.stop()
-    service = CappedService(database_url, config_dir, max_calls)
-    await service.start()
-    try:
+def capped_fixture(max_calls: int) -> Callable[..., AsyncIterator[CappedService]]:
+    """A fixture: a service capped at ``max_calls`` in place of the running one
+    (one service per machine, on port 8080): the next test that needs that one
+    starts it again."""
+
+    @pytest.fixture
+    async def capped(
+        service_process: Service, database_url: str, tmp_path: Path
+    ) -> AsyncIterator[CappedService]:
+        await service_process.stop()
+        service = CappedService(database_url, tmp_path, max_calls)
+        await service.start()
         yield service
-    finally:
         await service.stop()
+
+    return capped
 
 
 async def open_call_id(db, prefix: str, caller: asyncio.Task[SippResult]) -> str:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from callcenter import asteriskconf
 from callcenter.config import load_settings
@@ -22,21 +20,13 @@ from tests.integration.stack import (
     LOGS,
     ROOT,
     CappedService,
-    Service,
-    capped_service,
+    capped_fixture,
     closed_calls,
     sipp,
     timeline,
 )
 
-
-@pytest.fixture
-async def capped(
-    service_process: Service, database_url: str, tmp_path: Path
-) -> AsyncIterator[CappedService]:
-    """The tests' service with calls.max_calls = 2."""
-    async with capped_service(service_process, database_url, tmp_path, 2) as service:
-        yield service
+capped = capped_fixture(2)  # calls.max_calls = 2
 
 
 async def gauge(series: str) -> float:

@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from tests.integration.stack import (
     CappedService,
-    Service,
-    capped_service,
+    capped_fixture,
     closed_calls,
     sipp,
     timeline,
 )
 
-
-@pytest.fixture
-async def capped(
-    service_process: Service, database_url: str, tmp_path: Path
-) -> AsyncIterator[CappedService]:
-    """The tests' service with calls.max_calls = 1."""
-    async with capped_service(service_process, database_url, tmp_path, 1) as service:
-        yield service
+capped = capped_fixture(1)  # calls.max_calls = 1
 
 
 async def refused_call(db, caller_prefix: str, timeout: float = 20.0) -> str:
