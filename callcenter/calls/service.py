@@ -259,11 +259,14 @@ class CallService:
         call_id = call_id_of(channel_id)
         try:
             marked = await self.deps.ari.get_variable(channel_id, LEGACY_CALL_ID_VAR)
-            journal = await self.deps.ari.get_variable(channel_id, JOURNAL_VAR)
         except AriError:
             return call_id, None
         with contextlib.suppress(ValueError):
             call_id = uuid.UUID(marked) if marked else call_id
+        try:
+            journal = await self.deps.ari.get_variable(channel_id, JOURNAL_VAR)
+        except AriError:
+            return call_id, None
         return call_id, Journal.decode(journal)
 
     async def _refused_call(self, channel_id: str) -> uuid.UUID | None:
